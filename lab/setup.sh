@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what lispwg and its test-bed need, only where it is missing:
+# Debian packages through apt-get (once) and npm packages through `npm ci` (when the lock changed).
+# Safe to run again: a machine that has everything is left untouched in about a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+# command -> Debian package that provides it
+declare -A need=(
+  [wireguard-go]=wireguard-go [wg]=wireguard-tools [ip]=iproute2 [nuttcp]=nuttcp
+  [tshark]=tshark [ping]=iputils-ping [fping]=fping [tcpdump]=tcpdump [nft]=nftables
+  [tc]=iproute2 [dockerd]=docker.io [busybox]=busybox-static [chromium]=chromium
+)
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd || -x /bin/$cmd ]] || missing+=("${need[$cmd]}")
+done
+if ((${#missing[@]})); then
+  pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+  if [[ $(id -u) -ne 0 ]]; then
+    say "missing Debian packages: $pkgs; run this as root (or install them) and try again"; exit 1
+  fi
+  say "installing Debian packages: $pkgs"
+  # tshark asks whether non-root users may capture; answer it so the install is unattended
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+fi
+
+# npm packages: `npm ci` when node_modules is absent or older than the lock file
+stamp=node_modules/.package-lock.json
+if [[ ! -f $stamp || package-lock.json -nt $stamp ]]; then
+  say "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
