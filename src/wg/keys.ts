@@ -37,7 +37,7 @@ export function parseKey(text: string, what = 'key'): Buffer {
 export const keyToBase64 = (k: Uint8Array): string => Buffer.from(k).toString('base64');
 export const keyToHex = (k: Uint8Array): string => Buffer.from(k).toString('hex');
 
-/** Reads a private key file (base64), refusing files others can read, as wg does warn. */
+/** Reads a private key file (base64). Whether others may read it is the caller's to check and report. */
 export async function loadPrivateKey(path: string): Promise<Buffer> {
   let text: string;
   try {
