@@ -1,6 +1,6 @@
 /**
  * The shapes of every LISP control message lispwg speaks (RFC 9301, RFC 6833 as OOR speaks it,
- * RFC 8060 LCAF, RFC 8061 Security Key). Pure data: `codec.ts` encodes and decodes them.
+ * RFC 8060 LCAF, RFC 8061 Security Key). Pure data: `messages.ts` encodes and decodes them.
  *
  * Conventions: IP addresses are text ('198.18.0.1', '2001:db8::1'); 64-bit nonces are bigint;
  * keys and authentication data are Uint8Array; record TTLs are in minutes, as on the wire.
@@ -29,7 +29,11 @@ export type KeyIdValue = (typeof KeyId)[keyof typeof KeyId];
 /** Negative Map-Reply actions (ACT field). */
 export const Action = { NoAction: 0, NativelyForward: 1, SendMapRequest: 2, Drop: 3 } as const;
 
-/** RFC 8061 cipher suite carried as the Key Algorithm of a Security Key LCAF for WireGuard keys. */
+/**
+ * RFC 8061 cipher suite carried as the Key Algorithm of a Security Key LCAF for WireGuard keys.
+ * RFC 8061 section 6 lists "Cipher Suite 6: LISP_EC25519_CHACHA20_POLY1305" (Curve25519 DH,
+ * ChaCha20-Poly1305 AEAD); lispers.net (RFC 8061's implementation) has LISP_CS_25519_CHACHA = 6.
+ */
 export const CIPHER_SUITE_EC25519_CHACHA20_POLY1305 = 6;
 
 export const LISP_CONTROL_PORT = 4342;
@@ -61,18 +65,20 @@ export interface InstanceIdLcaf {
   address: Address;
 }
 
-export interface SecurityKey {
-  /** RFC 8061 cipher suite (6 = EC25519 + ChaCha20-Poly1305, used for WireGuard keys). */
-  algorithm: number;
-  material: Uint8Array;
-}
-
-/** Security Key (type 11): lispwg carries a site's WireGuard public key here, wrapping its EID. */
+/**
+ * Security Key (type 11): lispwg carries a site's WireGuard public key here, wrapping its EID.
+ * On the wire (RFC 8060 section 4.11 / RFC 8061) one Key Algorithm covers all keys of the LCAF:
+ * Key Count, Rsvd3, Key Algorithm, Rsvd4+R, then Key Count times (Key Length, Key Material),
+ * then the AFI-encoded address it wraps.
+ */
 export interface SecurityKeyLcaf {
   type: 'security-key';
+  /** RFC 8061 cipher suite (6 = EC25519 + ChaCha20-Poly1305, used for WireGuard keys). */
+  algorithm: number;
   /** The R bit ("revoke"). */
   revoke: boolean;
-  keys: SecurityKey[];
+  /** Key Material of each key (Key Count of them, at most 255). */
+  keys: Uint8Array[];
   address: Address;
 }
 
@@ -158,8 +164,8 @@ export interface Authenticated {
   /** Authentication data as on the wire (20 bytes for key ID 1, 32 for key ID 2). */
   authData: Uint8Array;
   records: MappingRecord[];
-  /** Present when the I bit is set. */
-  xtrId?: Uint8Array; // 16 bytes
+  /** The I bit: both present, or both absent. xTR-ID is 16 bytes, Site-ID 64 bits. */
+  xtrId?: Uint8Array;
   siteId?: bigint;
 }
 
@@ -171,20 +177,27 @@ export interface MapRegister extends Authenticated {
   wantMapNotify: boolean; // M
 }
 
+/** Map-Notify (type 4). Its R bit (MS-RTR authentication data follows) is not supported. */
 export interface MapNotify extends Authenticated {
   type: 'map-notify';
 }
 
+/** Map-Notify-Ack (type 5, RFC 9301): the same body as Map-Notify. */
 export interface MapNotifyAck extends Authenticated {
   type: 'map-notify-ack';
 }
 
-/** Inner IP + UDP header of an Encapsulated Control Message. */
+/**
+ * Inner IP + UDP header of an Encapsulated Control Message. Lengths and checksums are computed
+ * by the encoder (IPv4 header checksum, UDP checksum for both families) and not checked by the
+ * decoder (lig sends an inner IPv4 checksum of 0).
+ */
 export interface EcmInner {
   source: string; // IPv4 or IPv6 text; both ends the same family
   destination: string;
   sourcePort: number;
   destinationPort: number;
+  /** IPv4 TTL or IPv6 hop limit. */
   ttl: number;
 }
 
@@ -202,7 +215,8 @@ export type LispMessage = MapRequest | MapReply | MapRegister | MapNotify | MapN
 /** The 8-byte header of the LISP data plane (UDP 4341). */
 export interface DataHeader {
   nonce?: number; // N bit, 24 bits
-  lsb?: number; // L bit, 32 bits (exclusive with instanceId)
+  /** L bit: Locator-Status-Bits, 32 bits, or 8 bits when instanceId is present. */
+  lsb?: number;
   instanceId?: number; // I bit, 24 bits; the low 8 bits then carry LSBs
   echoNonce: boolean; // E
   mapVersion?: { source: number; dest: number }; // V bit, two 12-bit versions (exclusive with nonce)
