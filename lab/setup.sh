@@ -17,6 +17,9 @@ missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd || -x /bin/$cmd ]] || missing+=("${need[$cmd]}")
 done
+# strongSwan's charon with kernel-libipsec: the userspace IPsec baseline where the kernel has no ESP (src/ipsec/)
+[[ -x /usr/lib/ipsec/charon && -x /usr/sbin/swanctl && -f /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so && -f /usr/lib/ipsec/plugins/libstrongswan-chapoly.so ]] ||
+  missing+=(strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins)
 if ((${#missing[@]})); then
   pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
   if [[ $(id -u) -ne 0 ]]; then
@@ -42,4 +45,17 @@ fi
 if [[ ! -f src/dataplane/tun/build/Release/lispwg_native.node ]]; then
   say "building the TUN/netlink addon (node-gyp)"
   npm run -s install >&2
+fi
+
+# Docker, for the docker backend, only when asked (`bash lab/setup.sh docker`): start dockerd when
+# none answers, configured never to touch the root namespace's network (no iptables rules, no
+# docker0 bridge, no ip_forward): the same flags lab/backend/dockerd.ts uses when it starts one.
+if [[ ${1:-} == docker ]] && ! docker version >/dev/null 2>&1; then
+  mkdir -p /var/log/lispwg /run/lispwg
+  say "starting dockerd (log /var/log/lispwg/dockerd.log)"
+  setsid -f dockerd --pidfile=/run/lispwg/dockerd.pid --host=unix:///var/run/docker.sock \
+    --iptables=false --ip6tables=false --bridge=none --ip-forward=false --ip-masq=false --userland-proxy=false \
+    >>/var/log/lispwg/dockerd.log 2>&1 </dev/null
+  for _ in $(seq 300); do docker version >/dev/null 2>&1 && break; sleep 0.1; done
+  docker version >/dev/null 2>&1 || { say "dockerd did not start: see /var/log/lispwg/dockerd.log"; exit 1; }
 fi

@@ -18,6 +18,13 @@ const commands: Record<string, Subcommand> = {
   decode: { summary: 'print the LISP messages in a hex string, a file of bytes or a pcap', load: () => import('./decode.js') },
   genkey: { summary: 'print a new WireGuard private key (base64, like wg genkey)', load: () => import('./keys.js') },
   pubkey: { summary: 'read a private key on stdin, print its public key (like wg pubkey)', load: () => import('./keys.js') },
+  ms: { summary: 'run the Map-Server / Map-Resolver; ms show, ms reload talk to a running one', load: () => import('./ms.js') },
+  query: { summary: 'send a Map-Request to a Map-Server and print the reply and RTT (our lig); --rate/--count floods', load: () => import('./query.js') },
+  xtr: { summary: 'run the tunnel router / mobile node agent (--dry-run prints what it would configure)', load: () => import('./xtr.js') },
+  show: { summary: 'show running agents: map-cache, peers, endpoints, handshakes, traffic, buffered and dropped packets', load: () => import('./show.js') },
+  'lisp-dp': { summary: 'run a plain LISP data plane (the OOR baseline) with a static map-cache', load: () => import('../dataplane/lisp/cli.js') },
+  exp: { summary: 'the experiments: run one (quick/full), figures, report, gates, paper', load: () => import('../../experiments/cli.js') },
+  lab: { summary: 'the test-bed: bring topologies up/down, inspect, exec, check, graph', load: () => import('../../lab/cli.js') },
 };
 
 

@@ -1,0 +1,55 @@
+/**
+ * `npm run gates`: runs the quick experiments that have a gate, each in its own process, then
+ * checks the gates (lib/gates.ts) on their summaries and exits 1 on any failure. The summary,
+ * with every gate's measured numbers, goes to results/gates/<run-id>/.
+ *
+ *   --results DIR                 where the runs go (default results/)
+ *   --only a,b                    run these experiments only (the others' gates then fail as "not measured")
+ *   --slow EXPERIMENT:VARIANT:MS  inject MS ms into one variant of one experiment (proves the gates bite)
+ */
+import { fileURLToPath } from 'node:url';
+import { LispwgError } from '../src/util/errors.js';
+import { runExperimentProcess } from './lib/child.js';
+import { parseOptions, type ExperimentSummary } from './lib/experiment.js';
+import { evaluateGates, type GateSummaries } from './lib/gates.js';
+import { ExperimentRun } from './lib/run.js';
+
+export const GATED: ReadonlyArray<keyof GateSummaries> = ['ms-response', 'cache-add', 'e2e', 'control-channel', 'handover'];
+
+export async function main(argv: string[]): Promise<number> {
+  const { flags, values } = parseOptions(argv);
+  if (flags.has('help')) {
+    process.stdout.write('usage: npm run gates [-- --only a,b] [--slow EXPERIMENT:VARIANT:MS] [--results DIR]\n');
+    return 0;
+  }
+  const only = values.only ? values.only.split(',') : [...GATED];
+  for (const n of only) if (!GATED.includes(n as keyof GateSummaries)) throw new LispwgError('EXP_OPTIONS', `--only: '${n}' has no gate (gated: ${GATED.join(', ')})`);
+  const slow = values.slow ? /^([a-z-]+):([a-z-]+):(\d+(?:\.\d+)?)$/.exec(values.slow) : undefined;
+  if (values.slow && !slow) throw new LispwgError('EXP_OPTIONS', `--slow wants EXPERIMENT:VARIANT:MS (e.g. cache-add:lisp-wg:30), not '${values.slow}'`);
+  const resultsDir = values.results;
+  const run = await ExperimentRun.start('gates', { params: { only, ...(values.slow ? { slow: values.slow } : {}) }, ...(resultsDir ? { resultsDir } : {}) });
+
+  const summaries: GateSummaries = {};
+  const errors: Record<string, string> = {};
+  for (const [i, name] of only.entries()) {
+    run.progress(i, only.length, name);
+    const args = ['--quick', ...(resultsDir ? ['--results', resultsDir] : []), ...(slow && slow[1] === name ? [`--inject-delay=${slow[2]}:${slow[3]}`] : [])];
+    const r = await runExperimentProcess(name, args);
+    run.sample({ experiment: name, ok: r.ok, seconds: r.seconds, ...(r.ok ? { runId: r.summary.runId } : { error: r.error }) });
+    if (r.ok) summaries[name as keyof GateSummaries] = r.summary as unknown as ExperimentSummary;
+    else errors[name] = r.error;
+  }
+  run.progress(only.length, only.length, 'gates');
+  const gates = evaluateGates(summaries).map((g) => (errors[g.experiment] ? { ...g, measured: `${g.measured} (${errors[g.experiment]})` } : g));
+  for (const g of gates) process.stderr.write(`${g.pass ? 'PASS' : 'FAIL'}  ${g.gate}\n      ${g.measured}\n`);
+  const pass = gates.every((g) => g.pass);
+  run.finish({ pass, gates, errors, ...(values.slow ? { injected: values.slow } : {}) });
+  return pass ? 0 : 1;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main(process.argv.slice(2)).then((c) => (process.exitCode = c), (e: unknown) => {
+    process.stderr.write(`gates: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  });
+}

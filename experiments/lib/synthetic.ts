@@ -1,0 +1,74 @@
+/**
+ * Synthetic samples for every experiment, shaped like the real ones (seeded, deterministic), for
+ * the tests of the figures, the report and the gates. Never written under results/.
+ */
+import type { Sample } from './experiment.js';
+
+/** A small seeded PRNG (mulberry32), so a failing test shows the same numbers again. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Samples for `name`; `slow` adds ms (or us for ms-response) to one variant. */
+export function syntheticSamples(name: string, seed = 1, slow?: { variant: string; by: number }): Sample[] {
+  const r = rng(seed);
+  const jitter = (x: number, f = 0.15): number => x * (1 + (r() - 0.5) * 2 * f);
+  const add = (v: string): number => (slow && slow.variant === v ? slow.by : 0);
+  const out: Sample[] = [];
+  switch (name) {
+    case 'cache-add':
+      for (let rep = 0; rep < 12; rep++)
+        for (const [v, base] of [['lisp-wg', 2.2], ['lisp', 1.9]] as const) out.push({ variant: v, rep, delayMs: jitter(base) + add(v), ...(rep === 0 ? { warmup: true } : {}) });
+      break;
+    case 'e2e':
+      for (let rep = 0; rep < 10; rep++) {
+        out.push({ variant: 'lisp-wg', rep, delayMs: jitter(2.5) + add('lisp-wg'), firstReplySeq: 1, firstPacketLost: false, requestsBeforeReply: 20 });
+        out.push({ variant: 'lisp-wg-drop', rep, delayMs: jitter(30) + add('lisp-wg-drop'), firstReplySeq: 3, firstPacketLost: true, requestsBeforeReply: 3 });
+        out.push({ variant: 'lisp', rep, delayMs: jitter(29) + add('lisp'), firstReplySeq: 3, firstPacketLost: true, requestsBeforeReply: 3 });
+      }
+      break;
+    case 'control-channel':
+      for (let rep = 0; rep < 30; rep++)
+        for (const [v, base] of [['lisp', 0.6], ['grpc', 1.4]] as const) out.push({ variant: v, rep, delayMs: jitter(base) + add(v) });
+      break;
+    case 'ms-response':
+      for (const n of [10, 1000, 100000])
+        for (let rep = 0; rep < 20; rep++)
+          for (const [v, base] of [['lisp-wg', 60], ['lisp', 45]] as const) out.push({ variant: v, n, rep, captureUs: jitter(base) + (n === 100000 ? add(v) : 0), serverUs: jitter(base * 0.6), rttUs: jitter(base * 2) });
+      break;
+    case 'handover':
+      for (let run = 0; run < 4; run++) {
+        out.push({ variant: 'lisp-wg', run, outageMs: jitter(120) + add('lisp-wg'), lost: 1200 });
+        out.push({ variant: 'lisp', run, outageMs: jitter(1500) + add('lisp'), lost: 15000 });
+      }
+      break;
+    case 'double-jump':
+      for (let run = 0; run < 3; run++) {
+        out.push({ variant: 'lisp-wg', run, recoveryMs: jitter(900), recovered: true, timeoutMs: 15000 });
+        out.push({ variant: 'data-plane-only', run, recovered: false, timeoutMs: 15000 });
+      }
+      break;
+    case 'throughput':
+      for (const input of [100, 300, 600, 1000])
+        for (const [v, cap] of [['lisp-wg', 450], ['lisp', 250], ['ipsec', 0]] as const)
+          out.push(cap === 0 ? { variant: v, rep: 0, inputMbps: input, payload: 1380, error: 'no ESP in this kernel' } : { variant: v, rep: 0, inputMbps: input, outputMbps: Math.min(input, jitter(cap, 0.05)), payload: v === 'lisp' ? 1388 : 1380 });
+      break;
+    case 'state':
+      for (let i = 0; i < 50; i++) {
+        const pulled = 3 + Math.floor(r() * 4);
+        out.push({ variant: 'pull', node: `n${i}`, peers: pulled, keys: pulled, flows: 3, nodes: 50 });
+        out.push({ variant: 'push', node: `n${i}`, peers: 49, keys: 49, flows: 3, nodes: 50 });
+      }
+      break;
+    default:
+      throw new Error(`no synthetic samples for '${name}'`);
+  }
+  return out;
+}

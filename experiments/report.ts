@@ -1,0 +1,159 @@
+/**
+ * `npm run report [-- --results DIR]`: one HTML page (results/index.html) with every experiment's
+ * figure, our numbers beside the paper's, the same-run ratios, the gates, each run's metadata,
+ * and what differs from the paper's set-up and why. Built from saved runs only; self-contained
+ * apart from the figures it links (SVG files next to it), no script, no network.
+ */
+import { writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseOptions, type Comparison } from './lib/experiment.js';
+import type { GateResult } from './lib/gates.js';
+import { latestFinished, type SavedRun } from './lib/results.js';
+import { resultsRoot } from './lib/run.js';
+import type { Summary } from './lib/stats.js';
+import { experiments, type AnyExperiment } from './registry.js';
+
+/** What differs from the paper's set-up, and why (shown at the top of the report). */
+export const DIFFERENCES: ReadonlyArray<[string, string]> = [
+  ['WireGuard in userspace (wireguard-go) instead of the kernel module',
+    'This machine\'s kernel has no WireGuard module and loads none. wireguard-go is configured through its UAPI socket; every packet crosses the user/kernel boundary, which the paper\'s kernel WireGuard avoided. This costs most in throughput (Fig. 11), where the paper\'s point was precisely that OOR+WG stays in the kernel.'],
+  ['Network namespaces on one machine instead of three servers on a Gigabit LAN',
+    'Every node is a Linux network namespace; links are veth pairs through a bridge, shaped to 1 Gb/s with tbf where a rate matters. Sender, receiver, both tunnel ends and the Map-Server share the same 2 cores, so CPU-bound results (throughput) are lower than on the paper\'s 24-core Xeons and all results are noisier: every gate and ratio compares variants measured in the same run.'],
+  ['Emulated access points instead of two Wi-Fi APs',
+    'The kernel has no mac80211_hwsim. An access point is a namespace with a bridge and the gateway of its own subnet; a handover takes the mobile node\'s link in one AP down and its second interface up in the other (a new RLOC). There is no scanning or radio association, so absolute outages are shorter than over Wi-Fi; the difference between the variants is what is compared.'],
+  ['No netem',
+    'The kernel has no sch_netem: links have no added delay or loss. The paper\'s LAN had negligible delay too.'],
+  ['Our Map-Server, agent and plain-LISP data plane instead of OOR',
+    'lispwg is a new implementation (TypeScript, Node 20) of the paper\'s design. The plain LISP baseline keeps OOR\'s behaviour (userspace encapsulation, no key, drop while resolving); real OOR 1.3 numbers measured on this machine are listed beside the paper\'s where we have them.'],
+  ['Quick mode',
+    'The committed reference run is the quick mode (CI: minutes): fewer repetitions and sizes than the paper. `--full` runs the paper\'s repetitions, durations and sizes (ms-response up to 1 000 000 entries).'],
+];
+
+const esc = (s: unknown): string => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const num = (x: unknown): string => (typeof x === 'number' && Number.isFinite(x) ? String(Number(x.toPrecision(4))) : x === null || x === undefined ? '—' : esc(x));
+
+export interface ReportEntry {
+  experiment: AnyExperiment;
+  run?: SavedRun;
+}
+
+function statsTable(s: Record<string, Summary>, unit: string, labels: Record<string, string>): string {
+  const rows = Object.entries(s).map(([v, st]) => `<tr><td>${esc(labels[v] ?? v)}</td><td>${st.n}</td><td>${num(st.median)}</td><td>${num(st.p90)}</td><td>${num(st.p99)}</td><td>${num(st.mean)}</td><td>${num(st.min)}</td><td>${num(st.max)}</td></tr>`);
+  return `<table><thead><tr><th>variant</th><th>n</th><th>median</th><th>p90</th><th>p99</th><th>mean</th><th>min</th><th>max</th></tr></thead><tbody>${rows.join('')}</tbody></table><p class="unit">all in ${esc(unit)}</p>`;
+}
+
+function paperTable(rows: readonly Comparison[], labels: Record<string, string>): string {
+  if (!rows.length) return '<p>The paper gives no number for this figure.</p>';
+  const body = rows.map((c) => `<tr><td>${esc(c.metric)}</td><td>${esc(labels[c.variant] ?? c.variant)}</td><td class="ours">${num(c.ours)}</td><td>${num(c.paper)}</td><td>${esc(c.unit)}</td><td>${c.ratio === null ? '—' : num(c.ratio)}</td><td class="src">${esc(c.source)}${c.note ? ` (${esc(c.note)})` : ''}</td></tr>`);
+  return `<table><thead><tr><th>metric</th><th>variant</th><th>ours</th><th>paper</th><th>unit</th><th>ours / paper</th><th>source</th></tr></thead><tbody>${body.join('')}</tbody></table>`;
+}
+
+function metadataBlock(run: SavedRun): string {
+  const m = run.metadata;
+  const rows: Array<[string, unknown]> = [
+    ['run', `${run.experiment}/${run.runId}`],
+    ['mode', m.params.mode],
+    ['parameters', JSON.stringify(Object.fromEntries(Object.entries(m.params).filter(([k]) => k !== 'mode')))],
+    ['started', m.startedAt],
+    ['duration', run.summary?.durationS !== undefined ? `${num(run.summary.durationS)} s` : '—'],
+    ['machine', `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB`],
+    ['kernel / OS', `${m.kernel} / ${m.os}`],
+    ['software', `lispwg ${m.lispwg}${m.gitCommit ? ` (${m.gitCommit})` : ''}, Node ${m.node}`],
+    ['tools', Object.entries(m.tools).map(([k, v]) => `${k}: ${v}`).join('; ') || '—'],
+    ...(m.resumedAt?.length ? [['resumed at', m.resumedAt.join(', ')] as [string, unknown]] : []),
+  ];
+  return `<details><summary>run metadata</summary><table class="meta">${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table></details>`;
+}
+
+function section(e: ReportEntry, outDir: string): string {
+  const x = e.experiment;
+  const head = `<h2 id="${esc(x.name)}">${esc(x.title)} <span class="name">${esc(x.name)}</span></h2><p class="repro">Reproduces ${esc(x.reproduces)}.</p>`;
+  if (!e.run?.summary) {
+    return `<section class="missing">${head}<p><strong>Not run yet</strong>: no finished run under results/${esc(x.name)}/. Run <code>npm run exp:${esc(x.name)}</code>.</p></section>`;
+  }
+  const s = e.run.summary as Record<string, unknown> & { metric: string; unit: string; variants: Record<string, Summary>; ratios: Record<string, number>; paper: Comparison[]; notes: string[]; figure: { svg: string; png: string; spec: string } };
+  const rel = (f: string): string => relative(outDir, join(e.run!.dir, f)).split('\\').join('/');
+  const ratios = Object.entries(s.ratios ?? {});
+  return `<section>${head}
+<p class="method">${esc(x.method)}</p>
+<figure><img src="${esc(rel(s.figure.svg))}" alt="${esc(x.title)}" width="640"><figcaption>${esc(x.title)} — <a href="${esc(rel(s.figure.png))}">PNG</a>, <a href="${esc(rel(s.figure.spec))}">vega-lite spec</a>, <a href="${esc(rel('samples.jsonl'))}">raw samples</a></figcaption></figure>
+<h3>Ours beside the paper's</h3>${paperTable(s.paper ?? [], x.labels)}
+<h3>${esc(s.metric)}</h3>${statsTable(s.variants ?? {}, s.unit, x.labels)}
+${ratios.length ? `<h3>Ratios between variants (same run)</h3><ul>${ratios.map(([k, r]) => `<li>${esc(k)}: <strong>${num(r)}</strong></li>`).join('')}</ul>` : ''}
+${s.notes?.length ? `<h3>Notes</h3><ul>${s.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
+${metadataBlock(e.run)}
+</section>`;
+}
+
+function gatesBlock(gates: { runId: string; results: GateResult[] } | undefined): string {
+  if (!gates) return '<p>No gates run yet (<code>npm run gates</code>).</p>';
+  const pass = gates.results.every((g) => g.pass);
+  return `<p>Run ${esc(gates.runId)}: <strong class="${pass ? 'pass' : 'fail'}">${pass ? 'all gates pass' : 'some gates FAIL'}</strong></p><table><thead><tr><th>gate</th><th>result</th><th>measured</th></tr></thead><tbody>${gates.results
+    .map((g) => `<tr><td>${esc(g.gate)}</td><td class="${g.pass ? 'pass' : 'fail'}">${g.pass ? 'pass' : 'FAIL'}</td><td>${esc(g.measured)}</td></tr>`)
+    .join('')}</tbody></table>`;
+}
+
+/** The page, from the chosen runs (pure: no file access). */
+export function renderReport(entries: readonly ReportEntry[], outDir: string, gates?: { runId: string; results: GateResult[] }, generatedAt = new Date().toISOString()): string {
+  const overview = entries
+    .map((e) => {
+      const s = e.run?.summary as { paper?: Comparison[] } | undefined;
+      const first = s?.paper?.find((c) => c.ours !== null);
+      return `<tr><td><a href="#${esc(e.experiment.name)}">${esc(e.experiment.name)}</a></td><td>${esc(e.experiment.reproduces)}</td><td>${e.run?.summary ? esc(e.run.runId) : '<em>not run</em>'}</td><td>${first ? `${esc(first.metric)} [${esc(e.experiment.labels[first.variant] ?? first.variant)}]: ours <strong>${num(first.ours)}</strong> vs paper ${num(first.paper)} ${esc(first.unit)}` : '—'}</td></tr>`;
+    })
+    .join('');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>lispwg: reproducing "A Control Plane for WireGuard"</title>
+<style>
+body{font-family:"DejaVu Sans",system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em}h2{border-top:1px solid #ccc;padding-top:1em}h2 .name{font-size:.6em;color:#777;font-family:monospace}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em}th,td{border:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top}
+th{background:#f4f4f4}td.ours{font-weight:bold}td.src{color:#555;font-size:.9em}.unit{color:#666;font-size:.85em;margin:0}
+figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:.85em;color:#555}
+.pass{color:#080}.fail{color:#b00}section.missing{color:#777}table.meta th{width:9em}code{background:#f4f4f4;padding:0 .2em}
+</style></head><body>
+<h1>lispwg: reproducing <em>A Control Plane for WireGuard</em> (ICCCN 2021)</h1>
+<p>Every figure of the paper and thesis, measured by this repository's experiments, with the paper's numbers beside ours. Generated ${esc(generatedAt)} from the saved runs under <code>results/</code> (<code>npm run report</code>; figures re-rendered from samples by <code>npm run figures</code>).</p>
+<h2 id="overview">Overview</h2>
+<table><thead><tr><th>experiment</th><th>reproduces</th><th>run</th><th>headline</th></tr></thead><tbody>${overview}</tbody></table>
+<h2 id="gates">CI performance gates</h2>${gatesBlock(gates)}
+<h2 id="differences">What differs from the paper's set-up, and why</h2>
+<dl>${DIFFERENCES.map(([k, v]) => `<dt><strong>${esc(k)}</strong></dt><dd>${esc(v)}</dd>`).join('')}</dl>
+${entries.map((e) => section(e, outDir)).join('\n')}
+</body></html>
+`;
+}
+
+/** Writes <resultsDir>/index.html from the newest finished run of every experiment. */
+export function buildReport(resultsDir: string): { file: string; included: string[]; missing: string[] } {
+  const entries: ReportEntry[] = experiments.map((experiment) => {
+    const run = latestFinished(resultsDir, experiment.name);
+    return { experiment, ...(run ? { run } : {}) };
+  });
+  const g = latestFinished(resultsDir, 'gates');
+  const gates = g?.summary ? { runId: g.runId, results: (g.summary.gates as GateResult[]) ?? [] } : undefined;
+  const file = join(resultsDir, 'index.html');
+  writeFileSync(file, renderReport(entries, resultsDir, gates));
+  return { file, included: entries.filter((e) => e.run).map((e) => e.experiment.name), missing: entries.filter((e) => !e.run).map((e) => e.experiment.name) };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { flags, values } = parseOptions(argv);
+  if (flags.has('help')) {
+    process.stdout.write('usage: npm run report [-- --results DIR]\nwrites DIR/index.html (default results/index.html) from the newest finished run of every experiment\n');
+    return 0;
+  }
+  const r = buildReport(values.results ?? resultsRoot());
+  process.stderr.write(`report: ${r.file} (${r.included.length} experiments${r.missing.length ? `; not run yet: ${r.missing.join(', ')}` : ''})\n`);
+  process.stdout.write(JSON.stringify(r) + '\n');
+  return 0;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main(process.argv.slice(2)).then((c) => (process.exitCode = c), (e: unknown) => {
+    process.stderr.write(`report: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  });
+}

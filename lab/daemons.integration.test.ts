@@ -1,0 +1,58 @@
+/**
+ * A lab that runs the control plane: `lab up` generates keys and configs, starts `lispwg ms` and
+ * `lispwg xtr` in the nodes and waits until every site is registered; the overlay then carries
+ * h1's traffic to h2 through an on-demand WireGuard tunnel. Needs the built CLI (npm run build).
+ * Run under `flock /tmp/lispwg-netns.lock`.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { hasCommand } from '../src/util/exec.js';
+import { lispwgBin, projectRoot } from '../src/util/project.js';
+import { destroyLab } from './down.js';
+import { Lab } from './lab.js';
+import { labPrefix, wgPrefix } from './names.js';
+import { listNetns } from './net/ip.js';
+import { alive } from './procs.js';
+import { loadTopology } from './topology/load.js';
+
+// labs take seconds, not the default 5 s of a unit test
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
+
+const missing = await (async () => {
+  if (process.getuid?.() !== 0) return 'root';
+  if (!existsSync('/dev/net/tun')) return 'the TUN device (/dev/net/tun)';
+  for (const c of ['ip', 'wireguard-go', 'ping']) if (!(await hasCommand(c))) return c;
+  if (!existsSync(lispwgBin())) return `the built CLI (${lispwgBin()}: run npm run build)`;
+  return undefined;
+})();
+if (missing) console.warn(`lab daemon tests skipped: ${missing} is missing`);
+
+const name = `dxtr-${randomBytes(2).toString('hex')}`;
+// also when a test times out half-way
+afterAll(() => destroyLab(name));
+
+describe.skipIf(!!missing)('a lab running the lispwg daemons', () => {
+  it('paper-xtr: h1 reaches h2 through the overlay; down stops every daemon and wireguard-go', async () => {
+    const t0 = performance.now();
+    const lab = await Lab.up(await loadTopology(join(projectRoot(), 'topologies/paper-xtr.yaml')), { name });
+    let pids: number[] = [];
+    try {
+      console.log(`paper-xtr with daemons: up and registered in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+      const r = await lab.exec('h1', ['ping', '-c', '3', '-i', '0.2', '-W', '2', '198.19.2.10']);
+      expect(r.stdout).toMatch(/3 received/);
+      const x = await lab.inspect();
+      const xtr1 = x.nodes.find((n) => n.name === 'xtr1')!;
+      expect(xtr1.peers.some((p) => p.allowedIps.includes('198.19.2.0/24') && p.endpoint.startsWith('198.18.0.3:'))).toBe(true);
+      pids = x.nodes.flatMap((n) => n.processes.map((p) => p.pid));
+      expect(x.nodes.flatMap((n) => n.processes.map((p) => p.cmd)).filter((c) => c.includes('wireguard-go')).length).toBe(5);
+    } finally {
+      const report = await destroyLab(name);
+      expect(report.processes).toBeGreaterThanOrEqual(8);
+    }
+    for (const p of pids) expect(await alive(p)).toBe(false);
+    expect((await listNetns()).filter((n) => n.startsWith(labPrefix(name)))).toEqual([]);
+    expect(readdirSync('/var/run/wireguard').filter((f) => f.startsWith(wgPrefix(name)))).toEqual([]);
+  });
+});

@@ -1,0 +1,598 @@
+/**
+ * A running lab: brought up from a model on a backend, or attached to by name from its state file.
+ * One interface for both backends: exec, spawn (with a log), shape a link, move a station between
+ * access points (or switch a two-interface station, as the thesis did), capture on an interface,
+ * inspect, check reachability, and down.
+ *
+ *   const lab = await Lab.up(await loadTopology('topologies/paper-lan.yaml'));
+ *   await lab.exec('mn1', ['ping', '-c1', '198.18.0.12']);
+ *   await lab.down();
+ */
+import { availableParallelism } from 'node:os';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { adminRequest } from '../src/ms/admin.js';
+import { LispwgError } from '../src/util/errors.js';
+import { run, type RunResult } from '../src/util/exec.js';
+import type { ExecOptions, NodeBackend } from './backend/backend.js';
+import { DockerBackend } from './backend/docker.js';
+import { NetnsBackend } from './backend/netns.js';
+import { Capture, captureCommand, type CaptureOptions, listening, settleMs } from './capture/capture.js';
+import { destroyLab, type DownReport } from './down.js';
+import { labDir, labPrefix, netnsName, nodeDir, stationPort, containerName } from './names.js';
+import { ipBatch, listNetns, mapLimit, netnsPids, tcBatch } from './net/ip.js';
+import { requireNetem } from './net/features.js';
+import { associateLines, disassociateLines, needsNetem, nodeLines, shapedDevices, shapeLines, sysctls, vethLines } from './net/plumb.js';
+import { LabProcess } from './process.js';
+import { cmdline, startTime } from './procs.js';
+import { expectedPairs, type ReachPair, type Stations } from './reach.js';
+import { writeRoleConfigs, type RolePlan } from './roles.js';
+import { type LabState, readState, StateWriter } from './state.js';
+import { type Cidr, cidrText, contains, hostAt, hostNumber, ipText, parseCidr } from './topology/addr.js';
+import { BRIDGE, type LabModel, type NodeModel, type Shaping } from './topology/model.js';
+import type { BackendKind } from './topology/schema.js';
+import { parseDuration, parseLoss, parseRate } from './topology/units.js';
+import { TopologyError, formatProblems, validateTopology } from './topology/validate.js';
+
+export interface Progress {
+  /** Nodes configured so far (0 during the first phases). */
+  done: number;
+  total: number;
+  message: string;
+}
+
+export interface UpOptions {
+  /** Overrides the topology's `defaults.backend`. */
+  backend?: BackendKind;
+  /** Overrides the topology's name (two copies of one topology can run side by side). */
+  name?: string;
+  /** Start the lispwg daemons of ms/xtr/mn nodes (default true); false: networking only. */
+  daemons?: boolean;
+  onProgress?: (p: Progress) => void;
+}
+
+/** Link shaping as a topology writes it. */
+export interface ShapeSpec {
+  rate?: string;
+  delay?: string;
+  loss?: string;
+}
+
+export interface HandoverStep {
+  step: 'start' | 'disassociated' | 'moved' | 'associated' | 'up';
+  /** Microseconds since the epoch (the clock of pcap timestamps). */
+  timeUs: number;
+}
+
+/** What a handover did, step by step, with timestamps. */
+export interface HandoverRecord {
+  node: string;
+  /** The interface taken down (two-interface handover) or moved (single interface). */
+  from?: string;
+  to: string;
+  fromAp?: string;
+  ap: string;
+  address: string;
+  associationDelayMs: number;
+  steps: HandoverStep[];
+  /** From start to up, milliseconds. */
+  totalMs: number;
+}
+
+export interface CheckResult {
+  lab: string;
+  pairs: number;
+  reached: number;
+  failures: ReachPair[];
+  ms: number;
+  /** `check paper-lan: 6/6 pairs reach each other (0.4 s)` */
+  line: string;
+}
+
+export interface InterfaceInspection {
+  name: string;
+  state: string;
+  mtu: number;
+  addresses: string[];
+  qdisc?: string;
+}
+
+export interface PeerInspection {
+  interface: string;
+  publicKey: string;
+  endpoint: string;
+  allowedIps: string[];
+  latestHandshake: number;
+  rxBytes: number;
+  txBytes: number;
+}
+
+export interface NodeInspection {
+  name: string;
+  kind: string;
+  netns: string;
+  container?: string;
+  interfaces: InterfaceInspection[];
+  processes: { pid: number; name?: string; cmd: string }[];
+  peers: PeerInspection[];
+}
+
+export interface LabInspection {
+  name: string;
+  backend: BackendKind;
+  phase: LabState['phase'];
+  dir: string;
+  createdAt: string;
+  nodes: NodeInspection[];
+}
+
+const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
+const PARALLEL = Math.max(2, availableParallelism() * 2);
+/** How long the daemons of a lab may take to come up (51 of them share 2 cores in mesh-50). */
+const DAEMON_READY_MS = 120_000;
+
+function backendFor(kind: BackendKind): NodeBackend {
+  return kind === 'docker' ? new DockerBackend() : new NetnsBackend();
+}
+
+function revalidate(model: LabModel, name: string): LabModel {
+  const { model: m, problems } = validateTopology({ ...model.raw, name }, model.file);
+  if (!m) throw new TopologyError(problems, formatProblems(problems, () => `lab ${name}: `));
+  return m;
+}
+
+/** Parses `{rate: '50mbit', delay: '10ms'}` into tc parameters. */
+export function parseShape(spec: ShapeSpec): Shaping {
+  const s: Shaping = {};
+  const take = (v: string | undefined, parse: (x: string) => number | string, set: (n: number) => void) => {
+    if (v === undefined) return;
+    const r = parse(v);
+    if (typeof r === 'string') throw new LispwgError('LAB_BAD_SHAPE', r);
+    set(r);
+  };
+  take(spec.rate, parseRate, (n) => (s.rateBps = n));
+  take(spec.delay, parseDuration, (n) => (s.delayMs = n));
+  take(spec.loss, parseLoss, (n) => (s.lossPct = n));
+  return s;
+}
+
+export class Lab {
+  private constructor(
+    readonly model: LabModel,
+    private readonly backend: NodeBackend,
+    private readonly writer: StateWriter,
+  ) {}
+
+  get name(): string {
+    return this.model.name;
+  }
+  get dir(): string {
+    return this.state.dir;
+  }
+  get backendKind(): BackendKind {
+    return this.backend.kind;
+  }
+  private get state(): LabState {
+    return this.writer.state;
+  }
+
+  /** The network namespace of a node (both backends have one). */
+  netns(node: string): string {
+    this.node(node);
+    return netnsName(this.name, node);
+  }
+
+  private node(name: string): NodeModel {
+    const n = this.model.nodes.find((x) => x.name === name);
+    if (!n) throw new LispwgError('LAB_NO_NODE', `lab ${this.name} has no node '${name}' (nodes: ${this.model.nodes.map((x) => x.name).join(', ')})`);
+    return n;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // up / attach / down
+
+  /** Brings a lab up; on any failure everything created so far is removed again. */
+  static async up(input: LabModel, opts: UpOptions = {}): Promise<Lab> {
+    const model = opts.name && opts.name !== input.name ? revalidate(input, opts.name) : input;
+    const name = model.name;
+    const backend = backendFor(opts.backend ?? model.backend);
+    const progress = (done: number, message: string) => opts.onProgress?.({ done, total: model.nodes.length, message });
+    if (await readState(name)) throw new LispwgError('LAB_EXISTS', `lab ${name} is already up (or crashed): run 'lispwg lab down ${name}' first`);
+    const leftovers = (await listNetns()).filter((n) => n.startsWith(labPrefix(name)));
+    if (leftovers.length) throw new LispwgError('LAB_EXISTS', `namespaces of an earlier lab ${name} remain (${leftovers.slice(0, 3).join(', ')}...): run 'lispwg lab down ${name}' first`);
+
+    const netem = [...model.links.filter((l) => needsNetem(l.shaping)).map((l) => `links[${l.index}] (${l.a.node}:${l.a.iface} <-> ${l.b.node}:${l.b.iface})`)];
+    if (netem.length) await requireNetem(`the delay/loss of ${netem.join(', ')}`);
+    await backend.prepare();
+
+    const dir = labDir(name);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const names = model.nodes.map((n) => n.name);
+    const state: LabState = {
+      version: 1,
+      name,
+      backend: backend.kind,
+      dir,
+      createdAt: new Date().toISOString(),
+      phase: 'creating',
+      ownerPid: process.pid,
+      ...(model.file ? { file: model.file } : {}),
+      topology: model.raw,
+      daemons: opts.daemons !== false,
+      namespaces: names.map((n) => netnsName(name, n)),
+      containers: backend.kind === 'docker' ? names.map((n) => containerName(name, n)) : [],
+      ...(backend.image ? { image: backend.image } : {}),
+      processes: [],
+      wgInterfaces: [],
+      stations: Object.fromEntries(model.nodes.flatMap((n) => n.wifi.map((s) => [`${n.name}:${s.iface}`, { ap: s.ap, address: s.associated ? cidrText(s.address) : '', associated: s.associated }]))),
+    };
+    const writer = new StateWriter(state);
+    await writer.update(() => undefined);
+    const lab = new Lab(model, backend, writer);
+    try {
+      progress(0, `creating ${names.length} ${backend.kind === 'docker' ? 'containers' : 'namespaces'}`);
+      await backend.createNodes(name, names, { dir });
+      const stations = model.nodes.reduce((k, n) => k + n.wifi.length, 0);
+      progress(0, `creating ${model.links.length} links${stations ? ` and ${stations} stations` : ''}`);
+      await ipBatch(vethLines(name, model));
+      let done = 0;
+      await mapLimit(model.nodes, PARALLEL, async (n) => {
+        const ns = netnsName(name, n.name);
+        await run(['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w', ...sysctls(n)]);
+        await ipBatch(nodeLines(model, n), ns);
+        await tcBatch(shapedDevices(model, n).flatMap((d) => shapeLines(d.dev, d.shaping, d.mtu)), ns);
+        progress(++done, `node ${n.name} up`);
+      });
+      const roles = await writeRoleConfigs(name, model);
+      await writer.update((s) => (s.wgInterfaces = roles.flatMap((r) => r.interfaces)));
+      await lab.startNodeProcesses(roles, opts.daemons !== false, (m) => progress(done, m));
+      await writer.update((s) => (s.phase = 'up'));
+      return lab;
+    } catch (e) {
+      await destroyLab(name).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async startNodeProcesses(roles: RolePlan[], daemons: boolean, say: (m: string) => void): Promise<void> {
+    // the Map-Servers first, so the sites find them listening
+    const ordered = [...roles].sort((a, b) => Number(this.node(b.node).kind === 'ms') - Number(this.node(a.node).kind === 'ms'));
+    if (daemons) {
+      const procs = new Map<string, LabProcess>();
+      for (const r of ordered) {
+        procs.set(r.node, await this.spawn(r.node, 'lispwg', r.cmd));
+        say(`started lispwg ${this.node(r.node).kind === 'ms' ? 'ms' : 'xtr'} on ${r.node}`);
+      }
+      await this.daemonsReady(ordered, procs, say);
+    }
+    await mapLimit(this.model.nodes, PARALLEL, async (n) => {
+      for (const cmd of n.exec) await this.exec(n.name, ['sh', '-c', cmd]);
+      for (const p of n.run) await this.spawn(n.name, p.name, ['sh', '-c', p.cmd]);
+    });
+  }
+
+  /**
+   * Waits until every daemon has its admin socket (it is up), then until every site is registered
+   * with its Map-Server; fails with the log of a daemon that died.
+   */
+  private async daemonsReady(roles: RolePlan[], procs: Map<string, LabProcess>, say: (m: string) => void): Promise<void> {
+    const deadline = Date.now() + DAEMON_READY_MS;
+    let pending = roles.filter((r) => r.ready);
+    while (pending.length) {
+      const left: RolePlan[] = [];
+      for (const r of pending) {
+        if (existsSync(r.ready!)) continue;
+        const p = procs.get(r.node)!;
+        if (!(await p.running())) throw new LispwgError('LAB_DAEMON_EXITED', `lispwg on ${r.node} exited while starting (log ${p.log}): ${(await p.output()).trim().split('\n').filter((l) => !/^\s+at /.test(l)).slice(-5).join('\n')}`);
+        left.push(r);
+      }
+      pending = left;
+      if (!pending.length) break;
+      if (Date.now() > deadline) throw new LispwgError('LAB_DAEMON_TIMEOUT', `lispwg on ${pending.map((r) => r.node).join(', ')} not up after ${DAEMON_READY_MS / 1000} s (no admin socket): see the logs in ${this.dir}/nodes/<node>/lispwg.log`);
+      await sleep(50);
+    }
+    say(`${roles.length} lispwg daemons up`);
+    // then every site registered (asked on the Map-Servers' admin sockets), so the overlay works
+    for (const ms of roles.filter((r) => this.node(r.node).kind === 'ms' && r.ready)) {
+      const sites = roles.filter((r) => this.node(r.node).role?.ms === ms.node).map((r) => r.node);
+      let missing = sites;
+      while (missing.length) {
+        const snap = (await adminRequest(ms.ready!, { cmd: 'show' }).catch(() => undefined)) as { sites?: { name: string; registrations: number }[] } | undefined;
+        missing = sites.filter((s) => !snap?.sites?.some((x) => x.name === s && x.registrations > 0));
+        if (!missing.length) break;
+        if (Date.now() > deadline) throw new LispwgError('LAB_DAEMON_TIMEOUT', `${missing.join(', ')} not registered with ${ms.node} after ${DAEMON_READY_MS / 1000} s: see the logs in ${this.dir}/nodes/<node>/lispwg.log`);
+        await sleep(50);
+      }
+      say(`${sites.length} sites registered with ${ms.node}`);
+    }
+  }
+
+  /** Attaches to a lab that is up, from its state file. */
+  static async attach(name: string): Promise<Lab> {
+    const state = await readState(name);
+    if (!state) throw new LispwgError('LAB_NOT_FOUND', `no lab named ${name} is up (no state file in ${labDir(name)})`);
+    const { model, problems } = validateTopology(state.topology, state.file);
+    if (!model) throw new LispwgError('LAB_STATE_CORRUPT', `the topology stored for lab ${name} no longer validates: ${problems[0]?.message}`);
+    const backend = backendFor(state.backend);
+    if (state.backend === 'docker') await backend.prepare();
+    return new Lab(model, backend, new StateWriter(state));
+  }
+
+  /** Removes everything of this lab. */
+  down(): Promise<DownReport> {
+    return destroyLab(this.name);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // commands and processes
+
+  /** Runs a command in a node to completion (output, exit code). */
+  exec(node: string, cmd: readonly string[], opts?: ExecOptions): Promise<RunResult> {
+    this.node(node);
+    return this.backend.exec(this.name, node, cmd, opts);
+  }
+
+  /** Starts a long-running command in a node; its output goes to `<lab dir>/nodes/<node>/<name>.log`. */
+  async spawn(node: string, name: string, cmd: readonly string[]): Promise<LabProcess> {
+    this.node(node);
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new LispwgError('LAB_BAD_NAME', `process name '${name}' must be letters, digits, . _ -`);
+    const prev = this.state.processes.find((p) => p.node === node && p.name === name);
+    if (prev && (await new LabProcess(node, name, prev.pid, prev.startTime, prev.log).running())) {
+      throw new LispwgError('LAB_PROCESS_EXISTS', `${name} already runs on ${node} (pid ${prev.pid})`);
+    }
+    const dir = nodeDir(this.name, node);
+    await mkdir(dir, { recursive: true });
+    const log = join(dir, `${name}.log`);
+    const pidFile = join(dir, `${name}.pid`);
+    await rm(pidFile, { force: true });
+    const pid = await this.backend.spawn(this.name, node, cmd, log, pidFile);
+    const start = (await startTime(pid)) ?? '';
+    await this.writer.update((s) => {
+      s.processes = s.processes.filter((p) => !(p.node === node && p.name === name));
+      s.processes.push({ node, name, pid, startTime: start, log });
+    });
+    return new LabProcess(node, name, pid, start, log);
+  }
+
+  /** A process the lab started (by node and name), e.g. the node's daemon: `process('ms', 'lispwg')`. */
+  process(node: string, name: string): LabProcess | undefined {
+    const p = this.state.processes.find((x) => x.node === node && x.name === name);
+    return p && new LabProcess(p.node, p.name, p.pid, p.startTime, p.log);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // links
+
+  /** The address (without prefix) of a node's interface, or its first address. */
+  addressOf(node: string, iface?: string): string {
+    this.node(node);
+    for (const l of this.model.links) {
+      for (const e of [l.a, l.b]) if (e.node === node && (!iface || e.iface === iface) && e.addresses[0]) return ipText(e.addresses[0]);
+    }
+    const st = Object.entries(this.state.stations).find(([k, v]) => k.startsWith(`${node}:`) && (!iface || k === `${node}:${iface}`) && v.associated);
+    if (st) return st[1].address.split('/')[0]!;
+    const n = this.node(node);
+    if (n.ap && (!iface || iface === BRIDGE)) return ipText(n.ap.gateway);
+    throw new LispwgError('LAB_NO_ADDRESS', `${node}${iface ? `:${iface}` : ''} has no address`);
+  }
+
+  /** Shapes both directions of the link (or station) an endpoint `node:iface` belongs to. */
+  async shape(endpoint: string, spec: ShapeSpec | Shaping): Promise<void> {
+    const s: Shaping = 'rateBps' in spec || 'delayMs' in spec || 'lossPct' in spec ? (spec as Shaping) : parseShape(spec as ShapeSpec);
+    const [node, iface] = endpoint.split(':') as [string, string | undefined];
+    this.node(node);
+    const ends: { ns: string; dev: string; mtu: number }[] = [];
+    const link = this.model.links.find((l) => [l.a, l.b].some((e) => e.node === node && e.iface === iface));
+    if (link) for (const e of [link.a, link.b]) ends.push({ ns: netnsName(this.name, e.node), dev: e.iface, mtu: link.mtu });
+    const st = iface ? this.state.stations[`${node}:${iface}`] : undefined;
+    if (st) ends.push({ ns: netnsName(this.name, node), dev: iface!, mtu: 1500 }, { ns: netnsName(this.name, st.ap), dev: stationPort(node, iface!), mtu: 1500 });
+    if (!ends.length) throw new LispwgError('LAB_NO_LINK', `no link or station has the endpoint '${endpoint}' in lab ${this.name}`);
+    if (needsNetem(s)) await requireNetem(`shaping ${endpoint} with delay/loss`);
+    for (const e of ends) {
+      const lines = shapeLines(e.dev, s, e.mtu);
+      if (lines.length) await tcBatch(lines, e.ns);
+      else await run(['tc', '-n', e.ns, 'qdisc', 'del', 'dev', e.dev, 'root'], { allowFail: true });
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // access points and stations
+
+  private stations(): Stations {
+    const m: Stations = new Map();
+    for (const [k, v] of Object.entries(this.state.stations)) {
+      const address = v.address ? parseCidr(v.address) : undefined;
+      m.set(k, { ap: v.ap, associated: v.associated, ...(address && typeof address !== 'string' ? { address } : {}) });
+    }
+    return m;
+  }
+
+  private apOf(name: string) {
+    const n = this.node(name);
+    if (!n.ap) throw new LispwgError('LAB_NOT_AP', `${name} is a ${n.kind}, not an access point`);
+    return n.ap;
+  }
+
+  /** An address for a station joining `ap`: the same host number as before when free. */
+  private stationAddress(station: string, ap: string, hint?: Cidr): Cidr {
+    const subnet = this.apOf(ap).subnet;
+    const taken = new Set<string>();
+    for (const l of this.model.links) for (const e of [l.a, l.b]) for (const a of e.addresses) taken.add(ipText(a));
+    taken.add(ipText(this.apOf(ap).gateway));
+    for (const [k, v] of Object.entries(this.state.stations)) if (k !== station && v.address) taken.add(v.address.split('/')[0]!);
+    const initial = this.node(station.split(':')[0]!).wifi.find((s) => `${station.split(':')[0]}:${s.iface}` === station);
+    const candidates: Cidr[] = [];
+    if (hint) candidates.push(hint);
+    if (initial && contains(subnet, initial.address)) candidates.push(initial.address);
+    if (initial) {
+      try {
+        candidates.push(hostAt(subnet, Number(hostNumber(initial.address))));
+      } catch {
+        /* the host number does not fit this subnet */
+      }
+    }
+    for (let h = 100; h < 250; h++) candidates.push(hostAt(subnet, h));
+    const free = candidates.find((c) => contains(subnet, c) && !taken.has(ipText(c)));
+    if (!free) throw new LispwgError('LAB_AP_FULL', `no free address in ${cidrText(subnet)} for ${station}`);
+    return free;
+  }
+
+  /**
+   * Associates a station (`node:iface`) with an access point: takes the link down (address gone),
+   * moves the radio to the new AP if it changes, waits the AP's association delay, and brings the
+   * link up with an address in the AP's subnet and the default route via the AP.
+   */
+  async associate(station: string, ap: string, opts: { address?: string } = {}): Promise<HandoverRecord> {
+    const st = this.state.stations[station];
+    if (!st) throw new LispwgError('LAB_NO_STATION', `'${station}' is not a Wi-Fi station of lab ${this.name} (stations: ${Object.keys(this.state.stations).join(', ') || 'none'})`);
+    const [node, iface] = station.split(':') as [string, string];
+    const target = this.apOf(ap);
+    let hint: Cidr | undefined;
+    if (opts.address) {
+      const c = parseCidr(opts.address, () => target.subnet.prefix);
+      if (typeof c === 'string' || !contains(target.subnet, c)) throw new LispwgError('LAB_BAD_ADDRESS', `${opts.address} is not an address of ${ap}'s subnet ${cidrText(target.subnet)}`);
+      hint = { ...c, prefix: target.subnet.prefix };
+    }
+    const address = this.stationAddress(station, ap, hint);
+    const ns = netnsName(this.name, node);
+    const steps: HandoverStep[] = [{ step: 'start', timeUs: nowUs() }];
+    const fromAp = st.ap;
+    if (st.associated) {
+      await ipBatch(disassociateLines(iface), ns);
+      steps.push({ step: 'disassociated', timeUs: nowUs() });
+    }
+    if (fromAp !== ap) {
+      const port = stationPort(node, iface);
+      await ipBatch([`link set dev ${port} netns ${netnsName(this.name, ap)}`], netnsName(this.name, fromAp));
+      await ipBatch([`link set dev ${port} master ${BRIDGE}`, `link set dev ${port} up`], netnsName(this.name, ap));
+      await tcBatch(shapeLines(port, target.shaping, 1500), netnsName(this.name, ap));
+      await tcBatch(shapeLines(iface, target.shaping, 1500), ns);
+      steps.push({ step: 'moved', timeUs: nowUs() });
+    }
+    await this.writer.update((s) => (s.stations[station] = { ap, address: '', associated: false }));
+    await sleep(target.associationDelayMs);
+    steps.push({ step: 'associated', timeUs: nowUs() });
+    await ipBatch(associateLines({ iface, address }, target.gateway, true), ns);
+    steps.push({ step: 'up', timeUs: nowUs() });
+    await this.writer.update((s) => (s.stations[station] = { ap, address: cidrText(address), associated: true }));
+    return { node, from: iface, to: iface, fromAp, ap, address: ipText(address), associationDelayMs: target.associationDelayMs, steps, totalMs: (steps.at(-1)!.timeUs - steps[0]!.timeUs) / 1000 };
+  }
+
+  /**
+   * The thesis' handover: a node with two Wi-Fi interfaces on two APs switches from the one in
+   * use (or `from`) to `to`: the old interface goes down, the new AP's association delay passes,
+   * the new interface comes up with its address and the default route via its AP.
+   */
+  async handover(node: string, to: string, opts: { from?: string } = {}): Promise<HandoverRecord> {
+    const key = `${node}:${to}`;
+    const target = this.state.stations[key];
+    if (!target) throw new LispwgError('LAB_NO_STATION', `${node} has no Wi-Fi interface '${to}'`);
+    const from = opts.from ?? Object.entries(this.state.stations).find(([k, v]) => k.startsWith(`${node}:`) && k !== key && v.associated)?.[0].split(':')[1];
+    const ap = this.apOf(target.ap);
+    const initial = this.node(node).wifi.find((s) => s.iface === to)!;
+    const address = target.ap === initial.ap ? initial.address : this.stationAddress(key, target.ap);
+    const ns = netnsName(this.name, node);
+    const steps: HandoverStep[] = [{ step: 'start', timeUs: nowUs() }];
+    if (from) {
+      await ipBatch(disassociateLines(from), ns);
+      steps.push({ step: 'disassociated', timeUs: nowUs() });
+      const old = this.state.stations[`${node}:${from}`]!;
+      await this.writer.update((s) => (s.stations[`${node}:${from}`] = { ap: old.ap, address: '', associated: false }));
+    }
+    if (target.associated) await ipBatch(disassociateLines(to), ns);
+    await sleep(ap.associationDelayMs);
+    steps.push({ step: 'associated', timeUs: nowUs() });
+    await ipBatch(associateLines({ iface: to, address }, ap.gateway, true), ns);
+    steps.push({ step: 'up', timeUs: nowUs() });
+    await this.writer.update((s) => (s.stations[key] = { ap: target.ap, address: cidrText(address), associated: true }));
+    return {
+      node,
+      ...(from ? { from, fromAp: this.state.stations[`${node}:${from}`]!.ap } : {}),
+      to,
+      ap: target.ap,
+      address: ipText(address),
+      associationDelayMs: ap.associationDelayMs,
+      steps,
+      totalMs: (steps.at(-1)!.timeUs - steps[0]!.timeUs) / 1000,
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // captures, inspection, check
+
+  private captures = 0;
+
+  /** Starts a capture on a node's interface; resolves once the tool listens. */
+  async capture(node: string, iface: string, opts: CaptureOptions = {}): Promise<Capture> {
+    const name = `capture-${iface}-${process.pid}-${++this.captures}`;
+    const file = join(nodeDir(this.name, node), `${name}.pcap`);
+    const proc = await this.spawn(node, name, captureCommand(iface, file, opts));
+    await proc.waitForLog(listening(opts), 15_000);
+    await sleep(settleMs(opts));
+    return new Capture(node, iface, file, proc, opts);
+  }
+
+  /** Pings every pair of nodes that should reach each other (lab check, Mininet's pingall). */
+  async check(): Promise<CheckResult> {
+    const t0 = performance.now();
+    const pairs = expectedPairs(this.model, this.stations());
+    const bySource = new Map<string, ReachPair[]>();
+    for (const p of pairs) bySource.set(p.from, [...(bySource.get(p.from) ?? []), p]);
+    const failures: ReachPair[] = [];
+    await mapLimit([...bySource], PARALLEL, async ([from, list]) => {
+      const targets = [...new Set(list.map((p) => p.address))];
+      const r = await this.exec(from, ['fping', '-a', '-r', '3', '-t', '300', '-i', '1', ...targets], { allowFail: true });
+      const alive = new Set(r.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
+      for (const p of list) if (!alive.has(p.address)) failures.push(p);
+    });
+    const ms = performance.now() - t0;
+    const reached = pairs.length - failures.length;
+    const shown = failures.slice(0, 5).map((f) => `${f.from} -> ${f.to} (${f.address})`).join(', ');
+    const line = `check ${this.name}: ${reached}/${pairs.length} pairs reach each other (${(ms / 1000).toFixed(1)} s)${failures.length ? `; unreachable: ${shown}${failures.length > 5 ? ', ...' : ''}` : ''}`;
+    return { lab: this.name, pairs: pairs.length, reached, failures, ms, line };
+  }
+
+  /** Nodes, interfaces, addresses, processes and WireGuard peers (public keys only). */
+  async inspect(): Promise<LabInspection> {
+    const nodes = await mapLimit(this.model.nodes, PARALLEL, async (n): Promise<NodeInspection> => {
+      const ns = netnsName(this.name, n.name);
+      const links = await run(['ip', '-n', ns, '-d', '-j', 'addr', 'show'], { allowFail: true });
+      const qd = await run(['tc', '-n', ns, '-j', 'qdisc', 'show'], { allowFail: true });
+      type IpLink = { ifname: string; operstate: string; mtu: number; addr_info?: { local: string; prefixlen: number; scope: string }[]; linkinfo?: { info_kind?: string } };
+      const parsed = links.exitCode === 0 && links.stdout ? (JSON.parse(links.stdout) as IpLink[]) : [];
+      const qdiscs = qd.exitCode === 0 && qd.stdout ? (JSON.parse(qd.stdout) as { dev: string; kind: string; root?: boolean; options?: { rate?: number } }[]) : [];
+      const interfaces = parsed
+        .filter((l) => l.ifname !== 'lo')
+        .map((l) => {
+          const q = qdiscs.find((x) => x.dev === l.ifname && x.root && ['tbf', 'htb', 'netem'].includes(x.kind));
+          return {
+            name: l.ifname,
+            state: l.operstate,
+            mtu: l.mtu,
+            addresses: (l.addr_info ?? []).filter((a) => a.scope !== 'link').map((a) => `${a.local}/${a.prefixlen}`),
+            ...(q ? { qdisc: q.kind } : {}),
+          };
+        });
+      const pids = await netnsPids(ns);
+      const known = this.state.processes.filter((p) => p.node === n.name);
+      const processes = await Promise.all(pids.map(async (pid) => {
+        const k = known.find((p) => p.pid === pid);
+        return { pid, ...(k ? { name: k.name } : {}), cmd: await cmdline(pid) };
+      }));
+      const peers: PeerInspection[] = [];
+      for (const l of parsed.filter((x) => x.linkinfo?.info_kind === 'tun' || x.linkinfo?.info_kind === 'wireguard')) {
+        const r = await this.exec(n.name, ['wg', 'show', l.ifname, 'dump'], { allowFail: true });
+        if (r.exitCode !== 0) continue;
+        // the first line holds the interface's private key: it is skipped, never printed
+        for (const row of r.stdout.split('\n').slice(1).filter(Boolean)) {
+          const [publicKey, , endpoint, allowed, hs, rx, tx] = row.split('\t');
+          peers.push({ interface: l.ifname, publicKey: publicKey!, endpoint: endpoint!, allowedIps: allowed === '(none)' ? [] : allowed!.split(','), latestHandshake: Number(hs), rxBytes: Number(rx), txBytes: Number(tx) });
+        }
+      }
+      return { name: n.name, kind: n.kind, netns: ns, ...(this.backend.kind === 'docker' ? { container: containerName(this.name, n.name) } : {}), interfaces, processes, peers };
+    });
+    return { name: this.name, backend: this.backend.kind, phase: this.state.phase, dir: this.dir, createdAt: this.state.createdAt, nodes };
+  }
+}

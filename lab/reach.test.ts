@@ -1,0 +1,39 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { projectRoot } from '../src/util/project.js';
+import { expectedPairs, initialStations } from './reach.js';
+import { parseCidr, type Cidr } from './topology/addr.js';
+import { loadTopology } from './topology/load.js';
+
+const topo = (name: string) => loadTopology(join(projectRoot(), 'topologies', `${name}.yaml`));
+const pairs = (p: ReturnType<typeof expectedPairs>) => p.map((x) => `${x.from}>${x.address}`).sort();
+
+describe('expected reachability (what lab check pings)', () => {
+  it('paper-lan: everyone on the switch reaches everyone', async () => {
+    expect(pairs(expectedPairs(await topo('paper-lan')))).toEqual(
+      ['ms>198.18.0.11', 'ms>198.18.0.12', 'mn1>198.18.0.1', 'mn1>198.18.0.12', 'mn2>198.18.0.1', 'mn2>198.18.0.11'].sort(),
+    );
+  });
+
+  it('paper-xtr: hosts reach their xTR, not the other site (that takes the overlay)', async () => {
+    const p = pairs(expectedPairs(await topo('paper-xtr')));
+    expect(p).toContain('h1>198.19.1.1');
+    expect(p).toContain('h1>198.18.0.2'); // the xTR's own RLOC, local delivery
+    expect(p).not.toContain('h1>198.19.2.10');
+    expect(p).not.toContain('h1>198.18.0.1'); // the Map-Server has no route back to the site
+  });
+
+  it('handover: follows the station to its new AP', async () => {
+    const m = await topo('handover');
+    const before = pairs(expectedPairs(m));
+    expect(before).toContain('cn>198.18.10.10');
+    expect(before).toContain('mn>198.18.0.2');
+    const moved = initialStations(m);
+    moved.set('mn:wlan0', { ap: 'ap1', associated: false });
+    moved.set('mn:wlan1', { ap: 'ap2', associated: true, address: parseCidr('198.18.20.10/24') as Cidr });
+    const after = pairs(expectedPairs(m, moved));
+    expect(after).not.toContain('cn>198.18.10.10');
+    expect(after).toContain('cn>198.18.20.10');
+    expect(after).toContain('mn>198.18.0.2');
+  });
+});

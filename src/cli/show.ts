@@ -1,0 +1,61 @@
+/** `lispwg show`: the state of running agents (like `wg show`), read from their admin sockets. */
+import { parseArgs } from 'node:util';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { adminRequest } from '../xtr/admin.js';
+import { renderStatus, type AgentStatus } from '../xtr/show.js';
+import { LispwgError } from '../util/errors.js';
+
+const HELP = `usage: lispwg show [NAME...] [--socket PATH] [--dir DIR] [--json]
+
+Prints what running agents ('lispwg xtr') hold: map-cache entries, WireGuard peers with their
+endpoints, latest handshakes and traffic, buffered and dropped packets, resolution latencies.
+Without NAME or --socket: every agent whose admin socket is in DIR.
+
+options:
+      --socket PATH   the admin socket of one agent
+      --dir DIR       where agents put their sockets (default /run/lispwg)
+      --json          print the status as JSON (one object per agent, in an array)
+  -h, --help          this text`;
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        socket: { type: 'string' },
+        dir: { type: 'string', default: '/run/lispwg' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    });
+  } catch (e) {
+    throw new LispwgError('USAGE', `${(e as Error).message}\n\n${HELP}`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  }
+  const dir = values.dir!;
+  let sockets: string[];
+  if (values.socket) sockets = [values.socket];
+  else if (positionals.length) sockets = positionals.map((n) => join(dir, `${n}.sock`));
+  else {
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir).filter((f) => f.endsWith('.sock')).sort();
+    } catch {
+      // no directory: no agent has ever run here
+    }
+    if (names.length === 0) throw new LispwgError('NO_AGENT', `no agent is running (no admin socket in ${dir}); start one with 'lispwg xtr --config FILE'`);
+    sockets = names.map((f) => join(dir, f));
+  }
+  const statuses = (await Promise.all(sockets.map((s) => adminRequest(s, 'show')))) as AgentStatus[];
+  if (values.json) process.stdout.write(JSON.stringify(statuses, null, 2) + '\n');
+  else process.stdout.write(statuses.map(renderStatus).join('\n\n') + '\n');
+  return 0;
+}

@@ -1,0 +1,79 @@
+import dgram from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { decodeMessage, encodeMessage, type MapRequest } from '../../lisp/index.js';
+import { parseEidPrefix } from '../../mapping/eid.js';
+import { createLogger } from '../../util/log.js';
+import { SmrEndpoint, smrMessage, type SmrEvent } from './smr.js';
+
+const log = createLogger({}, { level: 'warn' });
+
+const open: SmrEndpoint[] = [];
+afterEach(() => {
+  for (const e of open.splice(0)) e.close();
+});
+
+async function endpoint(holdDownMs = 1000): Promise<{ ep: SmrEndpoint; port: number; events: SmrEvent[] }> {
+  // a free port: SMRs go to the same port at every RLOC, so the endpoint solicits itself on loopback
+  const probe = dgram.createSocket('udp4');
+  const port = await new Promise<number>((r) => probe.bind(0, '127.0.0.1', () => r(probe.address().port)));
+  probe.close();
+  const ep = await SmrEndpoint.open({ listen: ['127.0.0.1'], port, holdDownMs, log });
+  open.push(ep);
+  const events: SmrEvent[] = [];
+  ep.onSmr((e) => events.push(e));
+  return { ep, port, events };
+}
+
+const until = async (f: () => boolean) => {
+  for (let i = 0; i < 100 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
+};
+
+describe('Solicit-Map-Request', () => {
+  it('is a Map-Request with the S bit, our EID as source, the peer prefix as record, our RLOC as ITR-RLOC', () => {
+    const m = decodeMessage(encodeMessage(smrMessage('198.19.1.1', 0, '198.18.0.9', parseEidPrefix('198.19.2.0/24')))) as MapRequest;
+    expect(m).toMatchObject({
+      type: 'map-request',
+      smr: true,
+      smrInvoked: false,
+      probe: false,
+      sourceEid: { afi: 'ipv4', address: '198.19.1.1' },
+      itrRlocs: [{ afi: 'ipv4', address: '198.18.0.9' }],
+      records: [{ maskLen: 24, eid: { afi: 'ipv4', address: '198.19.2.0' } }],
+    });
+    const iid = decodeMessage(encodeMessage(smrMessage('2001:db8::1', 7, '198.18.0.9', parseEidPrefix('[7]2001:db8:2::/48')))) as MapRequest;
+    expect(iid.sourceEid).toMatchObject({ afi: 'lcaf', lcaf: { type: 'instance-id', instanceId: 7 } });
+  });
+
+  it('reaches the peer, which passes the source EID on once per hold-down', async () => {
+    const { ep, events } = await endpoint(200);
+    const peers = [{ rloc: '127.0.0.1', prefix: parseEidPrefix('198.19.2.0/24') }];
+    expect(ep.solicit(peers, '198.19.1.1', 0, '127.0.0.1')).toBe(1);
+    await until(() => events.length === 1);
+    expect(events).toEqual([expect.objectContaining({ eid: '198.19.1.1', instanceId: 0, from: expect.objectContaining({ address: '127.0.0.1' }) })]);
+    ep.solicit(peers, '198.19.1.1', 0, '127.0.0.1'); // within the hold-down: counted, not passed on
+    ep.solicit(peers, '198.19.9.9', 0, '127.0.0.1'); // another EID: passed on
+    await until(() => ep.stats.received === 3);
+    expect(events.map((e) => e.eid)).toEqual(['198.19.1.1', '198.19.9.9']);
+    expect(ep.stats).toMatchObject({ received: 3, passed: 2, held: 1, sent: 3 });
+    await new Promise((r) => setTimeout(r, 220));
+    ep.solicit(peers, '198.19.1.1', 0, '127.0.0.1'); // after it: passed on again
+    await until(() => events.length === 3);
+    expect(events.length).toBe(3);
+  });
+
+  it('ignores what is not an SMR: garbage, a plain Map-Request', async () => {
+    const { ep, port, events } = await endpoint();
+    const s = dgram.createSocket('udp4');
+    const plain = { ...smrMessage('198.19.1.1', 0, '127.0.0.1', parseEidPrefix('198.19.2.0/24')), smr: false };
+    for (const m of [Buffer.from('not lisp'), encodeMessage(plain)]) s.send(m, port, '127.0.0.1');
+    await until(() => ep.stats.ignored === 2);
+    s.close();
+    expect(ep.stats.ignored).toBe(2);
+    expect(events).toEqual([]);
+  });
+
+  it('names the port when it is taken', async () => {
+    const { port } = await endpoint();
+    await expect(SmrEndpoint.open({ listen: ['127.0.0.1'], port, log })).rejects.toMatchObject({ code: 'CONTROL_PORT_IN_USE' });
+  });
+});

@@ -1,0 +1,160 @@
+/**
+ * Solicit-Map-Request (RFC 9301 section 6.1, RFC 6830 6.6.2): how a plain LISP site tells the
+ * ITRs that cache its mapping that the mapping changed (its RLOC moved). The site sends each RLOC
+ * in its map-cache a Map-Request with the S bit, its own EID as source EID and the peer's EID
+ * prefix as the record, to UDP 4342 of that RLOC. A receiver does not believe the SMR (it is not
+ * authenticated): it only asks the mapping system again for the SMR's source EID, with an
+ * SMR-invoked (s bit) Map-Request, and replaces its entry with what the Map-Server says.
+ *
+ * SmrEndpoint is both sides: solicit() sends, and 'smr' handlers get each received SMR's source
+ * EID, at most once per EID per `holdDownMs` (RFC 9301: SMRs must be rate-limited), so a flood
+ * of forged SMRs costs the Map-Server at most one request per EID and interval.
+ */
+import dgram from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
+import { decodeMessage, eidAddress, eidOf, encodeMessage, LISP_CONTROL_PORT, type Address, type MapRequest } from '../../lisp/index.js';
+import type { EidPrefix } from '../../mapping/eid.js';
+import { LispwgError } from '../../util/errors.js';
+import { createLogger, type Logger } from '../../util/log.js';
+
+export interface SmrEvent {
+  /** The EID whose mapping changed (the SMR's source EID). */
+  eid: string;
+  instanceId: number;
+  /** Who sent it (not trusted: only a reason to ask the Map-Server). */
+  from: { address: string; port: number };
+  /** performance.now() at reception. */
+  t: number;
+}
+
+export interface SmrEndpointOptions {
+  /** Local addresses to receive SMRs on (default 0.0.0.0 and ::). */
+  listen?: string[];
+  /** The control port at every RLOC (4342). */
+  port?: number;
+  /** An EID's SMRs are passed on at most once per this interval (ms, default 1000). */
+  holdDownMs?: number;
+  log?: Logger;
+}
+
+/** The SMR for one peer: S bit, our EID as source, the peer's prefix as the record. */
+export function smrMessage(ourEid: string, instanceId: number, itrRloc: string, peer: EidPrefix): MapRequest {
+  return {
+    type: 'map-request',
+    authoritative: false,
+    mapDataPresent: false,
+    probe: false,
+    smr: true,
+    pitr: false,
+    smrInvoked: false,
+    nonce: randomBytes(8).readBigUInt64BE(),
+    sourceEid: eidAddress(ourEid, instanceId),
+    itrRlocs: [ipAddress(itrRloc)],
+    records: [{ maskLen: peer.maskLen, eid: eidAddress(peer.address, peer.iid) }],
+  };
+}
+
+function ipAddress(a: string): Address {
+  if (isIPv4(a)) return { afi: 'ipv4', address: a };
+  if (isIPv6(a)) return { afi: 'ipv6', address: a };
+  throw new LispwgError('BAD_ADDRESS', `'${a}' is not an IP address`);
+}
+
+export class SmrEndpoint {
+  private readonly handlers: Array<(e: SmrEvent) => void> = [];
+  private readonly lastPassed = new Map<string, number>();
+  /** SMRs received / passed on / dropped by the hold-down / not SMRs or malformed. */
+  readonly stats = { received: 0, passed: 0, held: 0, ignored: 0, sent: 0 };
+
+  private constructor(
+    private readonly sockets: Map<4 | 6, dgram.Socket>,
+    private readonly port: number,
+    private readonly holdDownMs: number,
+    private readonly log: Logger,
+  ) {
+    for (const s of sockets.values()) s.on('message', (m, r) => this.receive(m, r));
+  }
+
+  static async open(opts: SmrEndpointOptions = {}): Promise<SmrEndpoint> {
+    const port = opts.port ?? LISP_CONTROL_PORT;
+    const sockets = new Map<4 | 6, dgram.Socket>();
+    const log = (opts.log ?? createLogger()).child({ component: 'smr' });
+    try {
+      for (const address of opts.listen ?? ['0.0.0.0', '::']) {
+        const family = isIPv4(address) ? 4 : isIPv6(address) ? 6 : undefined;
+        if (!family) throw new LispwgError('BAD_ADDRESS', `SMR listen address '${address}' is not an IP address`);
+        const s = dgram.createSocket({ type: family === 4 ? 'udp4' : 'udp6', ipv6Only: family === 6 });
+        sockets.set(family, s);
+        await new Promise<void>((resolve, reject) => {
+          s.once('error', (e: NodeJS.ErrnoException) =>
+            reject(new LispwgError(e.code === 'EADDRINUSE' ? 'CONTROL_PORT_IN_USE' : 'SMR_SOCKET', `cannot receive SMRs on ${address} port ${port}: ${e.message}`)),
+          );
+          s.bind(port, address, () => resolve());
+        });
+        s.on('error', (e) => log.warn('SMR socket error', { error: e.message }));
+      }
+    } catch (e) {
+      for (const s of sockets.values()) s.close();
+      throw e;
+    }
+    return new SmrEndpoint(sockets, port, opts.holdDownMs ?? 1000, log);
+  }
+
+  onSmr(handler: (e: SmrEvent) => void): void {
+    this.handlers.push(handler);
+  }
+
+  /**
+   * Sends an SMR to each peer RLOC for each of its prefixes: `ourEid` is the EID whose mapping
+   * changed, `itrRloc` our (new) RLOC. Returns how many were sent.
+   */
+  solicit(peers: ReadonlyArray<{ rloc: string; prefix: EidPrefix }>, ourEid: string, instanceId: number, itrRloc: string): number {
+    let n = 0;
+    for (const p of peers) {
+      const s = this.sockets.get(isIPv4(p.rloc) ? 4 : 6);
+      if (!s) continue;
+      s.send(encodeMessage(smrMessage(ourEid, instanceId, itrRloc, p.prefix)), this.port, p.rloc, (err) => {
+        if (err) this.log.warn('SMR not sent', { to: p.rloc, error: err.message });
+      });
+      n++;
+    }
+    this.stats.sent += n;
+    this.log.info('sent Solicit-Map-Requests', { count: n, eid: ourEid, rloc: itrRloc });
+    return n;
+  }
+
+  private receive(msg: Buffer, from: dgram.RemoteInfo): void {
+    let m;
+    try {
+      m = decodeMessage(msg);
+    } catch {
+      this.stats.ignored++;
+      return;
+    }
+    const eid = m.type === 'map-request' && m.smr ? eidOf(m.sourceEid) : undefined;
+    if (!eid) {
+      this.stats.ignored++;
+      return;
+    }
+    this.stats.received++;
+    const key = `${eid.instanceId}/${eid.address}`;
+    const t = performance.now();
+    const last = this.lastPassed.get(key);
+    if (last !== undefined && t - last < this.holdDownMs) {
+      this.stats.held++;
+      return;
+    }
+    if (this.lastPassed.size >= 4096) this.lastPassed.clear();
+    this.lastPassed.set(key, t);
+    this.stats.passed++;
+    const e: SmrEvent = { eid: eid.address, instanceId: eid.instanceId, from: { address: from.address, port: from.port }, t };
+    this.log.info('Solicit-Map-Request received', { eid: eid.address, from: from.address });
+    for (const h of this.handlers) h(e);
+  }
+
+  close(): void {
+    for (const s of this.sockets.values()) s.close();
+    this.sockets.clear();
+  }
+}

@@ -1,0 +1,412 @@
+/**
+ * The Map-Server's configuration: a YAML file (schema-checked with zod, every error naming the
+ * file, line and key), or flags alone for quick use (`--listen`, `--site name=S,key=K,...`).
+ *
+ * ```yaml
+ * listen: [0.0.0.0, "::"]          # addresses to bind (UDP port `port`, default 4342)
+ * admin-socket: /run/lispwg/ms.sock
+ * registration-ttl: 180             # s; 3 x the xTRs' 60-s refresh, as OOR
+ * push: { order: push-then-reply, wait-ms: 10, retries: 3, retry-ms: 200 }
+ * rate-limit: { rate: 1000, burst: 2000 }      # Map-Server packets per second per source; 0 = off
+ * control-tunnel:                   # the static WireGuard tunnel the xTRs reach us through
+ *   interface: lwgms0
+ *   private-key-file: /etc/lispwg/ms.key
+ *   listen-port: 51820
+ *   address: 100.100.0.1/16
+ * sites:
+ *   - name: site-a
+ *     key: "shared secret"           # Map-Register / Map-Notify HMAC key (UTF-8, as OOR)
+ *     key-id: 1                      # 1 HMAC-SHA-1-96 (20-byte digest, as OOR), 2 HMAC-SHA-256-128
+ *     prefixes:
+ *       - { prefix: 198.18.1.0/24, iid: 0, accept-more-specifics: true }
+ *     wireguard-keys: [ "base64..." ]  # optional: the only WireGuard keys this site may register
+ *     xtrs:                          # its xTRs on the control tunnel
+ *       - { public-key: "base64...", control-address: 100.100.0.2 }
+ * static:                            # as OOR's ms-static-registered-site
+ *   - prefix: 198.18.9.0/24
+ *     key: "base64..."               # WireGuard public key (optional)
+ *     rlocs: [ { address: 198.19.0.9, priority: 1, weight: 100 } ]
+ * ```
+ */
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { LispwgError } from '../util/errors.js';
+import { formatEidPrefix, parseEidPrefix, prefixContains, type EidPrefix } from '../mapping/eid.js';
+import { parseKey } from '../wg/keys.js';
+
+export type PushOrder = 'push-then-reply' | 'reply-then-push' | 'parallel' | 'off';
+export const PUSH_ORDERS: readonly PushOrder[] = ['push-then-reply', 'reply-then-push', 'parallel', 'off'];
+
+export interface SitePrefixConfig {
+  prefix: EidPrefix;
+  acceptMoreSpecifics: boolean;
+}
+
+export interface XtrConfig {
+  /** WireGuard public key of the xTR's control interface (base64). */
+  publicKey: string;
+  /** Its address inside the control tunnel (100.100.0.0/16). */
+  controlAddress: string;
+}
+
+export interface SiteConfig {
+  name: string;
+  /** Shared secret of Map-Register / Map-Notify (its UTF-8 bytes key the HMAC). */
+  key: string;
+  keyId: 1 | 2;
+  prefixes: SitePrefixConfig[];
+  /** When set, the only WireGuard public keys (base64) this site may register. */
+  wireguardKeys?: string[];
+  xtrs: XtrConfig[];
+}
+
+export interface RlocConfig {
+  address: string;
+  priority: number;
+  weight: number;
+}
+
+export interface StaticMappingConfig {
+  prefix: EidPrefix;
+  /** WireGuard public key (base64), when the record carries one. */
+  key?: string;
+  /** Record TTL in minutes. */
+  ttl: number;
+  rlocs: RlocConfig[];
+}
+
+export interface ControlTunnelConfig {
+  interface: string;
+  privateKey?: string;
+  privateKeyFile?: string;
+  listenPort: number;
+  /** The Map-Server's control address with its prefix length (e.g. 100.100.0.1/16). */
+  address: string;
+}
+
+export interface MsConfig {
+  /** The file this came from (for reload), when any. */
+  file?: string;
+  listen: string[];
+  /** True when `listen` was not given: a failure to bind '::' is then only a warning. */
+  listenDefault: boolean;
+  port: number;
+  adminSocket?: string;
+  /** Seconds a registration lives without a refresh. */
+  registrationTtl: number;
+  /** Record TTL (minutes) of negative replies for EIDs outside every site. */
+  negativeTtl: number;
+  /** Record TTL (minutes) of negative replies for EIDs inside a site with nothing registered there. */
+  unregisteredTtl: number;
+  push: { order: PushOrder; waitMs: number; retries: number; retryMs: number };
+  subscriptions: { enabled: boolean; max: number; retries: number; retryMs: number; maxTtl: number };
+  rateLimit: { rate: number; burst: number; tableSize: number };
+  sites: SiteConfig[];
+  static: StaticMappingConfig[];
+  controlTunnel?: ControlTunnelConfig;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema (kebab-case keys, as in the file)
+
+const custom = (ctx: z.RefinementCtx, message: string) => {
+  ctx.addIssue({ code: 'custom', message });
+  return z.NEVER;
+};
+
+const eidPrefix = z.string().transform((v, ctx) => {
+  try {
+    return parseEidPrefix(v);
+  } catch (e) {
+    return custom(ctx, (e as Error).message);
+  }
+});
+
+const wgKey = z.string().transform((v, ctx) => {
+  try {
+    parseKey(v);
+    return v.trim();
+  } catch (e) {
+    return custom(ctx, (e as Error).message);
+  }
+});
+
+const ipAddress = z.string().refine((v) => isIP(v) !== 0, { message: 'not an IPv4 or IPv6 address' });
+const uint = (max: number) => z.number().int().min(0).max(max);
+
+const prefixSchema = z
+  .strictObject({
+    prefix: eidPrefix,
+    iid: uint(0xffffff).optional(),
+    'accept-more-specifics': z.boolean().default(false),
+  })
+  .transform((p): SitePrefixConfig => ({
+    prefix: p.iid !== undefined && p.prefix.iid === 0 ? { ...p.prefix, iid: p.iid } : p.prefix,
+    acceptMoreSpecifics: p['accept-more-specifics'],
+  }));
+
+const siteSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'a site name is 1-64 letters, digits, ".", "_" or "-"'),
+  key: z.string().min(1, 'the shared key is empty'),
+  'key-id': z.union([z.literal(1), z.literal(2)]).default(1),
+  prefixes: z
+    .array(z.preprocess((v) => (typeof v === 'string' ? { prefix: v } : v), prefixSchema)) // a bare string is { prefix }
+    .min(1, 'a site needs at least one EID prefix'),
+  'wireguard-keys': z.array(wgKey).optional(),
+  xtrs: z.array(z.strictObject({ 'public-key': wgKey, 'control-address': ipAddress })).default([]),
+});
+
+const staticSchema = z.strictObject({
+  prefix: eidPrefix,
+  iid: uint(0xffffff).optional(),
+  key: wgKey.optional(),
+  ttl: uint(0xffffffff).default(1440),
+  rlocs: z.array(z.strictObject({ address: ipAddress, priority: uint(255).default(1), weight: uint(255).default(100) })).min(1, 'a static mapping needs at least one RLOC'),
+});
+
+const fileSchema = z.strictObject({
+  listen: z.union([z.string(), z.array(z.string())]).optional(),
+  port: uint(65535).default(4342),
+  'admin-socket': z.string().optional(),
+  'registration-ttl': z.number().positive().default(180),
+  'negative-ttl': uint(0xffffffff).default(15),
+  'unregistered-ttl': uint(0xffffffff).default(1),
+  push: z
+    .strictObject({
+      order: z.enum(PUSH_ORDERS as [PushOrder, ...PushOrder[]]).default('push-then-reply'),
+      'wait-ms': z.number().min(0).max(10_000).default(10),
+      retries: uint(20).default(3),
+      'retry-ms': z.number().positive().max(60_000).default(200),
+    })
+    .default({ order: 'push-then-reply', 'wait-ms': 10, retries: 3, 'retry-ms': 200 }),
+  subscriptions: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      max: uint(10_000_000).default(100_000),
+      retries: uint(20).default(3),
+      'retry-ms': z.number().positive().max(60_000).default(500),
+      'max-ttl': z.number().positive().default(1440),
+    })
+    .default({ enabled: true, max: 100_000, retries: 3, 'retry-ms': 500, 'max-ttl': 1440 }),
+  'rate-limit': z
+    .strictObject({
+      rate: z.number().min(0).default(1000),
+      burst: z.number().min(1).default(2000),
+      'table-size': uint(10_000_000).min(1).default(65_536),
+    })
+    .default({ rate: 1000, burst: 2000, 'table-size': 65_536 }),
+  'control-tunnel': z
+    .strictObject({
+      interface: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'an interface name is 1-15 characters'),
+      'private-key': wgKey.optional(),
+      'private-key-file': z.string().optional(),
+      'listen-port': uint(65535).default(51820),
+      address: z.string().regex(/^[0-9.]+\/\d{1,2}$|^[0-9a-fA-F:]+\/\d{1,3}$/, 'expected ADDRESS/PREFIXLEN, e.g. 100.100.0.1/16'),
+    })
+    .refine((t) => (t['private-key'] === undefined) !== (t['private-key-file'] === undefined), { message: 'give exactly one of private-key and private-key-file' })
+    .optional(),
+  sites: z.array(siteSchema).default([]),
+  static: z.array(staticSchema).default([]),
+});
+
+type FileConfig = z.output<typeof fileSchema>;
+
+function fromFile(c: FileConfig, file?: string): MsConfig {
+  const t = c['control-tunnel'];
+  return {
+    ...(file ? { file } : {}),
+    listen: c.listen === undefined ? ['0.0.0.0', '::'] : Array.isArray(c.listen) ? c.listen : [c.listen],
+    listenDefault: c.listen === undefined,
+    port: c.port,
+    ...(c['admin-socket'] ? { adminSocket: c['admin-socket'] } : {}),
+    registrationTtl: c['registration-ttl'],
+    negativeTtl: c['negative-ttl'],
+    unregisteredTtl: c['unregistered-ttl'],
+    push: { order: c.push.order, waitMs: c.push['wait-ms'], retries: c.push.retries, retryMs: c.push['retry-ms'] },
+    subscriptions: {
+      enabled: c.subscriptions.enabled,
+      max: c.subscriptions.max,
+      retries: c.subscriptions.retries,
+      retryMs: c.subscriptions['retry-ms'],
+      maxTtl: c.subscriptions['max-ttl'],
+    },
+    rateLimit: { rate: c['rate-limit'].rate, burst: c['rate-limit'].burst, tableSize: c['rate-limit']['table-size'] },
+    sites: c.sites.map((s) => ({
+      name: s.name,
+      key: s.key,
+      keyId: s['key-id'],
+      prefixes: s.prefixes,
+      ...(s['wireguard-keys'] ? { wireguardKeys: s['wireguard-keys'] } : {}),
+      xtrs: s.xtrs.map((x) => ({ publicKey: x['public-key'], controlAddress: x['control-address'] })),
+    })),
+    static: c.static.map((s) => ({
+      prefix: s.iid !== undefined && s.prefix.iid === 0 ? { ...s.prefix, iid: s.iid } : s.prefix,
+      ...(s.key ? { key: s.key } : {}),
+      ttl: s.ttl,
+      rlocs: s.rlocs.map((r) => ({ address: r.address, priority: r.priority, weight: r.weight })),
+    })),
+    ...(t
+      ? {
+          controlTunnel: {
+            interface: t.interface,
+            ...(t['private-key'] ? { privateKey: t['private-key'] } : {}),
+            ...(t['private-key-file'] ? { privateKeyFile: t['private-key-file'] } : {}),
+            listenPort: t['listen-port'],
+            address: t.address,
+          },
+        }
+      : {}),
+  };
+}
+
+/** Checks what the schema cannot: unique names, one owner per prefix. Returns [path, message]. */
+function crossCheck(c: MsConfig): Array<[Array<string | number>, string]> {
+  const problems: Array<[Array<string | number>, string]> = [];
+  const names = new Map<string, number>();
+  const owners = new Map<string, string>();
+  c.sites.forEach((s, i) => {
+    if (names.has(s.name)) problems.push([['sites', i, 'name'], `site name '${s.name}' is used twice (also sites[${names.get(s.name)}])`]);
+    names.set(s.name, i);
+    s.prefixes.forEach((p, j) => {
+      const k = formatEidPrefix(p.prefix);
+      const other = owners.get(k);
+      if (other !== undefined) problems.push([['sites', i, 'prefixes', j], `EID prefix ${k} is configured twice (also in ${other})`]);
+      owners.set(k, `site '${s.name}'`);
+    });
+  });
+  c.static.forEach((s, i) => {
+    const k = formatEidPrefix(s.prefix);
+    const other = owners.get(k);
+    if (other !== undefined) problems.push([['static', i, 'prefix'], `EID prefix ${k} is configured twice (also in ${other})`]);
+    owners.set(k, `static[${i}]`);
+    const site = c.sites.find((x) => x.prefixes.some((p) => prefixContains(p.prefix, s.prefix)));
+    if (site) problems.push([['static', i, 'prefix'], `static mapping ${k} lies inside site '${site.name}'s prefix: give it to the site or move it`]);
+  });
+  return problems;
+}
+
+function pathText(path: ReadonlyArray<PropertyKey>): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('') || '(top level)';
+}
+
+/** Parses and validates YAML text; errors name `file`, the line and the key. */
+export function parseConfig(text: string, file = '<config>'): MsConfig {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc });
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    const line = e.linePos?.[0]?.line ?? '?';
+    throw new LispwgError('CONFIG_INVALID', `${file}:${line}: ${e.message.split('\n')[0]}`);
+  }
+  const where = (path: ReadonlyArray<PropertyKey>): string => {
+    // the deepest node that exists along the path
+    for (let n = path.length; n >= 0; n--) {
+      const node = doc.getIn(path.slice(0, n) as unknown[], true) as { range?: [number, number, number] } | undefined;
+      if (node && typeof node === 'object' && node.range) return `${file}:${lc.linePos(node.range[0]).line}`;
+    }
+    return file;
+  };
+  const fail = (issues: Array<{ path: ReadonlyArray<PropertyKey>; message: string }>): never => {
+    const lines = issues.slice(0, 10).map((i) => `${where(i.path)}: ${pathText(i.path)}: ${i.message}`);
+    throw new LispwgError('CONFIG_INVALID', `invalid Map-Server configuration:\n  ${lines.join('\n  ')}`);
+  };
+  const raw: unknown = doc.toJS() ?? {};
+  const r = fileSchema.safeParse(raw);
+  if (!r.success) return fail(r.error.issues);
+  const config = fromFile(r.data, file === '<config>' ? undefined : file);
+  const problems = crossCheck(config);
+  if (problems.length) fail(problems.map(([path, message]) => ({ path, message })));
+  return config;
+}
+
+/** Reads and validates a YAML config file. */
+export async function loadConfig(file: string): Promise<MsConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new LispwgError('CONFIG_READ', `cannot read Map-Server config ${file}: ${(e as Error).message}`);
+  }
+  return parseConfig(text, file);
+}
+
+/** The defaults of every setting, with no sites. */
+export function defaultConfig(): MsConfig {
+  return parseConfig('{}');
+}
+
+/**
+ * Parses one `--site` flag: `name=S,key=K[,key-id=1|2],prefix=P[,prefix=P2][,ams=yes][,iid=N]
+ * [,wg-key=BASE64]...` (`ams`: accept more specifics for the prefixes).
+ */
+export function parseSiteFlag(text: string): SiteConfig {
+  const bad = (why: string) => new LispwgError('SITE_FLAG_INVALID', `--site '${text}': ${why} (expected name=S,key=K,key-id=1,prefix=P[,prefix=P2])`);
+  let name: string | undefined;
+  let key: string | undefined;
+  let keyId: 1 | 2 = 1;
+  let iid = 0;
+  let ams = false;
+  const prefixes: string[] = [];
+  const wireguardKeys: string[] = [];
+  for (const part of text.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) throw bad(`'${part}' is not key=value`);
+    const k = part.slice(0, eq).trim();
+    const v = part.slice(eq + 1).trim();
+    switch (k) {
+      case 'name':
+        name = v;
+        break;
+      case 'key':
+        key = v;
+        break;
+      case 'key-id':
+        if (v !== '1' && v !== '2') throw bad(`key-id must be 1 or 2, got '${v}'`);
+        keyId = v === '1' ? 1 : 2;
+        break;
+      case 'prefix':
+        prefixes.push(v);
+        break;
+      case 'iid':
+        iid = Number(v);
+        if (!Number.isInteger(iid) || iid < 0 || iid > 0xffffff) throw bad(`iid must be 0..16777215, got '${v}'`);
+        break;
+      case 'ams':
+      case 'accept-more-specifics':
+        ams = /^(yes|true|on|1)$/i.test(v);
+        break;
+      case 'wg-key':
+        parseKey(v, `--site wg-key`);
+        wireguardKeys.push(v);
+        break;
+      default:
+        throw bad(`unknown field '${k}'`);
+    }
+  }
+  if (!name || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw bad('a name (1-64 letters, digits, ".", "_", "-") is required');
+  if (!key) throw bad('a key is required');
+  if (!prefixes.length) throw bad('at least one prefix is required');
+  return {
+    name,
+    key,
+    keyId,
+    prefixes: prefixes.map((p) => {
+      const prefix = parseEidPrefix(p, iid);
+      return { prefix, acceptMoreSpecifics: ams };
+    }),
+    ...(wireguardKeys.length ? { wireguardKeys } : {}),
+    xtrs: [],
+  };
+}
+
+/** Adds flag-given sites to a config, checking the result as a file would be checked. */
+export function withSites(config: MsConfig, sites: SiteConfig[]): MsConfig {
+  const merged = { ...config, sites: [...config.sites, ...sites] };
+  const problems = crossCheck(merged);
+  if (problems.length) {
+    throw new LispwgError('CONFIG_INVALID', `invalid Map-Server configuration:\n  ${problems.map(([p, m]) => `${pathText(p)}: ${m}`).join('\n  ')}`);
+  }
+  return merged;
+}

@@ -1,0 +1,107 @@
+/**
+ * The `lispwg ms` daemon: the control tunnel (when configured), the MapServer, the admin socket,
+ * and the signals (SIGHUP reloads the config file; SIGINT/SIGTERM stop cleanly).
+ */
+import { isIPv6 } from 'node:net';
+import { openWireGuard, type WgDevice } from '../wg/wireguard.js';
+import { loadPrivateKey, parseKey, keyToBase64 } from '../wg/keys.js';
+import { LispwgError } from '../util/errors.js';
+import { createLogger, type Logger } from '../util/log.js';
+import { AdminServer, defaultAdminSocket } from './admin.js';
+import { loadConfig, type MsConfig } from './config.js';
+import { MapServer } from './server.js';
+
+export interface RunningMapServer {
+  server: MapServer;
+  admin: AdminServer;
+  tunnel: WgDevice | undefined;
+  /** Re-reads the config file and applies it (what SIGHUP does). */
+  reload(): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+/** The control-tunnel peers a config asks for: each xTR's key, its control address as allowed IP. */
+function tunnelPeers(config: MsConfig): Map<string, string[]> {
+  const peers = new Map<string, string[]>();
+  for (const site of config.sites) {
+    for (const x of site.xtrs) {
+      const list = peers.get(x.publicKey) ?? [];
+      list.push(`${x.controlAddress}/${isIPv6(x.controlAddress) ? 128 : 32}`);
+      peers.set(x.publicKey, list);
+    }
+  }
+  return peers;
+}
+
+async function syncTunnelPeers(dev: WgDevice, config: MsConfig): Promise<void> {
+  const wanted = tunnelPeers(config);
+  for (const p of await dev.peers()) {
+    if (!wanted.has(keyToBase64(p.publicKey))) await dev.removePeer(p.publicKey);
+  }
+  for (const [key, allowedIps] of wanted) await dev.setPeer({ publicKey: parseKey(key), allowedIps, replaceAllowedIps: true });
+}
+
+async function openControlTunnel(config: MsConfig, log: Logger): Promise<WgDevice | undefined> {
+  const t = config.controlTunnel;
+  if (!t) return undefined;
+  const privateKey = t.privateKey ? parseKey(t.privateKey, 'control-tunnel.private-key') : await loadPrivateKey(t.privateKeyFile!);
+  const dev = await openWireGuard({ name: t.interface, privateKey, listenPort: t.listenPort, addresses: [t.address], log });
+  try {
+    await syncTunnelPeers(dev, config);
+  } catch (e) {
+    await dev.close();
+    throw e;
+  }
+  log.info('control tunnel up', { interface: t.interface, backend: dev.backend, address: t.address, listenPort: t.listenPort, peers: tunnelPeers(config).size });
+  return dev;
+}
+
+/** Starts everything; resolves once the Map-Server listens. */
+export async function runMapServer(config: MsConfig, opts: { adminSocket?: string; logger?: Logger; handleSignals?: boolean } = {}): Promise<RunningMapServer> {
+  const log = opts.logger ?? createLogger({ component: 'ms' });
+  const tunnel = await openControlTunnel(config, log);
+  const server = new MapServer(config, { logger: log });
+  let admin: AdminServer | undefined;
+  try {
+    await server.start();
+    const path = opts.adminSocket ?? config.adminSocket ?? defaultAdminSocket(config.listen[0] ?? '0.0.0.0', config.port);
+    admin = await AdminServer.listen(path, async (req) => (req.cmd === 'show' ? server.snapshot(req.limit) : reload()));
+  } catch (e) {
+    await server.close();
+    await tunnel?.close();
+    throw e;
+  }
+  log.info('admin socket', { path: admin.path });
+
+  let current = config;
+  const reload = async () => {
+    if (!current.file) throw new LispwgError('RELOAD_NO_FILE', 'this Map-Server was started from flags, not from a config file: there is nothing to reload');
+    const next = await loadConfig(current.file);
+    if (tunnel) await syncTunnelPeers(tunnel, next);
+    const r = server.reload(next);
+    current = next;
+    return r;
+  };
+
+  const onHup = () => {
+    reload().catch((e: Error) => log.error('reload failed, the previous configuration stays', { error: e.message }));
+  };
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      process.off('SIGHUP', onHup);
+      await admin!.close();
+      await server.close();
+      await tunnel?.close();
+      log.info('map-server stopped');
+    })());
+  if (opts.handleSignals) {
+    process.on('SIGHUP', onHup);
+    const onTerm = () => {
+      void stop().then(() => process.exit(0));
+    };
+    process.once('SIGINT', onTerm);
+    process.once('SIGTERM', onTerm);
+  }
+  return { server, admin, tunnel, reload, stop };
+}

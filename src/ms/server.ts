@@ -1,0 +1,745 @@
+/**
+ * MapServer: the Map-Server / Map-Resolver of the paper, in proxy-reply mode.
+ *
+ * - Map-Register: the HMAC is verified (with the key of the site that owns the first record's
+ *   prefix, or of the site whose control address sent it) before anything is looked at or
+ *   stored; each record must lie in a prefix of that site; a record with TTL 0 deregisters.
+ *   A Map-Notify answers when the M bit asks. Registrations expire after `registration-ttl`.
+ * - Map-Request (in an ECM, or bare): longest-prefix match per instance ID; a Map-Reply with the
+ *   record (and its WireGuard key) or a negative Map-Reply. An ECM's reply goes to the ITR-RLOC
+ *   at the inner UDP source port (as lig expects); a bare request's to its UDP source.
+ * - Push: when the source EID of a request belongs to a registered site, the destination site
+ *   gets a Map-Notify with the requester's record, signed with the destination's key and
+ *   retransmitted until its Map-Notify-Ack. `push.order` puts it before the reply (default: the
+ *   reply waits for the Ack, at most `push.wait-ms`, so the destination knows the requester's key
+ *   before the requester's first WireGuard handshake can reach it), after it, or beside it.
+ * - Subscriptions: requester and destination are subscribed to each other's mapping for its TTL,
+ *   and notified when it changes or is withdrawn.
+ * - Withdrawal (expiry, TTL-0 deregistration, a site or WireGuard key removed from the config):
+ *   subscribers get a Map-Notify whose record has no locators, ACT = drop, TTL 0 and, when the
+ *   mapping carried a WireGuard key, that key in a Security Key LCAF with the R (revoke) bit.
+ *
+ * Negative replies name the widest prefix around the EID that holds no registered or configured
+ * prefix (so they never hide a registered more-specific). Outside every site: ACT
+ * natively-forward, TTL `negative-ttl` (15 min), as RFC 9301 and OOR do: the address is not in
+ * the overlay. Inside a configured site with nothing registered there: ACT send-map-request, TTL
+ * `unregistered-ttl` (1 min): the EID belongs to the overlay, so the ITR must not forward it in
+ * the clear and should ask again soon (the site may come up).
+ *
+ * Every packet that is dropped is counted by reason; nothing an unauthenticated packet carries
+ * changes state; lengths come from the codec, which bounds them by the datagram.
+ */
+import dgram from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import {
+  Action,
+  LispAuthError,
+  LispDecodeError,
+  decodeMessage,
+  eidAddress,
+  eidOf,
+  encodeMessage,
+  recordKey,
+  signMessage,
+  verifyMessage,
+  wrapWireguardKey,
+  type Address,
+  type Ecm,
+  type MapNotifyAck,
+  type MapRegister,
+  type MapRequest,
+  type MappingRecord,
+} from '../lisp/index.js';
+import { prefixOf } from '../mapping/database.js';
+import { familyBits, formatEidPrefix, type EidFamily, type EidPrefix } from '../mapping/eid.js';
+import { createLogger, type Logger } from '../util/log.js';
+import { LispwgError } from '../util/errors.js';
+import type { MsConfig, StaticMappingConfig } from './config.js';
+import { Notifier, type NotifyKind } from './notifier.js';
+import { RateLimiter } from './rate-limit.js';
+import { MAP_REPLY_NONCE_OFFSET, MAP_REPLY_RECORDS_OFFSET, Registry, encodeReply, type Endpoint, type Registration } from './registry.js';
+import { SiteTable, type Site } from './sites.js';
+import { Counters, Histogram } from './stats.js';
+import { Subscriptions } from './subscriptions.js';
+import { keyToBase64, parseKey } from '../wg/keys.js';
+
+/** EID records answered per Map-Request at most (the rest are counted and ignored). */
+const MAX_RECORDS_PER_REQUEST = 8;
+
+export interface Histograms {
+  /** Datagram in -> Map-Reply sent (the send syscall returned), for replies sent at once. */
+  mapRequest: Histogram;
+  /** Datagram in -> Map-Reply ready to send: the same without the kernel's send path. */
+  mapRequestCompute: Histogram;
+  /** Datagram in -> Map-Reply sent, when the reply waited for a push's Ack (push-then-reply). */
+  mapRequestPushed: Histogram;
+  /** Datagram in -> processing done (Map-Notify sent when asked). */
+  mapRegister: Histogram;
+}
+
+export class MapServer {
+  readonly counters = new Counters();
+  readonly histograms: Histograms = { mapRequest: new Histogram(), mapRequestCompute: new Histogram(), mapRequestPushed: new Histogram(), mapRegister: new Histogram() };
+  readonly registry: Registry;
+  private config: MsConfig;
+  private sites: SiteTable;
+  private readonly subscriptions: Subscriptions;
+  private readonly notifier: Notifier;
+  private rateLimiter: RateLimiter;
+  private readonly sockets: dgram.Socket[] = [];
+  private readonly families = new Map<dgram.Socket, EidFamily>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+  private readonly startedAt = Date.now();
+  /** Pushes in flight, by destination prefix + requester prefix, so retransmitted requests share one. */
+  private readonly pushesInFlight = new Map<string, bigint>();
+
+  constructor(config: MsConfig, opts: { logger?: Logger } = {}) {
+    this.config = config;
+    this.log = opts.logger ?? createLogger({ component: 'ms' });
+    this.sites = new SiteTable(config.sites);
+    this.registry = new Registry(config.registrationTtl * 1000);
+    this.subscriptions = new Subscriptions(config.subscriptions.max);
+    this.rateLimiter = new RateLimiter(config.rateLimit.rate, config.rateLimit.burst, config.rateLimit.tableSize);
+    this.notifier = new Notifier((bytes, to) => this.sendTo(bytes, to), {
+      retries: (k: NotifyKind) => (k === 'push' ? this.config.push.retries : this.config.subscriptions.retries),
+      retryMs: (k: NotifyKind) => (k === 'push' ? this.config.push.retryMs : this.config.subscriptions.retryMs),
+    }, this.counters);
+    this.applyStatic([], config.static);
+  }
+
+  // --- life cycle -------------------------------------------------------------------------------
+
+  /** Binds the sockets; resolves with the bound addresses. */
+  async start(): Promise<Endpoint[]> {
+    for (const address of this.config.listen) {
+      // replies go to IP literals: a lookup that answers at once saves a DNS call and a tick per send
+      const lookup = (host: string, _o: unknown, cb: (e: Error | null, a: string, f: number) => void) => cb(null, host, isIPv6(host) ? 6 : 4);
+      const socket = isIPv6(address) ? dgram.createSocket({ type: 'udp6', ipv6Only: true, lookup }) : dgram.createSocket({ type: 'udp4', lookup });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          socket.once('error', reject);
+          socket.bind(this.config.port, address, () => {
+            socket.off('error', reject);
+            resolve();
+          });
+        });
+      } catch (e) {
+        socket.close();
+        if (this.config.listenDefault && isIPv6(address)) {
+          this.log.warn('IPv6 unavailable, listening on IPv4 only', { address, error: (e as Error).message });
+          continue;
+        }
+        throw new LispwgError('MS_BIND', `cannot listen on [${address}]:${this.config.port}: ${(e as Error).message}`);
+      }
+      socket.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo, socket));
+      // send errors arrive here (sends take no callback: one less closure per reply)
+      socket.on('error', (e) => {
+        this.counters.inc('send-errors');
+        this.log.debug('socket error', { address, error: e.message });
+      });
+      this.sockets.push(socket);
+      this.families.set(socket, isIPv6(address) ? 'ipv6' : 'ipv4');
+    }
+    if (!this.sockets.length) throw new LispwgError('MS_BIND', 'the Map-Server listens on no address');
+    const sweepMs = Math.max(50, Math.min(1000, this.config.registrationTtl * 100));
+    this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
+    this.sweepTimer.unref();
+    const bound = this.addresses();
+    this.log.info('map-server listening', { addresses: bound.map((b) => `${b.address}:${b.port}`), sites: this.sites.size, static: this.config.static.length });
+    return bound;
+  }
+
+  addresses(): Endpoint[] {
+    return this.sockets.map((s) => {
+      const a = s.address();
+      return { address: a.address, port: a.port };
+    });
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    this.notifier.close();
+    await Promise.all(this.sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    this.sockets.length = 0;
+    this.families.clear();
+  }
+
+  // --- datagram dispatch ------------------------------------------------------------------------
+
+  /** Handles one datagram; never throws (a daemon survives every packet). */
+  onDatagram(buf: Buffer, rinfo: dgram.RemoteInfo, socket: dgram.Socket): void {
+    const t0 = process.hrtime.bigint();
+    this.counters.inc('rx');
+    if (!this.rateLimiter.allow(rinfo.address)) {
+      this.counters.inc('drop-rate-limited');
+      return;
+    }
+    try {
+      let msg;
+      try {
+        msg = decodeMessage(buf);
+      } catch (e) {
+        if (e instanceof LispDecodeError) {
+          this.counters.inc('drop-malformed');
+          return;
+        }
+        throw e;
+      }
+      switch (msg.type) {
+        case 'map-request':
+          this.counters.inc('rx-map-request');
+          this.onMapRequest(msg, undefined, rinfo, socket, t0);
+          return;
+        case 'ecm':
+          this.counters.inc('rx-ecm');
+          if (msg.message.type !== 'map-request') {
+            this.counters.inc('drop-unexpected-type');
+            return;
+          }
+          this.counters.inc('rx-map-request');
+          this.onMapRequest(msg.message, msg, rinfo, socket, t0);
+          return;
+        case 'map-register':
+          this.counters.inc('rx-map-register');
+          this.onMapRegister(buf, msg, rinfo, socket, t0);
+          return;
+        case 'map-notify-ack':
+          this.counters.inc('rx-map-notify-ack');
+          this.onMapNotifyAck(buf, msg);
+          return;
+        default:
+          this.counters.inc('drop-unexpected-type');
+      }
+    } catch (e) {
+      // a bug, not a packet problem: log it and carry on serving
+      this.counters.inc('drop-malformed');
+      this.log.error('internal error while handling a datagram', { from: rinfo.address, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+    }
+  }
+
+  private send(socket: dgram.Socket, bytes: Uint8Array, address: string, port: number): void {
+    socket.send(bytes, port, address);
+  }
+
+  /** Sends from a socket of the destination's family. */
+  private sendTo(bytes: Uint8Array, to: Endpoint): void {
+    const family = isIPv6(to.address) ? 'ipv6' : 'ipv4';
+    const socket = this.sockets.find((s) => this.families.get(s) === family);
+    if (!socket) {
+      this.counters.inc('send-errors');
+      return;
+    }
+    this.send(socket, bytes, to.address, to.port);
+  }
+
+  // --- Map-Request ------------------------------------------------------------------------------
+
+  private onMapRequest(req: MapRequest, ecm: Ecm | undefined, rinfo: dgram.RemoteInfo, socket: dgram.Socket, t0: bigint): void {
+    if (req.probe || req.smr) {
+      this.counters.inc('drop-unexpected-type'); // RLOC probes and SMRs are for xTRs, not for us
+      return;
+    }
+    const to = this.replyAddress(req, rinfo, socket);
+    const port = ecm ? ecm.inner.sourcePort : rinfo.port;
+    if (req.records.length > MAX_RECORDS_PER_REQUEST) this.counters.inc('drop-too-many-records');
+    const n = Math.min(req.records.length, MAX_RECORDS_PER_REQUEST);
+    // the registrations found, looked up only when a push may follow (the requester is registered)
+    const pushing = this.config.push.order !== 'off' && this.isRegisteredSource(req);
+    let reply: Buffer | undefined;
+    const found: Registration[] = [];
+    if (n === 1 && !pushing) {
+      // the common case: one EID, no push: answered from the trie's index and the reply slab
+      const eid = eidOf(req.records[0]!.eid);
+      if (!eid) {
+        this.counters.inc('drop-bad-record');
+        return;
+      }
+      reply = this.registry.replyFor(eid.instanceId, eid.family, eid.address, req.nonce);
+      if (!reply) {
+        reply = this.negativeReply(eid.instanceId, eid.family, eid.address);
+        reply.writeBigUInt64BE(req.nonce, MAP_REPLY_NONCE_OFFSET);
+        this.counters.inc('tx-negative-map-reply');
+      }
+    } else {
+      const parts: Buffer[] = [];
+      for (let i = 0; i < n; i++) {
+        const eid = eidOf(req.records[i]!.eid);
+        if (!eid) {
+          this.counters.inc('drop-bad-record');
+          continue;
+        }
+        const reg = this.registry.lookup(eid.instanceId, eid.family, eid.address);
+        if (reg) {
+          parts.push(this.registry.replyOf(reg));
+          found.push(reg);
+        } else {
+          parts.push(this.negativeReply(eid.instanceId, eid.family, eid.address));
+          this.counters.inc('tx-negative-map-reply');
+        }
+      }
+      if (!parts.length) return;
+      reply = assembleReply(parts, req.nonce);
+    }
+    const pushes = pushing ? this.pushesFor(req, found) : [];
+    if (!pushes.length) {
+      const ready = process.hrtime.bigint();
+      this.send(socket, reply, to, port);
+      this.histograms.mapRequest.record(Number(process.hrtime.bigint() - t0));
+      this.histograms.mapRequestCompute.record(Number(ready - t0));
+      this.counters.inc('tx-map-reply');
+      return;
+    }
+    const sendReply = (waited: boolean) => {
+      this.send(socket, reply, to, port);
+      this.counters.inc('tx-map-reply');
+      (waited ? this.histograms.mapRequestPushed : this.histograms.mapRequest).record(Number(process.hrtime.bigint() - t0));
+    };
+    switch (this.config.push.order) {
+      case 'reply-then-push':
+        sendReply(false);
+        for (const p of pushes) this.push(p.dest, p.requester);
+        return;
+      case 'parallel':
+        for (const p of pushes) this.push(p.dest, p.requester);
+        sendReply(false);
+        return;
+      default: {
+        // push-then-reply: the reply leaves on the last Ack or after wait-ms, whichever is first
+        let left = pushes.length;
+        let done = false;
+        let timer: NodeJS.Timeout | undefined;
+        const finish = (timedOut: boolean) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          if (timedOut) this.counters.inc('push-wait-timeouts');
+          sendReply(true);
+        };
+        for (const p of pushes) this.push(p.dest, p.requester, () => --left === 0 && finish(false));
+        if (!done) timer = setTimeout(() => finish(true), this.config.push.waitMs);
+      }
+    }
+  }
+
+  /** The first ITR-RLOC of the receiving socket's family, else the UDP source (we can send nothing else). */
+  private replyAddress(req: MapRequest, rinfo: dgram.RemoteInfo, socket: dgram.Socket): string {
+    const family = this.families.get(socket);
+    for (const a of req.itrRlocs) if (a.afi === family) return a.address;
+    return rinfo.address;
+  }
+
+  /** True when the request's source EID lies in a prefix a site registered (so pushes may follow). */
+  private isRegisteredSource(req: MapRequest): boolean {
+    if (req.sourceEid.afi === 'none') return false;
+    const src = eidOf(req.sourceEid);
+    const reg = src && this.registry.lookup(src.instanceId, src.family, src.address);
+    return !!reg && reg.siteName !== undefined && !!reg.source;
+  }
+
+  /** Pushes this request calls for: each registered destination gets the registered requester. */
+  private pushesFor(req: MapRequest, found: Registration[]): Array<{ dest: Registration; requester: Registration }> {
+    if (!found.length) return [];
+    const src = eidOf(req.sourceEid);
+    if (!src) return [];
+    const requester = this.registry.lookup(src.instanceId, src.family, src.address);
+    if (!requester || requester.siteName === undefined || !requester.source) return [];
+    const out: Array<{ dest: Registration; requester: Registration }> = [];
+    for (const dest of found) {
+      if (dest === requester) continue;
+      if (this.config.subscriptions.enabled) {
+        this.subscribe(dest, requester);
+        if (dest.siteName !== undefined) this.subscribe(requester, dest);
+      }
+      if (dest.siteName !== undefined && dest.source) out.push({ dest, requester });
+    }
+    return out;
+  }
+
+  private subscribe(publisher: Registration, subscriber: Registration): void {
+    const ttlMin = Math.min(this.registry.ttlOf(publisher), this.config.subscriptions.maxTtl);
+    const r = this.subscriptions.add(publisher.prefix, subscriber.prefix, ttlMin * 60_000);
+    if (r === 'added') this.counters.inc('subscriptions-added');
+    else if (r === 'full') this.counters.inc('subscriptions-dropped-full');
+  }
+
+  /** Pushes `requester`'s record to `dest`'s xTR (one push in flight per pair). */
+  private push(dest: Registration, requester: Registration, onAck?: () => void): void {
+    const key = `${formatEidPrefix(dest.prefix)}|${formatEidPrefix(requester.prefix)}`;
+    const inFlight = this.pushesInFlight.get(key);
+    if (inFlight !== undefined && this.notifier.attach(inFlight, onAck ? { onAck } : {})) return;
+    const site = this.sites.byName(dest.siteName!);
+    if (!site || !dest.source) return;
+    const forget = () => this.pushesInFlight.delete(key);
+    const nonce = this.notifier.notify(
+      { endpoint: dest.source, siteName: site.name, key: site.key, keyId: site.keyId },
+      [this.registry.recordOf(requester)],
+      'push',
+      { onAck: () => (forget(), onAck?.()), onGiveUp: forget },
+    );
+    this.pushesInFlight.set(key, nonce);
+    this.log.debug('push', { to: formatEidPrefix(dest.prefix), record: formatEidPrefix(requester.prefix) });
+  }
+
+  /** The negative record for an EID that no registration covers (see the top of this file). */
+  negativeRecord(iid: number, afi: EidFamily, address: string): MappingRecord {
+    const site = this.sites.lookupAddress(iid, afi, address);
+    let len = Math.max(this.registry.holeLen(iid, afi, address), this.sites.holeLen(iid, afi, address));
+    if (site) len = Math.max(len, site.sitePrefix.prefix.maskLen);
+    len = Math.min(len, familyBits(afi));
+    const p = prefixOf(iid, afi, address, len);
+    return {
+      ttl: site ? this.config.unregisteredTtl : this.config.negativeTtl,
+      maskLen: len,
+      action: site ? Action.SendMapRequest : Action.NativelyForward,
+      authoritative: true,
+      mapVersion: 0,
+      eid: eidAddress(p.address, iid),
+      locators: [],
+    };
+  }
+
+  /** A negative Map-Reply (nonce 0). */
+  private negativeReply(iid: number, afi: EidFamily, address: string): Buffer {
+    return encodeMessage({ type: 'map-reply', probe: false, echoNonceCapable: false, security: false, nonce: 0n, records: [this.negativeRecord(iid, afi, address)] });
+  }
+
+  /**
+   * The registration covering an EID: its record and where its xTR registers from. For other
+   * fronts on the same database (the gRPC control channel of the experiments).
+   */
+  lookupMapping(iid: number, afi: EidFamily, address: string): { record: MappingRecord; source: Endpoint | undefined } | undefined {
+    const reg = this.registry.lookup(iid, afi, address);
+    return reg && { record: this.registry.recordOf(reg), source: reg.source };
+  }
+
+  /** How long a reply waits for its push's Map-Notify-Ack (push.wait-ms). */
+  get pushWaitMs(): number {
+    return this.config.push.waitMs;
+  }
+
+  // --- Map-Register -----------------------------------------------------------------------------
+
+  private onMapRegister(bytes: Buffer, msg: MapRegister, rinfo: dgram.RemoteInfo, socket: dgram.Socket, t0: bigint): void {
+    // 1. which site's key: the site of the sending control address, else the owner of the
+    //    first record's prefix (a read-only lookup; nothing is stored before the HMAC verifies)
+    const first = msg.records[0];
+    const firstPrefix = first && recordPrefix(first);
+    const site = this.sites.bySource(rinfo.address) ?? (firstPrefix ? this.sites.ownerOf(firstPrefix)?.site : undefined);
+    if (!site) {
+      this.counters.inc('drop-unknown-site');
+      this.log.debug('map-register from an unknown site', { from: rinfo.address });
+      return;
+    }
+    // 2. authenticate
+    try {
+      verifyMessage(bytes, site.key);
+    } catch (e) {
+      if (!(e instanceof LispAuthError)) throw e;
+      this.counters.inc(e.code === 'AUTH_MISMATCH' ? 'drop-bad-hmac' : 'drop-bad-key-id');
+      this.log.debug('map-register refused', { site: site.name, from: rinfo.address, reason: e.code });
+      return;
+    }
+    if (msg.keyId !== site.keyId) {
+      this.counters.inc('drop-bad-key-id');
+      return;
+    }
+    if (site.controlAddresses.size && !site.controlAddresses.has(rinfo.address)) {
+      this.counters.inc('drop-wrong-source');
+      this.log.warn('map-register with a valid HMAC from outside the site\'s control addresses', { site: site.name, from: rinfo.address });
+      return;
+    }
+    // 3. store each record the site owns
+    const source: Endpoint = { address: rinfo.address, port: rinfo.port };
+    const accepted: MappingRecord[] = [];
+    for (const rec of msg.records) {
+      const prefix = recordPrefix(rec);
+      if (!prefix) {
+        this.counters.inc('drop-bad-record');
+        continue;
+      }
+      if (this.sites.ownerOf(prefix)?.site !== site) {
+        this.counters.inc('drop-prefix-not-allowed');
+        this.log.info('map-register for a prefix the site does not own', { site: site.name, prefix: formatEidPrefix(prefix) });
+        continue;
+      }
+      let key: Uint8Array | undefined;
+      try {
+        key = recordKey(rec);
+      } catch {
+        this.counters.inc('drop-bad-record');
+        continue;
+      }
+      if (site.wireguardKeys && (!key || !site.wireguardKeys.has(keyToBase64(key)))) {
+        this.counters.inc('drop-key-not-allowed');
+        this.log.info('map-register with a WireGuard key the site may not use', { site: site.name, prefix: formatEidPrefix(prefix) });
+        continue;
+      }
+      accepted.push(rec);
+      if (rec.ttl === 0) {
+        this.counters.inc('deregistrations');
+        this.withdraw(prefix, 'deregistered');
+        continue;
+      }
+      const { reg, result } = this.registry.upsert(prefix, site.name, encodeReply(rec), source);
+      if (result === 'refreshed') {
+        this.counters.inc('registrations-refreshed');
+        continue;
+      }
+      this.counters.inc(result === 'new' ? 'registrations-new' : 'registrations-changed');
+      this.log.info(result === 'new' ? 'registered' : 'registration changed', {
+        site: site.name,
+        prefix: formatEidPrefix(prefix),
+        rlocs: rec.locators.map((l) => (l.address.afi === 'ipv4' || l.address.afi === 'ipv6' ? l.address.address : l.address.afi)),
+        from: `${rinfo.address}:${rinfo.port}`,
+      });
+      this.notifySubscribers(reg.prefix, () => this.registry.recordOf(reg));
+    }
+    // 4. Map-Notify when asked
+    if (msg.wantMapNotify && accepted.length) {
+      const notify = signMessage(
+        {
+          type: 'map-notify',
+          nonce: msg.nonce,
+          keyId: site.keyId,
+          authData: new Uint8Array(0),
+          records: accepted,
+          ...(msg.xtrId ? { xtrId: msg.xtrId } : {}),
+          ...(msg.siteId !== undefined ? { siteId: msg.siteId } : {}),
+        },
+        site.keyId,
+        site.key,
+      );
+      this.send(socket, notify, rinfo.address, rinfo.port);
+      this.counters.inc('tx-map-notify-register');
+    }
+    this.histograms.mapRegister.record(Number(process.hrtime.bigint() - t0));
+  }
+
+  private onMapNotifyAck(bytes: Buffer, msg: MapNotifyAck): void {
+    const r = this.notifier.ack(bytes, msg);
+    if (r === 'unknown-nonce') this.counters.inc('drop-unknown-nonce');
+    else if (r === 'bad-hmac') this.counters.inc('drop-bad-hmac');
+  }
+
+  // --- changes, withdrawals, expiry -------------------------------------------------------------
+
+  /** Tells the subscribers of `prefix` its new record (built lazily: only when someone listens). */
+  private notifySubscribers(prefix: EidPrefix, record: () => MappingRecord): void {
+    if (!this.config.subscriptions.enabled) return;
+    const subs = this.subscriptions.of(prefix);
+    if (!subs.length) return;
+    const rec = record();
+    for (const sub of subs) {
+      const reg = this.registry.get(sub.subscriber);
+      const site = reg?.siteName !== undefined ? this.sites.byName(reg.siteName) : undefined;
+      if (!reg?.source || !site) continue;
+      this.counters.inc('subscriptions-notified');
+      this.notifier.notify({ endpoint: reg.source, siteName: site.name, key: site.key, keyId: site.keyId }, [rec], 'subscription');
+    }
+  }
+
+  /** Removes a registration and tells its subscribers it is gone. */
+  private withdraw(prefix: EidPrefix, why: string): Registration | undefined {
+    const reg = this.registry.remove(prefix);
+    if (!reg) return undefined;
+    this.log.info('withdrawn', { prefix: formatEidPrefix(prefix), site: reg.siteName, why });
+    this.notifySubscribers(prefix, () => withdrawalRecord(this.registry.recordOf(reg)));
+    return reg;
+  }
+
+  private sweep(): void {
+    for (const reg of this.registry.expire()) {
+      this.counters.inc('registrations-expired');
+      this.log.info('registration expired', { prefix: formatEidPrefix(reg.prefix), site: reg.siteName });
+      this.notifySubscribers(reg.prefix, () => withdrawalRecord(this.registry.recordOf(reg)));
+    }
+    this.subscriptions.expire();
+  }
+
+  // --- configuration ----------------------------------------------------------------------------
+
+  /**
+   * Applies a new configuration: registrations of removed sites, of prefixes a site no longer
+   * owns and with WireGuard keys no longer allowed are withdrawn at once (subscribers told);
+   * static mappings follow the new list. Listening addresses and the control tunnel are not
+   * changed by a reload.
+   */
+  reload(next: MsConfig): { withdrawn: number; sites: number; static: number } {
+    const before = this.config;
+    this.config = { ...next, listen: before.listen, listenDefault: before.listenDefault, port: before.port };
+    this.sites = new SiteTable(next.sites);
+    this.registry.ttlMs = next.registrationTtl * 1000;
+    this.rateLimiter = new RateLimiter(next.rateLimit.rate, next.rateLimit.burst, next.rateLimit.tableSize);
+    let withdrawn = 0;
+    const doomed: Array<[Registration, string]> = [];
+    for (const reg of this.registry.all()) {
+      if (reg.siteName === undefined) continue;
+      const site = this.sites.byName(reg.siteName);
+      if (!site) doomed.push([reg, 'site removed']);
+      else if (this.sites.ownerOf(reg.prefix)?.site !== site) doomed.push([reg, 'prefix no longer the site\'s']);
+      else if (site.wireguardKeys) {
+        const key = recordKey(this.registry.recordOf(reg));
+        if (!key || !site.wireguardKeys.has(keyToBase64(key))) doomed.push([reg, 'WireGuard key revoked']);
+      }
+    }
+    for (const [reg, why] of doomed) if (this.withdraw(reg.prefix, why)) withdrawn++;
+    withdrawn += this.applyStatic(before.static, next.static);
+    this.counters.inc('registrations-withdrawn', withdrawn);
+    this.log.info('configuration reloaded', { sites: this.sites.size, static: next.static.length, withdrawn });
+    return { withdrawn, sites: this.sites.size, static: next.static.length };
+  }
+
+  /** Installs static mappings; withdraws the ones no longer listed. Returns the withdrawn count. */
+  private applyStatic(before: StaticMappingConfig[], after: StaticMappingConfig[]): number {
+    const keep = new Set(after.map((s) => formatEidPrefix(s.prefix)));
+    let withdrawn = 0;
+    for (const s of before) if (!keep.has(formatEidPrefix(s.prefix)) && this.withdraw(s.prefix, 'static mapping removed')) withdrawn++;
+    for (const s of after) {
+      const { reg, result } = this.registry.upsert(s.prefix, undefined, encodeReply(staticRecord(s)), undefined);
+      if (result === 'changed') this.notifySubscribers(reg.prefix, () => this.registry.recordOf(reg));
+    }
+    return withdrawn;
+  }
+
+  // --- operations -------------------------------------------------------------------------------
+
+  /** Everything `lispwg ms show` prints (at most `limit` registrations listed). */
+  snapshot(limit = 1000): MsSnapshot {
+    const now = performance.now();
+    const wall = Date.now();
+    const regs: MsSnapshot['registrations'] = [];
+    const perSite = new Map<string, number>();
+    for (const reg of this.registry.all()) {
+      if (reg.siteName !== undefined) perSite.set(reg.siteName, (perSite.get(reg.siteName) ?? 0) + 1);
+      if (regs.length >= limit) continue;
+      const rec = this.registry.recordOf(reg);
+      let key: string | undefined;
+      try {
+        const k = recordKey(rec);
+        key = k ? keyToBase64(k) : undefined;
+      } catch {
+        key = undefined;
+      }
+      regs.push({
+        prefix: formatEidPrefix(reg.prefix),
+        site: reg.siteName ?? null,
+        rlocs: rec.locators.map((l) => ({ address: addressText(l.address), priority: l.priority, weight: l.weight })),
+        wireguardKey: key ?? null,
+        ttlMinutes: rec.ttl,
+        ageSeconds: Math.round((wall - reg.registeredAt) / 100) / 10,
+        refreshedSecondsAgo: Math.round((wall - reg.refreshedAt) / 100) / 10,
+        expiresInSeconds: reg.expiresAt === Infinity ? null : Math.max(0, Math.round((reg.expiresAt - now) / 100) / 10),
+        source: reg.source ? `${reg.source.address}:${reg.source.port}` : null,
+      });
+    }
+    return {
+      listen: this.addresses().map((a) => `${a.address}:${a.port}`),
+      uptimeSeconds: Math.round((wall - this.startedAt) / 1000),
+      config: this.config.file ?? null,
+      pushOrder: this.config.push.order,
+      sites: [...this.sites.all()].map((s: Site) => ({
+        name: s.name,
+        keyId: s.keyId,
+        prefixes: s.prefixes.map((p) => formatEidPrefix(p.prefix) + (p.acceptMoreSpecifics ? ' (+more-specifics)' : '')),
+        xtrs: [...s.controlAddresses],
+        registrations: perSite.get(s.name) ?? 0,
+      })),
+      registrationCount: this.registry.size,
+      registrations: regs,
+      subscriptions: this.subscriptions.size,
+      pendingNotifies: this.notifier.size,
+      rateLimiterSources: this.rateLimiter.size,
+      counters: this.counters.toJSON(),
+      latencyMicroseconds: {
+        mapRequest: this.histograms.mapRequest.summary(),
+        mapRequestCompute: this.histograms.mapRequestCompute.summary(),
+        mapRequestPushed: this.histograms.mapRequestPushed.summary(),
+        mapRegister: this.histograms.mapRegister.summary(),
+      },
+    };
+  }
+}
+
+export interface MsSnapshot {
+  listen: string[];
+  uptimeSeconds: number;
+  config: string | null;
+  pushOrder: string;
+  sites: Array<{ name: string; keyId: number; prefixes: string[]; xtrs: string[]; registrations: number }>;
+  registrationCount: number;
+  registrations: Array<{
+    prefix: string;
+    site: string | null;
+    rlocs: Array<{ address: string; priority: number; weight: number }>;
+    wireguardKey: string | null;
+    ttlMinutes: number;
+    ageSeconds: number;
+    refreshedSecondsAgo: number;
+    expiresInSeconds: number | null;
+    source: string | null;
+  }>;
+  subscriptions: number;
+  pendingNotifies: number;
+  rateLimiterSources: number;
+  counters: Record<string, number>;
+  latencyMicroseconds: Record<string, ReturnType<Histogram['summary']>>;
+}
+
+// --- helpers ----------------------------------------------------------------------------------
+
+/** One Map-Reply from encoded single-record Map-Replies: the first's header, every record, the nonce. */
+function assembleReply(parts: Buffer[], nonce: bigint): Buffer {
+  let out: Buffer;
+  if (parts.length === 1) {
+    out = Buffer.allocUnsafe(parts[0]!.length);
+    parts[0]!.copy(out);
+  } else {
+    const records = parts.map((p) => p.subarray(MAP_REPLY_RECORDS_OFFSET));
+    out = Buffer.concat([parts[0]!.subarray(0, MAP_REPLY_RECORDS_OFFSET), ...records]);
+    out[3] = parts.length; // Record Count
+  }
+  out.writeBigUInt64BE(nonce, MAP_REPLY_NONCE_OFFSET);
+  return out;
+}
+
+/** The EID prefix a record names, or undefined when it names none (or a mask-len too long). */
+export function recordPrefix(rec: MappingRecord): EidPrefix | undefined {
+  const eid = eidOf(rec.eid);
+  if (!eid || rec.maskLen > familyBits(eid.family)) return undefined;
+  return prefixOf(eid.instanceId, eid.family, eid.address, rec.maskLen);
+}
+
+/** The record that withdraws a mapping: no locators, drop, TTL 0, the key (if any) revoked. */
+export function withdrawalRecord(rec: MappingRecord): MappingRecord {
+  const eid: Address = rec.eid.afi === 'lcaf' && rec.eid.lcaf.type === 'security-key' ? { afi: 'lcaf', lcaf: { ...rec.eid.lcaf, revoke: true } } : rec.eid;
+  return { ttl: 0, maskLen: rec.maskLen, action: Action.Drop, authoritative: true, mapVersion: 0, eid, locators: [] };
+}
+
+function staticRecord(s: StaticMappingConfig): MappingRecord {
+  const eid = eidAddress(s.prefix.address, s.prefix.iid);
+  return {
+    ttl: s.ttl,
+    maskLen: s.prefix.maskLen,
+    action: Action.NoAction,
+    authoritative: true,
+    mapVersion: 0,
+    eid: s.key ? wrapWireguardKey(eid, parseKey(s.key)) : eid,
+    locators: s.rlocs.map((r) => ({
+      priority: r.priority,
+      weight: r.weight,
+      mPriority: 255,
+      mWeight: 0,
+      local: false,
+      probed: false,
+      reachable: true,
+      address: isIPv6(r.address) ? { afi: 'ipv6', address: r.address } : { afi: 'ipv4', address: r.address },
+    })),
+  };
+}
+
+function addressText(a: Address): string {
+  if (a.afi === 'ipv4' || a.afi === 'ipv6') return a.address;
+  const eid = eidOf(a);
+  return eid ? eid.address : a.afi;
+}

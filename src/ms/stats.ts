@@ -1,0 +1,163 @@
+/**
+ * The Map-Server's counters (one per event and per drop reason) and latency histograms.
+ * Histograms are log-linear (16 sub-buckets per power of two: about 4 % resolution) over
+ * nanoseconds, so recording costs a few operations and no allocation.
+ */
+
+export const COUNTER_NAMES = [
+  'rx',
+  'rx-map-request',
+  'rx-ecm',
+  'rx-map-register',
+  'rx-map-notify-ack',
+  'tx-map-reply',
+  'tx-negative-map-reply',
+  'tx-map-notify-register',
+  'tx-map-notify-push',
+  'tx-map-notify-subscription',
+  'tx-retransmit',
+  'registrations-new',
+  'registrations-refreshed',
+  'registrations-changed',
+  'registrations-expired',
+  'registrations-withdrawn',
+  'deregistrations',
+  'pushes-acked',
+  'pushes-unacked',
+  'push-wait-timeouts',
+  'subscriptions-added',
+  'subscriptions-notified',
+  'subscriptions-acked',
+  'subscriptions-unacked',
+  'subscriptions-dropped-full',
+  'send-errors',
+  // drop reasons
+  'drop-rate-limited',
+  'drop-malformed',
+  'drop-unexpected-type',
+  'drop-unknown-site',
+  'drop-bad-hmac',
+  'drop-bad-key-id',
+  'drop-wrong-source',
+  'drop-prefix-not-allowed',
+  'drop-key-not-allowed',
+  'drop-bad-record',
+  'drop-unknown-nonce',
+  'drop-too-many-records',
+] as const;
+
+export type CounterName = (typeof COUNTER_NAMES)[number];
+
+const COUNTER_INDEX = new Map<CounterName, number>(COUNTER_NAMES.map((n, i) => [n, i]));
+
+export class Counters {
+  private readonly values = new Float64Array(COUNTER_NAMES.length);
+
+  inc(name: CounterName, by = 1): void {
+    this.values[COUNTER_INDEX.get(name)!]! += by;
+  }
+
+  get(name: CounterName): number {
+    return this.values[COUNTER_INDEX.get(name)!]!;
+  }
+
+  /** Every counter, zeros included, in a fixed order. */
+  toJSON(): Record<CounterName, number> {
+    return Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, this.values[i]!])) as Record<CounterName, number>;
+  }
+}
+
+const SUB = 16; // sub-buckets per power of two
+const SUB_BITS = 4;
+const BUCKETS = 64 * SUB;
+
+function bucketOf(ns: number): number {
+  if (ns < SUB) return Math.max(0, Math.floor(ns));
+  const v = ns >= 2 ** 52 ? 2 ** 52 : Math.floor(ns);
+  const e = v < 2 ** 32 ? 31 - Math.clz32(v) : 32 + 31 - Math.clz32(Math.floor(v / 2 ** 32));
+  const sub = Math.floor(v / 2 ** (e - SUB_BITS)) - SUB; // 0..15
+  return (e - SUB_BITS + 1) * SUB + sub;
+}
+
+/** The lowest value of bucket i (ns). */
+function bucketLow(i: number): number {
+  if (i < SUB) return i;
+  const e = Math.floor(i / SUB) - 1 + SUB_BITS;
+  return (SUB + (i % SUB)) * 2 ** (e - SUB_BITS);
+}
+
+export interface HistogramSummary {
+  count: number;
+  /** Microseconds. */
+  min: number;
+  median: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+export class Histogram {
+  private readonly counts = new Float64Array(BUCKETS);
+  private n = 0;
+  private sum = 0;
+  private lo = Infinity;
+  private hi = 0;
+
+  /** Records one duration in nanoseconds. */
+  record(ns: number): void {
+    this.counts[bucketOf(ns)]!++;
+    this.n++;
+    this.sum += ns;
+    if (ns < this.lo) this.lo = ns;
+    if (ns > this.hi) this.hi = ns;
+  }
+
+  get count(): number {
+    return this.n;
+  }
+
+  /** The q-quantile (0..1) in nanoseconds (the middle of its bucket, clamped to min/max). */
+  quantile(q: number): number {
+    if (this.n === 0) return NaN;
+    const rank = Math.max(1, Math.ceil(q * this.n));
+    let seen = 0;
+    for (let i = 0; i < BUCKETS; i++) {
+      seen += this.counts[i]!;
+      if (seen >= rank) {
+        const mid = i < SUB ? i : (bucketLow(i) + bucketLow(i + 1)) / 2;
+        return Math.min(this.hi, Math.max(this.lo, mid));
+      }
+    }
+    return this.hi;
+  }
+
+  reset(): void {
+    this.counts.fill(0);
+    this.n = 0;
+    this.sum = 0;
+    this.lo = Infinity;
+    this.hi = 0;
+  }
+
+  /** Summary in microseconds. */
+  summary(): HistogramSummary {
+    const us = (ns: number) => Math.round(ns) / 1000;
+    return {
+      count: this.n,
+      min: this.n ? us(this.lo) : NaN,
+      median: us(this.quantile(0.5)),
+      p90: us(this.quantile(0.9)),
+      p99: us(this.quantile(0.99)),
+      max: this.n ? us(this.hi) : NaN,
+      mean: this.n ? us(this.sum / this.n) : NaN,
+    };
+  }
+
+  /** Non-empty buckets as [low ns, count], for plotting. */
+  buckets(): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    for (let i = 0; i < BUCKETS; i++) if (this.counts[i]) out.push([bucketLow(i), this.counts[i]!]);
+    return out;
+  }
+}

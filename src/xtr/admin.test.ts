@@ -1,0 +1,43 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Server } from 'node:net';
+import { adminRequest, serveAdmin } from './admin.js';
+
+describe('admin socket', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lispwg-admin-'));
+  const servers: Server[] = [];
+  afterEach(async () => {
+    for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
+  });
+
+  it('answers a request with the handler result, errors as refusals', async () => {
+    const path = join(dir, 'a.sock');
+    servers.push(
+      await serveAdmin(path, async (cmd) => {
+        if (cmd === 'show') return { peers: 2 };
+        throw new Error(`unknown command '${cmd}'`);
+      }),
+    );
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(await adminRequest(path, 'show')).toEqual({ peers: 2 });
+    await expect(adminRequest(path, 'nope')).rejects.toThrow(/refused 'nope': unknown command 'nope'/);
+  });
+
+  it('replaces a stale socket file, refuses to start next to a live agent', async () => {
+    const path = join(dir, 'b.sock');
+    writeFileSync(path, 'stale');
+    servers.push(await serveAdmin(path, () => 1));
+    expect(await adminRequest(path, 'x')).toBe(1);
+    await expect(serveAdmin(path, () => 2)).rejects.toThrow(/another agent already answers/);
+  });
+
+  it('says when no agent runs there', async () => {
+    await expect(adminRequest(join(dir, 'none.sock'), 'show')).rejects.toThrow(/no agent is running at .*none\.sock/);
+  });
+
+  it('cleans up', () => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

@@ -1,0 +1,485 @@
+/**
+ * ControlClient: the xTR's side of the control protocol with the Map-Server (also our `lig`).
+ *
+ * - register(records): Map-Register (HMAC with the site key, M bit, P bit), retransmitted with
+ *   backoff until the Map-Notify verifies, then refreshed every `registerIntervalMs` (60 s);
+ *   calling it again with new records re-registers at once. deregister() sends TTL 0.
+ * - resolve(eid): one ECM Map-Request (ITR-RLOC = our address, inner UDP source port = our
+ *   port), retransmitted on timeout; resolves with the Map-Reply's records and the RTT.
+ * - Map-Notifies pushed by the Map-Server (a requester's key, a subscription update, a
+ *   withdrawal) are verified with the site key, answered with a Map-Notify-Ack, and emitted:
+ *   'mapping' for a record with locators, 'withdrawn' for a record without (the Map-Server's
+ *   withdrawal: no locators, ACT drop, TTL 0, the revoked key with the Security Key R bit).
+ *   A retransmitted Map-Notify is acknowledged again but emitted once.
+ *
+ * Every event carries `t` (monotonic ms, performance.now()) and `at` (wall-clock ms), so an agent
+ * or an experiment can build a timeline. Unauthenticated packets change nothing: they are counted
+ * in `drops` and emitted as 'drop'.
+ */
+import dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { isIPv6 } from 'node:net';
+import {
+  LISP_CONTROL_PORT,
+  LispAuthError,
+  LispDecodeError,
+  decodeMessage,
+  eidAddress,
+  eidOf,
+  encodeMessage,
+  encodingLength,
+  recordKey,
+  signMessage,
+  verifyMessage,
+  type Address,
+  type MapNotify,
+  type MapReply,
+  type MapRequest,
+  type MappingRecord,
+} from '../lisp/index.js';
+import { prefixOf } from '../mapping/database.js';
+import { familyBits, type EidPrefix } from '../mapping/eid.js';
+import { LispwgError } from '../util/errors.js';
+import { createLogger, type Logger } from '../util/log.js';
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export interface ControlClientOptions {
+  /** The Map-Server (port defaults to 4342). */
+  mapServer: { address: string; port?: number };
+  /** Local address to bind (the control address in tunnel mode); default: the wildcard. */
+  localAddress?: string;
+  /** Local UDP port; default 0 (any). Replies, pushes and notifications arrive here. */
+  localPort?: number;
+  /** The ITR-RLOC put in Map-Requests; default: the local address that reaches the Map-Server. */
+  itrRloc?: string;
+  /** The site's shared key: needed to register and to accept Map-Notifies. */
+  site?: { key: string; keyId?: 1 | 2 };
+  /** Refresh period of registrations (ms); default 60 000, as OOR. */
+  registerIntervalMs?: number;
+  /** First retransmission of an unanswered Map-Register (ms, doubled each time); default 1 000. */
+  registerRetryMs?: number;
+  /** Map-Register attempts before register() rejects (it keeps trying afterwards); default 4. */
+  registerAttempts?: number;
+  /** Map-Request timeout per attempt (ms); default 1 000. */
+  requestTimeoutMs?: number;
+  /** Additional Map-Requests after a timeout; default 2 (OOR's map-request-retries). */
+  requestRetries?: number;
+  logger?: Logger;
+}
+
+/** Common to every event. */
+export interface Timestamped {
+  /** Monotonic ms (performance.now()). */
+  t: number;
+  /** Wall-clock ms (Date.now()). */
+  at: number;
+}
+
+export interface RegisteredEvent extends Timestamped {
+  nonce: bigint;
+  /** From the first Map-Register of this round to the Map-Notify. */
+  rttMs: number;
+  attempts: number;
+  records: number;
+}
+
+export interface MappingEvent extends Timestamped {
+  prefix: EidPrefix;
+  record: MappingRecord;
+  /** The WireGuard public key the record carries (none for a plain record). */
+  key: Uint8Array | undefined;
+  from: Endpoint;
+}
+
+export interface WithdrawnEvent extends Timestamped {
+  prefix: EidPrefix;
+  /** The revoked WireGuard key, when the withdrawal names one. */
+  key: Uint8Array | undefined;
+  from: Endpoint;
+}
+
+export interface DropEvent extends Timestamped {
+  reason: 'malformed' | 'bad-hmac' | 'no-site-key' | 'unexpected' | 'unknown-nonce';
+  from: Endpoint;
+}
+
+export interface Resolution extends Timestamped {
+  nonce: bigint;
+  records: MappingRecord[];
+  /** Round trip of the Map-Request that was answered (ms). */
+  rttMs: number;
+  /** From the first Map-Request to the reply (ms), retransmissions included. */
+  elapsedMs: number;
+  attempts: number;
+}
+
+export interface ResolveOptions {
+  /** Instance ID of the EID (and of the source EID); default 0. */
+  iid?: number;
+  /** Our own EID (so the Map-Server pushes our key to the destination); default none. */
+  sourceEid?: string;
+  timeoutMs?: number;
+  retries?: number;
+}
+
+export interface ControlClientEvents {
+  registered: [RegisteredEvent];
+  'register-timeout': [Timestamped & { attempts: number }];
+  mapping: [MappingEvent];
+  withdrawn: [WithdrawnEvent];
+  'map-notify': [Timestamped & { notify: MapNotify; from: Endpoint }];
+  drop: [DropEvent];
+}
+
+interface PendingRequest {
+  nonce: bigint;
+  bytes: Buffer;
+  firstSent: number;
+  lastSent: number;
+  attempts: number;
+  retries: number;
+  timeoutMs: number;
+  timer: NodeJS.Timeout | undefined;
+  resolve: (r: Resolution) => void;
+  reject: (e: Error) => void;
+}
+
+const stamp = (): Timestamped => ({ t: performance.now(), at: Date.now() });
+const RECENT_NOTIFIES = 1024;
+
+export class ControlClient extends EventEmitter<ControlClientEvents> {
+  readonly drops = { malformed: 0, 'bad-hmac': 0, 'no-site-key': 0, unexpected: 0, 'unknown-nonce': 0 };
+  private readonly socket: dgram.Socket;
+  private readonly ms: Endpoint;
+  private readonly opts: Required<Pick<ControlClientOptions, 'registerIntervalMs' | 'registerRetryMs' | 'registerAttempts' | 'requestTimeoutMs' | 'requestRetries'>>;
+  private readonly log: Logger;
+  private readonly site: { key: string; keyId: 1 | 2 } | undefined;
+  private itrRloc = '';
+  private readonly requests = new Map<bigint, PendingRequest>();
+  private readonly recentNotifies = new Set<bigint>();
+  // registration state
+  private records: MappingRecord[] = [];
+  /** Nonces of recent Map-Registers (all rounds, bounded): their Map-Notifies are not pushes. */
+  private readonly regNonces = new Set<bigint>();
+  private regRound: { start: number; attempts: number; timer: NodeJS.Timeout | undefined; done: boolean; nonces: Set<bigint> } | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private regWaiters: Array<{ resolve: (e: RegisteredEvent) => void; reject: (e: Error) => void }> = [];
+  private closed = false;
+
+  private constructor(socket: dgram.Socket, opts: ControlClientOptions) {
+    super();
+    this.socket = socket;
+    this.ms = { address: opts.mapServer.address, port: opts.mapServer.port ?? LISP_CONTROL_PORT };
+    this.site = opts.site ? { key: opts.site.key, keyId: opts.site.keyId ?? 1 } : undefined;
+    this.opts = {
+      registerIntervalMs: opts.registerIntervalMs ?? 60_000,
+      registerRetryMs: opts.registerRetryMs ?? 1_000,
+      registerAttempts: opts.registerAttempts ?? 4,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 1_000,
+      requestRetries: opts.requestRetries ?? 2,
+    };
+    this.log = opts.logger ?? createLogger({ component: 'control-client' });
+    socket.on('message', (buf, rinfo) => {
+      const from = { address: rinfo.address, port: rinfo.port };
+      try {
+        this.onDatagram(buf, from);
+      } catch (e) {
+        // a bug, not the packet's fault (the codec only throws its own errors): count it, carry on
+        this.log.error('internal error on a control packet', { error: e instanceof Error ? e.message : String(e) });
+        this.drop('malformed', from);
+      }
+    });
+    socket.on('error', (e) => this.log.error('control socket error', { error: e.message }));
+  }
+
+  /** Opens the socket and works out the ITR-RLOC. */
+  static async open(opts: ControlClientOptions): Promise<ControlClient> {
+    const v6 = isIPv6(opts.mapServer.address);
+    const socket = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4' });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(opts.localPort ?? 0, opts.localAddress, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    const client = new ControlClient(socket, opts);
+    client.itrRloc = opts.itrRloc ?? opts.localAddress ?? (await localAddressTowards(opts.mapServer.address, opts.mapServer.port ?? LISP_CONTROL_PORT));
+    return client;
+  }
+
+  get local(): Endpoint {
+    return { address: this.itrRloc, port: this.socket.address().port };
+  }
+
+  // --- registration -----------------------------------------------------------------------------
+
+  /**
+   * Registers `records` (replacing the previous ones) at once, and keeps them registered.
+   * Resolves on the Map-Notify; rejects (REGISTER_TIMEOUT) after `registerAttempts` unanswered
+   * tries, while registering goes on in the background.
+   */
+  register(records: MappingRecord[]): Promise<RegisteredEvent> {
+    if (!this.site) throw new LispwgError('NO_SITE_KEY', 'register() needs the site key (ControlClientOptions.site)');
+    this.records = records;
+    const p = new Promise<RegisteredEvent>((resolve, reject) => this.regWaiters.push({ resolve, reject }));
+    this.startRound();
+    return p;
+  }
+
+  /** Withdraws the registered records (TTL 0) and stops refreshing. */
+  async deregister(): Promise<void> {
+    if (!this.records.length || !this.site) return;
+    this.records = this.records.map((r) => ({ ...r, ttl: 0 }));
+    try {
+      await new Promise<RegisteredEvent>((resolve, reject) => {
+        this.regWaiters.push({ resolve, reject });
+        this.startRound(false);
+      });
+    } finally {
+      this.records = [];
+      this.stopRegistering();
+    }
+  }
+
+  private stopRegistering(): void {
+    clearTimeout(this.refreshTimer);
+    if (this.regRound) clearTimeout(this.regRound.timer);
+    this.regRound = undefined;
+  }
+
+  private startRound(refresh = true): void {
+    if (this.closed) return;
+    this.stopRegistering();
+    const round = { start: performance.now(), attempts: 0, timer: undefined as NodeJS.Timeout | undefined, done: false, nonces: new Set<bigint>() };
+    this.regRound = round;
+    const attempt = () => {
+      if (round.done || this.regRound !== round) return;
+      round.attempts++;
+      const nonce = randomBytes(8).readBigUInt64BE();
+      round.nonces.add(nonce);
+      this.regNonces.add(nonce);
+      if (this.regNonces.size > RECENT_NOTIFIES) this.regNonces.delete(this.regNonces.values().next().value!);
+      const bytes = signMessage(
+        { type: 'map-register', proxyReply: true, security: false, rtr: false, wantMapNotify: true, nonce, keyId: this.site!.keyId, authData: new Uint8Array(0), records: this.records },
+        this.site!.keyId,
+        this.site!.key,
+      );
+      this.sendToMs(bytes);
+      if (round.attempts === this.opts.registerAttempts) {
+        const e = new LispwgError('REGISTER_TIMEOUT', `no Map-Notify from the Map-Server ${this.ms.address}:${this.ms.port} after ${round.attempts} Map-Registers (wrong key, a prefix the site does not own, or no route)`);
+        this.emit('register-timeout', { ...stamp(), attempts: round.attempts });
+        for (const w of this.regWaiters.splice(0)) w.reject(e);
+      }
+      const backoff = Math.min(this.opts.registerRetryMs * 2 ** (round.attempts - 1), this.opts.registerIntervalMs);
+      round.timer = setTimeout(attempt, backoff);
+      round.timer.unref();
+    };
+    attempt();
+    if (refresh) {
+      this.refreshTimer = setTimeout(() => this.startRound(), this.opts.registerIntervalMs);
+      this.refreshTimer.unref();
+    }
+  }
+
+  private onRegisterNotify(n: MapNotify): void {
+    const round = this.regRound;
+    if (!round || round.done || !round.nonces.has(n.nonce)) return; // late answer to an earlier round
+    round.done = true;
+    clearTimeout(round.timer);
+    const ev: RegisteredEvent = { ...stamp(), nonce: n.nonce, rttMs: performance.now() - round.start, attempts: round.attempts, records: n.records.length };
+    this.emit('registered', ev);
+    for (const w of this.regWaiters.splice(0)) w.resolve(ev);
+  }
+
+  // --- resolution -------------------------------------------------------------------------------
+
+  /** Asks the Map-Server for the mapping of `eid` (an address) with one ECM Map-Request. */
+  resolve(eid: string, o: ResolveOptions = {}): Promise<Resolution> {
+    if (this.closed) return Promise.reject(new LispwgError('CLIENT_CLOSED', 'the control client is closed'));
+    const nonce = this.newRequestNonce();
+    const bytes = buildEcmMapRequest(eid, nonce, { ...o, itrRloc: this.itrRloc, port: this.local.port, mapServer: this.ms.address }).bytes;
+    return new Promise<Resolution>((resolve, reject) => {
+      const now = performance.now();
+      const p: PendingRequest = {
+        nonce,
+        bytes,
+        firstSent: now,
+        lastSent: now,
+        attempts: 0,
+        retries: o.retries ?? this.opts.requestRetries,
+        timeoutMs: o.timeoutMs ?? this.opts.requestTimeoutMs,
+        timer: undefined,
+        resolve,
+        reject,
+      };
+      this.requests.set(nonce, p);
+      this.sendRequest(p);
+    });
+  }
+
+  private newRequestNonce(): bigint {
+    let n = randomBytes(8).readBigUInt64BE();
+    while (this.requests.has(n)) n = randomBytes(8).readBigUInt64BE();
+    return n;
+  }
+
+  private sendRequest(p: PendingRequest): void {
+    p.attempts++;
+    p.lastSent = performance.now();
+    this.sendToMs(p.bytes);
+    p.timer = setTimeout(() => {
+      if (p.attempts <= p.retries) return this.sendRequest(p);
+      this.requests.delete(p.nonce);
+      p.reject(new LispwgError('RESOLVE_TIMEOUT', `no Map-Reply from ${this.ms.address}:${this.ms.port} after ${p.attempts} Map-Requests`));
+    }, p.timeoutMs);
+  }
+
+  private onMapReply(r: MapReply, from: Endpoint): void {
+    const p = this.requests.get(r.nonce);
+    if (!p) {
+      this.drop('unknown-nonce', from);
+      return;
+    }
+    clearTimeout(p.timer);
+    this.requests.delete(r.nonce);
+    const now = performance.now();
+    p.resolve({ ...stamp(), nonce: r.nonce, records: r.records, rttMs: now - p.lastSent, elapsedMs: now - p.firstSent, attempts: p.attempts });
+  }
+
+  // --- incoming ---------------------------------------------------------------------------------
+
+  private onDatagram(buf: Buffer, from: Endpoint): void {
+    let msg;
+    try {
+      msg = decodeMessage(buf);
+    } catch (e) {
+      if (e instanceof LispDecodeError) return this.drop('malformed', from);
+      throw e;
+    }
+    if (msg.type === 'map-reply') return this.onMapReply(msg, from);
+    if (msg.type !== 'map-notify') return this.drop('unexpected', from);
+    if (!this.site) return this.drop('no-site-key', from);
+    try {
+      verifyMessage(buf, this.site.key);
+    } catch (e) {
+      if (e instanceof LispAuthError) return this.drop('bad-hmac', from);
+      throw e;
+    }
+    if (this.regNonces.has(msg.nonce)) return this.onRegisterNotify(msg);
+    this.onPushedNotify(msg, from);
+  }
+
+  private onPushedNotify(n: MapNotify, from: Endpoint): void {
+    const ack = signMessage(
+      { type: 'map-notify-ack', nonce: n.nonce, keyId: this.site!.keyId, authData: new Uint8Array(0), records: n.records, ...(n.xtrId ? { xtrId: n.xtrId } : {}), ...(n.siteId !== undefined ? { siteId: n.siteId } : {}) },
+      this.site!.keyId,
+      this.site!.key,
+    );
+    this.socket.send(ack, from.port, from.address);
+    if (this.recentNotifies.has(n.nonce)) return; // a retransmission: acknowledged again, told once
+    this.recentNotifies.add(n.nonce);
+    if (this.recentNotifies.size > RECENT_NOTIFIES) this.recentNotifies.delete(this.recentNotifies.values().next().value!);
+    const s = stamp();
+    this.emit('map-notify', { ...s, notify: n, from });
+    for (const record of n.records) {
+      const eid = eidOf(record.eid);
+      if (!eid || record.maskLen > familyBits(eid.family)) continue;
+      const prefix = prefixOf(eid.instanceId, eid.family, eid.address, record.maskLen);
+      let key: Uint8Array | undefined;
+      try {
+        key = recordKey(record); // the revoked key of a withdrawal, or the key carried
+      } catch {
+        key = undefined;
+      }
+      if (record.locators.length === 0 || record.ttl === 0) this.emit('withdrawn', { ...s, prefix, key, from });
+      else this.emit('mapping', { ...s, prefix, record, key, from });
+    }
+  }
+
+  private drop(reason: DropEvent['reason'], from: Endpoint): void {
+    this.drops[reason]++;
+    this.emit('drop', { ...stamp(), reason, from });
+  }
+
+  private sendToMs(bytes: Buffer): void {
+    this.socket.send(bytes, this.ms.port, this.ms.address);
+  }
+
+  /** Stops every timer and closes the socket (pending resolutions reject). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopRegistering();
+    for (const p of this.requests.values()) {
+      clearTimeout(p.timer);
+      p.reject(new LispwgError('CLIENT_CLOSED', 'the control client was closed'));
+    }
+    this.requests.clear();
+    for (const w of this.regWaiters.splice(0)) w.reject(new LispwgError('CLIENT_CLOSED', 'the control client was closed'));
+    await new Promise<void>((r) => this.socket.close(() => r()));
+  }
+}
+
+function ipAddress(text: string): Address {
+  return isIPv6(text) ? { afi: 'ipv6', address: text } : { afi: 'ipv4', address: text };
+}
+
+/**
+ * An ECM Map-Request for `eid` as lig builds it: ITR-RLOC = `itrRloc`, inner IP source = it and
+ * inner UDP source port = `port` (the reply comes back there), inner destination = the EID.
+ * Returns the bytes and the offset of the nonce in them (a flood re-sends one request with new
+ * nonces).
+ */
+export function buildEcmMapRequest(
+  eid: string,
+  nonce: bigint,
+  o: ResolveOptions & { itrRloc: string; port: number; mapServer: string },
+): { bytes: Buffer; nonceOffset: number } {
+  const iid = o.iid ?? 0;
+  const family = isIPv6(eid) ? 'ipv6' : 'ipv4';
+  const req: MapRequest = {
+    type: 'map-request',
+    authoritative: false,
+    mapDataPresent: false,
+    probe: false,
+    smr: false,
+    pitr: false,
+    smrInvoked: false,
+    nonce,
+    sourceEid: o.sourceEid ? eidAddress(o.sourceEid, iid) : { afi: 'none' },
+    itrRlocs: [ipAddress(o.itrRloc)],
+    records: [{ maskLen: familyBits(family), eid: eidAddress(eid, iid) }],
+  };
+  const sameFamily = isIPv6(o.itrRloc) === (family === 'ipv6');
+  const bytes = encodeMessage({
+    type: 'ecm',
+    security: false,
+    ddt: false,
+    // the inner header's families must agree: an EID of the other family is replaced by the Map-Server's address
+    inner: { source: o.itrRloc, destination: sameFamily ? eid : o.mapServer, sourcePort: o.port, destinationPort: LISP_CONTROL_PORT, ttl: 64 },
+    message: req,
+  });
+  return { bytes, nonceOffset: bytes.length - encodingLength(req) + 4 };
+}
+
+/** The local address the kernel picks to reach `address` (a connected UDP socket, no packet sent). */
+export async function localAddressTowards(address: string, port: number): Promise<string> {
+  const s = dgram.createSocket(isIPv6(address) ? 'udp6' : 'udp4');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.connect(port, address, () => resolve());
+    });
+    return s.address().address;
+  } catch (e) {
+    throw new LispwgError('NO_ROUTE', `no route to the Map-Server ${address}: ${(e as Error).message}`);
+  } finally {
+    s.close();
+  }
+}
