@@ -42,7 +42,7 @@ class Net {
   private readonly byNode = new Map<string, NodeModel>();
 
   constructor(
-    private readonly model: LabModel,
+    model: LabModel,
     private readonly stations: Stations,
   ) {
     for (const n of model.nodes) this.byNode.set(n.name, n);

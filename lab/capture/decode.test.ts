@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeDataHeader, encodeMessage, type MapRequest, pcapGlobalHeader, pcapRecord, writePcap } from '../../src/lisp/index.js';
-import { decodeFrame, LinkType } from './decode.js';
+import { encodeDataHeader, encodeMessage, LinkType, type MapRequest, pcapGlobalHeader, pcapRecord, writePcap } from '../../src/lisp/index.js';
+import { decodeFrame } from './decode.js';
 import { readPcap } from './pcap.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lispwg-decode-'));

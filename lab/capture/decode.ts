@@ -4,7 +4,7 @@
  * message decoded by src/lisp), LISP data (4341: the data header and the inner
  * packet), other UDP, TCP. Bounded reads only: a short or odd frame becomes `other`, never a throw.
  */
-import { type DataHeader, decodeDataHeader, decodeMessage, type LispMessage } from '../../src/lisp/index.js';
+import { type DataHeader, decodeDataHeader, decodeMessage, LinkType, type LispMessage } from '../../src/lisp/index.js';
 import { formatIp } from '../topology/addr.js';
 
 export interface Base {
@@ -29,8 +29,8 @@ export type OtherEvent = { kind: 'other'; timeUs: number; length: number; why: s
 
 export type PacketEvent = IcmpEvent | WireGuardEvent | LispControlEvent | LispDataEvent | UdpEvent | TcpEvent | OtherEvent | (Base & { kind: 'ip'; protocol: number });
 
-/** LINKTYPE_* values (pcap) this reader understands. */
-export const LinkType = { Null: 0, Ethernet: 1, Raw: 101, LinuxSll: 113, Ipv4: 228, Ipv6: 229, LinuxSll2: 276, RawOpenBsd: 12 } as const;
+/** LINKTYPE_RAW as some libpcaps write it (DLT_RAW = 12); src/lisp's LinkType has the rest. */
+const LINKTYPE_RAW_DLT = 12;
 
 const LISP_TYPES: Record<number, string> = { 1: 'Map-Request', 2: 'Map-Reply', 3: 'Map-Register', 4: 'Map-Notify', 5: 'Map-Notify-Ack', 8: 'ECM' };
 
@@ -53,7 +53,7 @@ function ipStart(linkType: number, f: Buffer): number | undefined {
     case LinkType.Null:
       return f.length >= 4 ? 4 : undefined;
     case LinkType.Raw:
-    case LinkType.RawOpenBsd:
+    case LINKTYPE_RAW_DLT:
     case LinkType.Ipv4:
     case LinkType.Ipv6:
       return 0;
