@@ -238,7 +238,8 @@ function memory(gc: () => void): number {
 interface Row {
   n: number;
   loadSeconds: number;
-  bytesPerEntry: number;
+  /** Null below N = 1000, where the heap's own noise outweighs the entries. */
+  bytesPerEntry: number | null;
   medianUs: number;
   p99Us: number;
   /** Idle median without the send syscall (datagram in -> reply ready). */
@@ -312,7 +313,7 @@ sites:
     rows.push({
       n,
       loadSeconds: Math.round(loadSeconds * 100) / 100,
-      bytesPerEntry: Math.round(bytesPerEntry),
+      bytesPerEntry: n >= 1000 ? Math.round(bytesPerEntry) : null,
       medianUs: lat.median,
       p99Us: lat.p99,
       computeMedianUs: lat.computeMedian,
