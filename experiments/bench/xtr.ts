@@ -40,6 +40,7 @@ function option(name: string, dflt: number): number {
 interface AgentEvent {
   t: number;
   event: string;
+  wgSetMs?: number;
   eid?: string;
   prefix?: string;
 }
@@ -128,6 +129,8 @@ async function main(): Promise<void> {
       }
       const at: Record<string, number | undefined> = { 'first-reply': reply };
       for (const e of evs) if (at[e.event] === undefined) at[e.event] = e.t;
+      const installed = evs.find((e) => e.event === 'peer-installed');
+      if (installed?.wgSetMs !== undefined) add('wg-set', installed.wgSetMs);
       handshakeRetries += evs.filter((e) => e.event === 'handshake-retry').length;
       // the destination's side: the pushed Map-Notify with MN1's key, and its peer installed
       for (const e of eventsSince(pushLog, pushFrom).events) {
@@ -152,6 +155,7 @@ async function main(): Promise<void> {
     for (const [a, b] of STEPS) out.push(line(`${a} -> ${b}`, s(`${a}>${b}`)));
     out.push('');
     for (const [a, b, label] of TOTALS) out.push(line(label, s(`${a}>${b}`)));
+    out.push(line('  of which the WireGuard peer set (UAPI/netlink)', s('wg-set')));
     out.push(line('warm echo RTT (tunnel up, same run)', s('warm-rtt')));
     const first = s('miss>first-reply');
     const warm = s('warm-rtt');
@@ -169,6 +173,7 @@ async function main(): Promise<void> {
       missToInstalledMs: fig('miss>route-installed'),
       missToFirstReplyMs: fig('miss>first-reply'),
       warmRttMs: fig('warm-rtt'),
+      wgSetMs: fig('wg-set'),
       coldOverWarm: round(first.median / warm.median),
       backend: ((await adminRequest(sock('mn1'), 'show')) as AgentStatus).wireguardBackend,
     });

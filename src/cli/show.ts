@@ -42,6 +42,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const dir = values.dir!;
   let sockets: string[];
+  const discovered = !values.socket && positionals.length === 0;
   if (values.socket) sockets = [values.socket];
   else if (positionals.length) sockets = positionals.map((n) => join(dir, `${n}.sock`));
   else {
@@ -51,11 +52,24 @@ export async function main(argv: string[]): Promise<number> {
     } catch {
       // no directory: no agent has ever run here
     }
-    if (names.length === 0) throw new LispwgError('NO_AGENT', `no agent is running (no admin socket in ${dir}); start one with 'lispwg xtr --config FILE'`);
     sockets = names.map((f) => join(dir, f));
   }
-  const statuses = (await Promise.all(sockets.map((s) => adminRequest(s, 'show')))) as AgentStatus[];
+  const answers = await Promise.allSettled(sockets.map((s) => adminRequest(s, 'show')));
+  const statuses: AgentStatus[] = [];
+  for (const [i, a] of answers.entries()) {
+    if (a.status === 'rejected') {
+      // a stale socket among those found: say so and go on; one asked for by name: fail
+      if (!discovered) throw a.reason;
+      process.stderr.write(`lispwg show: skipping ${sockets[i]}: ${(a.reason as Error).message}\n`);
+    } else if (isAgentStatus(a.value)) statuses.push(a.value);
+    else if (!discovered) throw new LispwgError('NOT_AN_AGENT', `${sockets[i]} is not an agent's admin socket (a Map-Server's? try 'lispwg ms show')`);
+  }
+  if (statuses.length === 0) throw new LispwgError('NO_AGENT', `no agent is running (no agent admin socket in ${dir}); start one with 'lispwg xtr --config FILE'`);
   if (values.json) process.stdout.write(JSON.stringify(statuses, null, 2) + '\n');
   else process.stdout.write(statuses.map(renderStatus).join('\n\n') + '\n');
   return 0;
+}
+
+function isAgentStatus(v: unknown): v is AgentStatus {
+  return typeof v === 'object' && v !== null && 'registration' in v && 'peers' in v && 'mapCache' in v;
 }

@@ -25,7 +25,7 @@ describe('PacketBuffer', () => {
   it('bounds packets and bytes per destination and counts the overflow', () => {
     const b = new PacketBuffer(limits, clock().now);
     for (let i = 0; i < 5; i++) b.push('a', pkt(i));
-    expect(b.count('a')).toBe(3);
+    expect(b.stats().buffered).toBe(3);
     expect(b.push('b', pkt(9, 999))).toBe(true);
     expect(b.push('b', pkt(9, 2))).toBe(false);
     expect(b.stats().dropped.overflow).toBe(3);
@@ -33,6 +33,7 @@ describe('PacketBuffer', () => {
     b.take('b');
     expect(b.push('c', pkt(1, 1001))).toBe(false);
     expect(b.has('c')).toBe(false);
+    expect(b.keys()).toEqual(['a']);
   });
 
   it('bounds the number of destinations', () => {

@@ -137,13 +137,9 @@ export class PacketBuffer {
     return [...this.queues.keys()];
   }
 
+  /** True while packets are held for `key`. */
   has(key: string): boolean {
     return this.queues.has(key);
-  }
-
-  /** Packets held now for `key`. */
-  count(key: string): number {
-    return this.queues.get(key)?.packets.length ?? 0;
   }
 
   stats(): PacketBufferStats {

@@ -11,7 +11,7 @@
  * Run under `flock /tmp/lispwg-netns.lock` (the npm script does not: the suite is serialised).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { hasCommand, run, spawn } from '../util/exec.js';
@@ -72,9 +72,8 @@ class Lab {
 
   /** Starts a long-running command in a namespace, its output in <dir>/<name>.log. */
   start(short: string, name: string, cmd: string[]): Child {
-    const fd = openSync(join(this.dir, `${name}.log`), 'a');
-    const child = spawn(cmd, { netns: this.ns(short), stdout: fd, stderr: fd });
-    closeSync(fd);
+    const log = { file: join(this.dir, `${name}.log`), append: true };
+    const child = spawn(cmd, { netns: this.ns(short), stdout: log, stderr: log });
     this.children.push({ name, child });
     return child;
   }

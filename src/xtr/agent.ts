@@ -212,7 +212,13 @@ export class Agent {
       if (e.reason === 'bad-hmac') this.events.emit('map-notify-rejected', { from: e.from.address, reason: e.reason }, e.t);
     });
 
-    this.monitor = monitorAddresses(() => this.refreshRlocs('address change'));
+    this.monitor = monitorAddresses(() => {
+      try {
+        this.refreshRlocs('address change');
+      } catch (e) {
+        this.fault('reading the RLOC addresses', e);
+      }
+    });
     this.refreshRlocs('start');
 
     this.tun.onPacket(
@@ -384,7 +390,10 @@ export class Agent {
       this.count('reply-without-key');
       return this.cacheNegative(prefix, 0, this.config.timers.resolve.negativeTtlMs);
     }
-    await this.applyMapping(prefix, record, key, ttlMs, 'map-reply', started);
+    // a refresh of an installed entry is not a miss: it does not count in miss-to-installed
+    const installed = this.cache.get(prefix)?.value;
+    const miss = !(installed?.kind === 'positive' && installed.installed);
+    await this.applyMapping(prefix, record, key, ttlMs, 'map-reply', miss ? started : undefined);
   }
 
   private onGiveUp(dest: string, attempts: number): void {
@@ -409,22 +418,19 @@ export class Agent {
   /** Installs (or updates) the mapping of `prefix`, then releases what was buffered for it. */
   private async applyMapping(prefix: EidPrefix, record: MappingRecord, key: Uint8Array, ttlMs: number, source: 'map-reply' | 'map-notify', missAt?: number): Promise<void> {
     const text = prefixText(prefix);
-    if (this.isOwn(prefix)) {
-      this.count('mapping-for-own-eid');
-      return;
-    }
+    const refuse = (why: string) => {
+      this.count(why);
+      this.log.warn('a mapping the agent cannot use: ignored', { prefix: text, why });
+      for (const k of this.bufferedKeysIn(prefix)) this.buffer.discard(k, 'unresolved');
+    };
+    if (this.isOwn(prefix)) return refuse('mapping-for-own-eid');
     // only the overlay is routed into WireGuard: a record for 0.0.0.0/0 must not take the underlay
     if (!this.eidSpace.some((s) => s.afi === prefix.afi && s.maskLen <= prefix.maskLen && prefixOf(0, prefix.afi, prefix.address, s.maskLen).address === s.address)) {
-      this.count('mapping-outside-eid-space');
-      this.log.warn('a mapping outside the EID space: ignored', { prefix: text });
-      return;
+      return refuse('mapping-outside-eid-space');
     }
     const rlocs = usableRlocs(record);
     const rloc = rlocs[0];
-    if (!rloc) {
-      this.count('mapping-without-usable-rloc');
-      return;
-    }
+    if (!rloc) return refuse('mapping-without-usable-rloc');
     const prev = this.cache.get(prefix)?.value;
     const known = prev?.kind === 'positive' && prev.installed && Buffer.compare(Buffer.from(prev.key), Buffer.from(key)) === 0;
     const silent = prev?.kind === 'positive' && prev.refreshing === 'silent';
@@ -440,7 +446,7 @@ export class Agent {
     }
     if (timing.change !== 'none' || !known) {
       const ev = timing.change === 'endpoint' ? 'peer-updated' : 'peer-installed';
-      this.events.emit(ev, { prefix: text, rloc, endpointPort: this.config.data.port, source, change: timing.change, publicKey: keyToBase64(key) }, timing.peerAt);
+      this.events.emit(ev, { prefix: text, rloc, endpointPort: this.config.data.port, source, change: timing.change, publicKey: keyToBase64(key), wgSetMs: round(timing.peerAt - timing.requestedAt) }, timing.peerAt);
       if (timing.routeAt !== undefined) this.events.emit('route-installed', { prefix: text, dev: this.config.data.interface }, timing.routeAt);
       const act = this.activity.get(keyToHex(key));
       if (act && timing.change === 'endpoint') {

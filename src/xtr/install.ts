@@ -23,7 +23,8 @@ export interface InstalledPeer {
 }
 
 export interface InstallTiming {
-  /** When the peer was set, and then the route (performance.now(); route: only for a new prefix). */
+  /** When the peer was asked for, set, and then the route (performance.now(); route: only for a new prefix). */
+  requestedAt: number;
   peerAt: number;
   routeAt?: number;
   /** What changed: a new peer, a new prefix on a known peer, a new endpoint, or nothing. */
@@ -60,7 +61,7 @@ export class Installer {
     const newPeer = !peer;
     const newPrefix = !peer?.prefixes.has(prefix);
     const newEndpoint = rloc !== undefined && peer?.rloc !== rloc;
-    if (!newPeer && !newPrefix && !newEndpoint) return { peerAt: performance.now(), change: 'none' };
+    if (!newPeer && !newPrefix && !newEndpoint) return { requestedAt: performance.now(), peerAt: performance.now(), change: 'none' };
 
     if (!peer) {
       peer = { publicKey: Buffer.from(publicKey), prefixes: new Set(), source, installedAt: Date.now() };
@@ -71,6 +72,7 @@ export class Installer {
     this.prefixOwner.set(prefix, id);
     // peer first, route second: until the route is in, packets keep coming to the TUN and queue
     // behind the buffered ones, so that releasing them right after keeps the flow in order
+    const requestedAt = performance.now();
     try {
       await this.wg.setPeer({
         publicKey,
@@ -89,7 +91,7 @@ export class Installer {
     }
     // the prefix moved from another key (a re-keyed site): WireGuard moved it; drop an empty peer
     if (previousOwner && previousOwner !== id) await this.dropIfEmpty(previousOwner, prefix);
-    return { peerAt, ...(routeAt !== undefined ? { routeAt } : {}), change: newPeer ? 'new-peer' : newPrefix ? 'new-prefix' : 'endpoint' };
+    return { requestedAt, peerAt, ...(routeAt !== undefined ? { routeAt } : {}), change: newPeer ? 'new-peer' : newPrefix ? 'new-prefix' : 'endpoint' };
   }
 
   /** Removes `prefix`: its route, and its peer when no other prefix uses it. */
@@ -136,10 +138,6 @@ export class Installer {
   peerOf(prefix: string): InstalledPeer | undefined {
     const id = this.prefixOwner.get(prefix);
     return id ? this.peers.get(id) : undefined;
-  }
-
-  peer(publicKey: Uint8Array): InstalledPeer | undefined {
-    return this.peers.get(keyToHex(publicKey));
   }
 
   /** Number of peers installed. */
