@@ -171,7 +171,8 @@ describe.skipIf(!canRun)('lispwg ms between namespaces', () => {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    const common = { registerRetryMs: 200, registerIntervalMs: 1000, requestTimeoutMs: 500 };
+    // clients retransmit as LISP clients do: amid the hostile flood a request may sit behind a full queue
+    const common = { registerRetryMs: 200, registerIntervalMs: 1000, requestTimeoutMs: 500, requestRetries: 6 };
     xa = await Driver.start(NS.xa, { mapServer: { address: IP.ms }, site: { key: 'key-a', keyId: 1 }, ...common });
     xb = await Driver.start(NS.xb, { mapServer: { address: IP.ms }, site: { key: 'key-b', keyId: 2 }, ...common });
   }, 60_000);

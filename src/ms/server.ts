@@ -77,6 +77,8 @@ export interface Histograms {
   mapRegister: Histogram;
 }
 
+const RECV_BUFFER_BYTES = 4 << 20;
+
 export class MapServer {
   readonly counters = new Counters();
   readonly histograms: Histograms = { mapRequest: new Histogram(), mapRequestCompute: new Histogram(), mapRequestPushed: new Histogram(), mapRegister: new Histogram() };
@@ -115,7 +117,11 @@ export class MapServer {
     for (const address of this.config.listen) {
       // replies go to IP literals: a lookup that answers at once saves a DNS call and a tick per send
       const lookup = (host: string, _o: unknown, cb: (e: Error | null, a: string, f: number) => void) => cb(null, host, isIPv6(host) ? 6 : 4);
-      const socket = isIPv6(address) ? dgram.createSocket({ type: 'udp6', ipv6Only: true, lookup }) : dgram.createSocket({ type: 'udp4', lookup });
+      // a deep receive queue (the kernel caps it at net.core.rmem_max) rides out floods, so
+      // legitimate requests that arrive amid one are still read, then judged like the rest
+      const socket = isIPv6(address)
+        ? dgram.createSocket({ type: 'udp6', ipv6Only: true, lookup, recvBufferSize: RECV_BUFFER_BYTES })
+        : dgram.createSocket({ type: 'udp4', lookup, recvBufferSize: RECV_BUFFER_BYTES });
       try {
         await new Promise<void>((resolve, reject) => {
           socket.once('error', reject);

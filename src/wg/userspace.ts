@@ -267,7 +267,8 @@ export class UserspaceWgDevice implements WgDevice {
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
-      const stopped = await Promise.race([child.then(() => true), sleep(STOP_TIMEOUT_MS).then(() => false)]);
+      // unref: a pending timer must not keep a closing process alive for STOP_TIMEOUT_MS
+      const stopped = await Promise.race([child.then(() => true), sleep(STOP_TIMEOUT_MS, false, { ref: false })]);
       if (!stopped) {
         this.log.warn('wireguard-go ignored SIGTERM: killing it', { pid: child.pid });
         child.kill('SIGKILL');

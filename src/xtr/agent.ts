@@ -36,6 +36,7 @@ import { Installer } from './install.js';
 import { EventLog } from './events.js';
 import { StateFile, currentNetns, processMatches } from './state.js';
 import { serveAdmin } from './admin.js';
+import type { GrpcControlClient } from '../grpc/client.js';
 import { latency, type AgentStatus, type MapCacheStatus, type PeerStatus } from './show.js';
 
 type CacheValue =
@@ -98,6 +99,8 @@ export class Agent {
   private readonly resolver: Resolver;
   private installer!: Installer;
   private client!: ControlClient;
+  /** control-channel: grpc: resolution and pushes over gRPC (registration stays LISP). */
+  private grpc: GrpcControlClient | undefined;
   private tun!: TunDevice;
   private data!: WgDevice;
   private control!: WgDevice;
@@ -198,6 +201,13 @@ export class Agent {
       site: { key: c.mapServer.sharedKey, keyId: c.mapServer.keyId },
       registerIntervalMs: c.timers.registerRefreshMs,
       registerRetryMs: c.timers.registerRetryMs,
+      // install (or remove) before the Map-Notify-Ack: the Map-Server replies to the requester after it
+      onPush: async (events) => {
+        for (const e of events) {
+          const handled = 'record' in e ? this.onPushedMapping(e) : this.onWithdrawn(e);
+          await handled.catch((err: unknown) => this.fault('record' in e ? 'pushed mapping' : 'withdrawal', err));
+        }
+      },
       logger: this.log.child({ component: 'control-client' }),
     });
     this.client.on('registered', (e) => {
@@ -205,12 +215,21 @@ export class Agent {
       this.events.emit('registered', { rttMs: round(e.rttMs), attempts: e.attempts }, e.t);
     });
     this.client.on('register-timeout', (e) => this.log.warn('no Map-Notify from the Map-Server yet: still trying', { attempts: e.attempts }));
-    this.client.on('mapping', (e) => void this.onPushedMapping(e).catch((err: unknown) => this.fault('pushed mapping', err)));
-    this.client.on('withdrawn', (e) => void this.onWithdrawn(e).catch((err: unknown) => this.fault('withdrawal', err)));
     this.client.on('drop', (e) => {
       this.count(`control-drop-${e.reason}`);
       if (e.reason === 'bad-hmac') this.events.emit('map-notify-rejected', { from: e.from.address, reason: e.reason }, e.t);
     });
+
+    if (c.controlChannel.protocol === 'grpc') {
+      const { GrpcControlClient, pushedMappingEvent } = await import('../grpc/client.js');
+      const server = { address: c.mapServer.controlAddress, port: c.controlChannel.grpcPort };
+      this.grpc = new GrpcControlClient({ server, log: this.log });
+      // as a pushed Map-Notify: installed before the ack (bounded), so the requester's reply waits for it
+      this.grpc.watch(async (record) => {
+        const e = pushedMappingEvent(record, server);
+        if (e) await this.onPushedMapping(e).catch((err: unknown) => this.fault('pushed mapping (gRPC)', err));
+      });
+    }
 
     this.monitor = monitorAddresses(() => {
       try {
@@ -350,7 +369,17 @@ export class Agent {
     // a late answer to an earlier attempt is as good as any: each attempt waits the whole budget
     const budget = r.firstTimeoutMs * r.attempts + r.maxTimeoutMs * r.attempts;
     const sourceEid = this.ownEids[afiOf(address)];
-    this.events.emit('map-request-sent', { eid: dest, attempt });
+    this.events.emit('map-request-sent', { eid: dest, attempt, ...(this.grpc ? { channel: 'grpc' } : {}) });
+    if (this.grpc) {
+      this.grpc
+        .resolve(address, { instanceId: this.config.instanceId, ...(sourceEid ? { sourceEid } : {}) })
+        .then(
+          (res) => this.onResolution(dest, { ...res, nonce: 0n, attempts: 1, elapsedMs: res.rttMs }),
+          () => undefined, // failed or timed out: the resolver decides what comes next
+        )
+        .catch((e: unknown) => this.fault('gRPC reply', e));
+      return;
+    }
     this.client
       .resolve(address, { iid: this.config.instanceId, ...(sourceEid ? { sourceEid } : {}), retries: 0, timeoutMs: budget })
       .then(
@@ -789,6 +818,7 @@ export class Agent {
     if (this.admin) await attempt('closing the admin socket', () => new Promise<void>((r) => this.admin!.close(() => r())));
     rmSync(this.config.adminSocket, { force: true });
     if (this.client) await attempt('closing the control client', () => this.client.close());
+    this.grpc?.close();
     if (this.installer) await attempt('removing peers and routes', async () => {
       const errs = await this.installer.clear();
       if (errs.length) throw errs[0];

@@ -69,6 +69,15 @@ export interface ControlClientOptions {
   requestTimeoutMs?: number;
   /** Additional Map-Requests after a timeout; default 2 (OOR's map-request-retries). */
   requestRetries?: number;
+  /**
+   * Handles a pushed Map-Notify's records (install the peer, or remove it) before the
+   * Map-Notify-Ack goes back: the Map-Server answers the requester only after that Ack, so the
+   * requester's first WireGuard handshake finds our peer in place (else WireGuard drops the
+   * handshake and retries only after 5 s). Waited for at most `pushAckBoundMs`.
+   */
+  onPush?: (events: Array<MappingEvent | WithdrawnEvent>) => Promise<void>;
+  /** Longest wait for `onPush` before the Ack goes anyway (ms); default 50. */
+  pushAckBoundMs?: number;
   logger?: Logger;
 }
 
@@ -152,6 +161,15 @@ interface PendingRequest {
 const stamp = (): Timestamped => ({ t: performance.now(), at: Date.now() });
 const RECENT_NOTIFIES = 1024;
 
+/** Resolves when `p` settles or after `ms`, whichever comes first (never rejects). */
+function boundedWait(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([p.then(() => undefined, () => undefined), bound]).finally(() => clearTimeout(timer));
+}
+
 export class ControlClient extends EventEmitter<ControlClientEvents> {
   readonly drops = { malformed: 0, 'bad-hmac': 0, 'no-site-key': 0, unexpected: 0, 'unknown-nonce': 0 };
   private readonly socket: dgram.Socket;
@@ -161,7 +179,10 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
   private readonly site: { key: string; keyId: 1 | 2 } | undefined;
   private itrRloc = '';
   private readonly requests = new Map<bigint, PendingRequest>();
-  private readonly recentNotifies = new Set<bigint>();
+  /** Recent pushed Map-Notifies by nonce -> their handling, so a retransmission is acked once handled. */
+  private readonly recentNotifies = new Map<bigint, Promise<void>>();
+  private readonly onPush: ControlClientOptions['onPush'];
+  private readonly pushAckBoundMs: number;
   // registration state
   private records: MappingRecord[] = [];
   /** Nonces of recent Map-Registers (all rounds, bounded): their Map-Notifies are not pushes. */
@@ -183,6 +204,8 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
       requestTimeoutMs: opts.requestTimeoutMs ?? 1_000,
       requestRetries: opts.requestRetries ?? 2,
     };
+    this.onPush = opts.onPush;
+    this.pushAckBoundMs = opts.pushAckBoundMs ?? 50;
     this.log = opts.logger ?? createLogger({ component: 'control-client' });
     socket.on('message', (buf, rinfo) => {
       const from = { address: rinfo.address, port: rinfo.port };
@@ -376,17 +399,23 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
   }
 
   private onPushedNotify(n: MapNotify, from: Endpoint): void {
-    const ack = signMessage(
-      { type: 'map-notify-ack', nonce: n.nonce, keyId: this.site!.keyId, authData: new Uint8Array(0), records: n.records, ...(n.xtrId ? { xtrId: n.xtrId } : {}), ...(n.siteId !== undefined ? { siteId: n.siteId } : {}) },
-      this.site!.keyId,
-      this.site!.key,
-    );
-    this.socket.send(ack, from.port, from.address);
-    if (this.recentNotifies.has(n.nonce)) return; // a retransmission: acknowledged again, told once
-    this.recentNotifies.add(n.nonce);
-    if (this.recentNotifies.size > RECENT_NOTIFIES) this.recentNotifies.delete(this.recentNotifies.values().next().value!);
+    const sendAck = (): void => {
+      if (this.closed) return;
+      const ack = signMessage(
+        { type: 'map-notify-ack', nonce: n.nonce, keyId: this.site!.keyId, authData: new Uint8Array(0), records: n.records, ...(n.xtrId ? { xtrId: n.xtrId } : {}), ...(n.siteId !== undefined ? { siteId: n.siteId } : {}) },
+        this.site!.keyId,
+        this.site!.key,
+      );
+      this.socket.send(ack, from.port, from.address);
+    };
+    const seen = this.recentNotifies.get(n.nonce);
+    if (seen) {
+      void seen.then(sendAck); // a retransmission: acknowledged again (once handled), told once
+      return;
+    }
     const s = stamp();
     this.emit('map-notify', { ...s, notify: n, from });
+    const events: Array<MappingEvent | WithdrawnEvent> = [];
     for (const record of n.records) {
       const eid = eidOf(record.eid);
       if (!eid || record.maskLen > familyBits(eid.family)) continue;
@@ -397,9 +426,15 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
       } catch {
         key = undefined;
       }
-      if (record.locators.length === 0 || record.ttl === 0) this.emit('withdrawn', { ...s, prefix, key, from });
-      else this.emit('mapping', { ...s, prefix, record, key, from });
+      const e = record.locators.length === 0 || record.ttl === 0 ? { ...s, prefix, key, from } : { ...s, prefix, record, key, from };
+      events.push(e as MappingEvent | WithdrawnEvent);
+      if ('record' in e) this.emit('mapping', e as MappingEvent);
+      else this.emit('withdrawn', e as WithdrawnEvent);
     }
+    const handled = this.onPush ? boundedWait(this.onPush(events), this.pushAckBoundMs) : Promise.resolve();
+    this.recentNotifies.set(n.nonce, handled);
+    if (this.recentNotifies.size > RECENT_NOTIFIES) this.recentNotifies.delete(this.recentNotifies.keys().next().value!);
+    void handled.then(sendAck);
   }
 
   private drop(reason: DropEvent['reason'], from: Endpoint): void {
