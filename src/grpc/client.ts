@@ -9,7 +9,9 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { isIPv6 } from 'node:net';
-import type { MappingRecord } from '../lisp/index.js';
+import { eidOf, recordKey, type MappingRecord } from '../lisp/index.js';
+import { prefixOf } from '../mapping/database.js';
+import type { MappingEvent } from '../xtr/control-client.js';
 import { LispwgError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { mappingToRecord } from './mapping.js';
@@ -29,6 +31,8 @@ export interface GrpcControlClientOptions {
   server: { address: string; port?: number };
   /** A Resolve call's deadline (ms, default 2000). */
   timeoutMs?: number;
+  /** Longest wait for the push handler before the ack goes anyway (ms, default 50, as the LISP client). */
+  pushAckBoundMs?: number;
   log?: Logger;
 }
 
@@ -40,6 +44,7 @@ type Client = grpc.Client & {
 export class GrpcControlClient {
   private readonly client: Client;
   private readonly timeoutMs: number;
+  private readonly pushAckBoundMs: number;
   private readonly log: Logger;
   private stream: grpc.ClientDuplexStream<PushAckMsg, PushMsg> | undefined;
   private closed = false;
@@ -51,6 +56,7 @@ export class GrpcControlClient {
     // no idle timeout: the channel stays connected, as the LISP side's socket does
     this.client = new Ctor(`${host}:${opts.server.port ?? GRPC_PORT}`, grpc.credentials.createInsecure(), { 'grpc.client_idle_timeout_ms': 2 ** 31 - 1 }) as unknown as Client;
     this.timeoutMs = opts.timeoutMs ?? 2000;
+    this.pushAckBoundMs = opts.pushAckBoundMs ?? 50;
     this.log = (opts.log ?? createLogger()).child({ component: 'grpc-client' });
   }
 
@@ -80,7 +86,7 @@ export class GrpcControlClient {
     });
   }
 
-  /** Receives the mappings the Map-Server pushes; each is acked after `handler` settles. */
+  /** Receives the mappings the Map-Server pushes; each is acked once `handler` settles (at most pushAckBoundMs later). */
   watch(handler: (record: MappingRecord) => Promise<void> | void): void {
     if (this.closed) return;
     const stream = this.client.Watch();
@@ -94,12 +100,15 @@ export class GrpcControlClient {
         this.log.warn('bad push ignored', { error: (e as Error).message });
         return;
       }
-      void Promise.resolve()
+      const handled = Promise.resolve()
         .then(() => handler(record))
-        .catch((e: Error) => this.log.warn('push handler failed', { error: e.message }))
-        .finally(() => {
-          if (this.stream === stream) stream.write({ id: push.id });
-        });
+        .catch((e: Error) => this.log.warn('push handler failed', { error: e.message }));
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((r) => (timer = setTimeout(r, this.pushAckBoundMs)));
+      void Promise.race([handled, bound]).then(() => {
+        clearTimeout(timer);
+        if (this.stream === stream) stream.write({ id: push.id });
+      });
     });
     const reopen = (why: string) => {
       if (this.stream !== stream || this.closed) return;
@@ -119,4 +128,20 @@ export class GrpcControlClient {
     s?.cancel();
     this.client.close();
   }
+}
+
+/**
+ * A pushed record as the LISP control client reports a pushed Map-Notify's record, so an agent
+ * handles both the same way; undefined for a record it cannot use (no IP EID, no locators).
+ */
+export function pushedMappingEvent(record: MappingRecord, from: { address: string; port: number }): MappingEvent | undefined {
+  const eid = eidOf(record.eid);
+  if (!eid || record.locators.length === 0) return undefined;
+  let key: Uint8Array | undefined;
+  try {
+    key = recordKey(record);
+  } catch {
+    key = undefined;
+  }
+  return { t: performance.now(), at: Date.now(), prefix: prefixOf(eid.instanceId, eid.family, eid.address, record.maskLen), record, key, from };
 }

@@ -17,6 +17,8 @@ import type { IpsecEndpoint, IpsecTunnel } from './types.js';
 
 const kernel = await probeKernelEsp();
 const user = probeStrongswan();
+if (!kernel.ok) console.warn(`kernel XFRM tests skipped: ${kernel.why}`);
+if (!user.ok) console.warn(`strongSwan tests skipped: ${user.why}`);
 
 function suite(backend: 'kernel' | 'strongswan', open: (a: IpsecEndpoint, b: IpsecEndpoint) => Promise<IpsecTunnel>) {
   const tag = randomBytes(3).toString('hex');

@@ -28,6 +28,9 @@
  *   private-key-file: mn1-data.key # the key every EID prefix registers with
  * eid-space: [198.18.64.0/18, "2001:db8:100::/48"]   # routed into the TUN: misses
  * miss-policy: buffer              # buffer (hold and release) | drop (as OOR)
+ * data-plane: wireguard           # wireguard (the paper's) | lisp (plain LISP in userspace: the OOR baseline)
+ * control-channel: lisp           # lisp (Map-Request over UDP 4342) | grpc (the paper's comparison)
+ * grpc-port: 4343                  # the Map-Server's gRPC front (control-channel: grpc)
  * miss-buffer: { packets: 64, bytes: 262144, destinations: 1024, max-age: 3s }
  * timers:
  *   register-refresh: 60s
@@ -129,6 +132,10 @@ export interface AgentConfig {
   /** Routing table for the overlay's routes: 'main' or a number. */
   table: number;
   missPolicy: MissPolicy;
+  /** WireGuard peers on demand (the paper's), or plain LISP encapsulation in userspace (the OOR baseline, src/dataplane/lisp). */
+  dataPlane: 'wireguard' | 'lisp';
+  /** How mappings are resolved: LISP Map-Requests, or gRPC to the Map-Server's gRPC front (src/grpc); registration is LISP either way. */
+  controlChannel: { protocol: 'lisp' | 'grpc'; grpcPort: number };
   missBuffer: { packets: number; bytes: number; destinations: number; maxAgeMs: number };
   timers: {
     registerRefreshMs: number;
@@ -299,6 +306,9 @@ const schema = z
     'eid-space': z.array(networkPrefix).min(1, 'name the EID space routed to the overlay (e.g. [198.18.64.0/18])'),
     table: z.union([z.literal('main'), z.number().int().min(1).max(0xffffffff)]).default('main'),
     'miss-policy': z.enum(['buffer', 'drop']).default('buffer'),
+    'data-plane': z.enum(['wireguard', 'lisp']).default('wireguard'),
+    'control-channel': z.enum(['lisp', 'grpc']).default('lisp'),
+    'grpc-port': port.min(1).default(4343),
     'miss-buffer': z
       .strictObject({
         packets: z.number().int().min(1).default(64),
@@ -482,6 +492,8 @@ function resolveConfig(raw: Raw, source: string, fail: (path: PropertyKey[], mes
     eidSpace: raw['eid-space'],
     table: raw.table === 'main' ? 254 : raw.table,
     missPolicy: raw['miss-policy'],
+    dataPlane: raw['data-plane'],
+    controlChannel: { protocol: raw['control-channel'], grpcPort: raw['grpc-port'] },
     missBuffer: {
       packets: raw['miss-buffer'].packets,
       bytes: raw['miss-buffer'].bytes,

@@ -37,7 +37,11 @@ export type AgentEvent =
   | 'entry-expired'
   | 'peer-idle'
   | 'peer-removed'
-  | 'revoked';
+  | 'revoked'
+  // the plain LISP data plane (data-plane: lisp): a map-cache entry usable, SMRs out and in
+  | 'mapping-installed'
+  | 'smr-sent'
+  | 'smr-received';
 
 export interface EventRecord {
   t: number;

@@ -18,11 +18,11 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { LispwgError } from '../../util/errors.js';
 import { projectRoot } from '../../util/project.js';
 import { createLogger, type Logger } from '../../util/log.js';
-import { formatEidPrefix, type EidPrefix } from '../../mapping/eid.js';
+import type { EidPrefix } from '../../mapping/eid.js';
 import { LISP_DATA_PORT } from '../../lisp/index.js';
 import type { PacketBufferLimits } from '../packet-buffer.js';
 import type { TunDevice } from '../tun/tun.js';
-import type { ForwardingEntry, Rloc } from './forwarding-table.js';
+import type { Rloc } from './forwarding-table.js';
 import { Counter, COUNTER_SLOTS, type FromWorker, type MissPolicy, type ToWorker, type WorkerInit } from './protocol.js';
 
 export type { MissPolicy, Rloc };
@@ -50,7 +50,7 @@ export interface LispDataPlaneOptions {
   missRetryMs?: number;
   /** Called on a map-cache miss (at most once per destination and retry interval). */
   onMiss?: (destination: string, family: 4 | 6) => void;
-  /** Called if the data plane stops on its own (its socket failed). */
+  /** Called when the data plane reports a failure: a socket or the TUN failed, or the worker died. */
   onError?: (err: LispwgError) => void;
   log?: Logger;
 }
@@ -99,7 +99,6 @@ export function selectRloc(locators: readonly DataLocator[], port = LISP_DATA_PO
 }
 
 export class LispDataPlane {
-  private readonly mapping = new Map<string, { prefix: EidPrefix; entry: ForwardingEntry }>();
   private readonly counterView: Float64Array;
   private stopped: Promise<void> | undefined;
 
@@ -143,11 +142,17 @@ export class LispDataPlane {
         else if (m.type === 'error') {
           const err = new LispwgError(m.code, m.message);
           reject(err);
-          log.error('data plane stopped', { code: m.code, error: m.message });
+          log.error('data plane error', { code: m.code, error: m.message });
           opts.onError?.(err);
         }
       });
-      worker.once('error', (e) => reject(new LispwgError('DATAPLANE_WORKER', `the data-plane worker failed: ${e.message}`, { cause: e })));
+      // a worker that dies takes the data plane with it, never the agent
+      worker.on('error', (e) => {
+        const err = new LispwgError('DATAPLANE_WORKER', `the data-plane worker failed: ${e.message}`, { cause: e });
+        reject(err);
+        log.error('data plane stopped', { error: e.message });
+        opts.onError?.(err);
+      });
       worker.once('exit', (code) => reject(new LispwgError('DATAPLANE_WORKER', `the data-plane worker exited (code ${code}) before it was ready`)));
     });
     log.info('plain LISP data plane up', { tun: opts.tun.name, port, instanceId: iid, missPolicy: init.missPolicy, listen: listen.map((l) => l.address) });
@@ -164,30 +169,17 @@ export class LispDataPlane {
    */
   setMapping(prefix: EidPrefix, locators: readonly DataLocator[]): Rloc | null {
     const entry = selectRloc(locators, this.port);
-    this.mapping.set(formatEidPrefix(prefix), { prefix, entry });
     this.post({ type: 'map', prefix, entry });
     return entry;
   }
 
-  deleteMapping(prefix: EidPrefix): boolean {
-    const had = this.mapping.delete(formatEidPrefix(prefix));
-    if (had) this.post({ type: 'unmap', prefix });
-    return had;
+  deleteMapping(prefix: EidPrefix): void {
+    this.post({ type: 'unmap', prefix });
   }
 
   /** Our RLOC changed: encapsulated packets must leave from the new address from now on. */
   localRlocChanged(): void {
     this.post({ type: 'refresh' });
-  }
-
-  /** The installed mappings (prefix text -> RLOC, null for negative). */
-  mappings(): Map<string, Rloc | null> {
-    return new Map([...this.mapping].map(([k, v]) => [k, v.entry]));
-  }
-
-  /** The distinct RLOCs in the cache: the peers to send SMRs to when our own RLOC changes. */
-  peerRlocs(): string[] {
-    return [...new Set([...this.mapping.values()].flatMap((v) => (v.entry ? [v.entry.address] : [])))];
   }
 
   counters(): DataPlaneCounters {

@@ -20,9 +20,14 @@ const [eidA, eidB, eid6A, eid6B] = ['198.19.41.1', '198.19.42.1', '2001:db8:41::
 const dir = mkdtempSync(join(tmpdir(), 'lispwg-lispdp-'));
 const children: ReturnType<typeof spawn>[] = [];
 
+/** Each node's stdout, as it comes (the counters are its last line). */
+const stdout = new Map<unknown, string>();
+
 function node(ns: string, args: string[]) {
   const p = spawn(['ip', 'netns', 'exec', ns, process.execPath, lispwgBin(), 'lisp-dp', ...args], { stdout: 'pipe', stderr: 'pipe' });
   children.push(p);
+  stdout.set(p, '');
+  p.stdout?.on('data', (d: Buffer) => stdout.set(p, stdout.get(p) + d.toString()));
   return p;
 }
 
@@ -159,4 +164,18 @@ describe('map-cache miss policies', () => {
       }
     });
   }
+});
+
+describe('robustness', () => {
+  it('survives garbage on UDP 4341 and its TUN being deleted under it', async () => {
+    const junk = `const s=require('dgram').createSocket('udp4');const b=[Buffer.alloc(0),Buffer.from('x'),Buffer.alloc(8),Buffer.alloc(64,255),require('crypto').randomBytes(1500)];let n=0;for(const m of b)s.send(m,4341,'${rlocB}',()=>{if(++n===b.length)s.close()})`;
+    await exec(nsA, [process.execPath, '-e', junk]); // at B's data port
+    await run(['ip', '-n', nsB, 'link', 'del', 'lisp0']);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(dpB.exitCode, 'lisp-dp still running').toBeNull();
+    dpB.kill('SIGTERM');
+    await dpB.catch(() => undefined);
+    const counters = JSON.parse(stdout.get(dpB)!.trim().split('\n').pop()!) as Record<string, number>;
+    expect(counters.decapDropped).toBe(5); // every datagram refused, none written to the TUN
+  });
 });

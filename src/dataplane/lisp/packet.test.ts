@@ -3,7 +3,7 @@ import { decodeDataHeader } from '../../lisp/index.js';
 import { parseEidPrefix } from '../../mapping/eid.js';
 import { buildUdpPacket } from '../tun/udp-packet.js';
 import { ForwardingTable } from './forwarding-table.js';
-import { checkDecap, DATA_HEADER_LENGTH, headerTemplate, writeHeader } from './packet.js';
+import { checkDecap, DATA_HEADER_LENGTH, headerTemplate } from './packet.js';
 import { selectRloc } from './dataplane.js';
 
 const v4 = buildUdpPacket({ src: '198.19.1.1', dst: '198.19.2.7', srcPort: 1000, dstPort: 2000, payload: Buffer.from('hello') });
@@ -11,7 +11,7 @@ const v6 = buildUdpPacket({ src: '2001:db8:1::1', dst: '2001:db8:2::7', srcPort:
 
 function encapsulated(inner: Buffer, iid: number): Buffer {
   const b = Buffer.alloc(DATA_HEADER_LENGTH + inner.length);
-  writeHeader(b, 0, headerTemplate(iid));
+  headerTemplate(iid).copy(b, 0);
   inner.copy(b, DATA_HEADER_LENGTH);
   return b;
 }

@@ -37,15 +37,11 @@ export function destinationWords(buf: Uint8Array, off: number, len: number, v4: 
 
 /**
  * The header every packet of one data plane carries: the I bit with the instance ID when the
- * virtual network has one (as OOR does), no other flag. Built once by the codec, copied per packet.
+ * virtual network has one (as OOR does), no other flag. Built once by the codec; the packet loop
+ * keeps it in front of its read buffer, so it is never written per packet.
  */
 export function headerTemplate(instanceId: number): Buffer {
   return encodeDataHeader(instanceId ? { instanceId, echoNonce: false } : { echoNonce: false });
-}
-
-/** Writes the template header at buf[off..off+8) (the inner packet follows it). */
-export function writeHeader(buf: Uint8Array, off: number, template: Uint8Array): void {
-  for (let i = 0; i < DATA_HEADER_LENGTH; i++) buf[off + i] = template[i]!;
 }
 
 export type DecapVerdict = 'ok' | 'short' | 'instance' | 'not-ip';

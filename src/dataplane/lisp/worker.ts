@@ -109,7 +109,16 @@ function main(init: WorkerInit): void {
 
   function drainTun(): void {
     for (;;) {
-      const n = addon.readFd(init.tunFd, outBody);
+      let n: number;
+      try {
+        n = addon.readFd(init.tunFd, outBody);
+      } catch (e) {
+        // the TUN is gone (deleted under us): stop reading it, say so, keep decapsulating
+        if (tunPoll) addon.pollStop(tunPoll);
+        tunPoll = undefined;
+        post({ type: 'error', code: 'TUN_READ', message: `reading the TUN failed, encapsulation stopped: ${(e as Error).message}` });
+        return;
+      }
       if (n < 0) return;
       const t = table.lookupPacket(out, DATA_HEADER_LENGTH, n);
       if (t) send(t, out.subarray(0, DATA_HEADER_LENGTH + n));
@@ -235,12 +244,15 @@ function main(init: WorkerInit): void {
 
   // --- start and stop --------------------------------------------------------------------------
   const polls: PollHandle[] = [];
+  let tunPoll: PollHandle | undefined;
   const listeners: dgram.Socket[] = [];
   let expiry: NodeJS.Timeout | undefined;
   function stop(): void {
     stopping = true;
     for (const p of polls) addon.pollStop(p);
     polls.length = 0;
+    if (tunPoll) addon.pollStop(tunPoll);
+    tunPoll = undefined;
     if (expiry) clearInterval(expiry);
     for (const s of listeners) s.close();
     for (const t of [...tunnels.values()]) closeTunnel(t);
@@ -261,7 +273,7 @@ function main(init: WorkerInit): void {
       const fd = takeUdpReader(s);
       polls.push(addon.pollStart(fd, () => drainUdp(fd)));
       if (--binding > 0) return;
-      polls.push(addon.pollStart(init.tunFd, drainTun));
+      tunPoll = addon.pollStart(init.tunFd, drainTun);
       if (init.missPolicy === 'buffer') {
         expiry = setInterval(() => {
           c[Counter.bufferDropped]! += buffer.expire();
