@@ -155,6 +155,50 @@ describe('MapServer over loopback', () => {
     expect(ms.counters.get('registrations-expired')).toBeGreaterThanOrEqual(1);
   });
 
+  it('when a site re-registers with a new key, pushes its subscribers back to it before telling them', async () => {
+    const KEY_B2 = Uint8Array.from({ length: 32 }, (_, i) => 200 + i);
+    const { ms, port } = await start();
+    const a = await client(port, { key: 'key-a' });
+    const b = await client(port, { key: 'key-b', keyId: 2 });
+    await a.register([record('198.18.1.0', 24, '198.19.0.1', KEY_A)]);
+    await b.register([record('198.18.2.0', 24, '198.19.0.2', KEY_B)]);
+    const first = next<MappingEvent>(b, 'mapping');
+    await a.resolve('198.18.2.1', { sourceEid: '198.18.1.1' }); // b gets a pushed; each subscribes to the other
+    expect((await first).key).toEqual(KEY_A);
+    expect(ms.counters.get('pushes-on-change')).toBe(0);
+    // b's xTR restarts with a fresh key and no state (no deregistration), from a new port
+    await b.close();
+    const b2 = await client(port, { key: 'key-b', keyId: 2 });
+    const seenByB2: MappingEvent[] = [];
+    const seenByA: MappingEvent[] = [];
+    b2.on('mapping', (e: MappingEvent) => seenByB2.push(e));
+    a.on('mapping', (e: MappingEvent) => seenByA.push(e));
+    const toA = next<MappingEvent>(a, 'mapping');
+    await b2.register([record('198.18.2.0', 24, '198.19.0.2', KEY_B2)]);
+    const told = await toA;
+    expect(formatEidPrefix(told.prefix)).toBe('198.18.2.0/24');
+    expect(told.key).toEqual(KEY_B2);
+    expect(seenByB2).toHaveLength(1);
+    expect(formatEidPrefix(seenByB2[0]!.prefix)).toBe('198.18.1.0/24');
+    expect(seenByB2[0]!.key).toEqual(KEY_A);
+    expect(seenByB2[0]!.record.locators[0]!.address).toEqual({ afi: 'ipv4', address: '198.19.0.1' });
+    expect(seenByB2[0]!.t).toBeLessThan(told.t); // b2 held a's key before a learnt b2's
+    expect(ms.counters.get('pushes-on-change')).toBe(1);
+    expect(ms.counters.get('pushes-acked')).toBe(2);
+    // refreshes (every 0.2 s) change nothing: no push, no notification
+    await new Promise((r) => setTimeout(r, 500));
+    expect(ms.counters.get('registrations-refreshed')).toBeGreaterThanOrEqual(2);
+    expect(ms.counters.get('pushes-on-change')).toBe(1);
+    expect(seenByB2).toHaveLength(1);
+    expect(seenByA).toHaveLength(1);
+    // a new RLOC (same key) is a change too: b2 gets a again
+    const again = next<MappingEvent>(a, 'mapping');
+    await b2.register([record('198.18.2.0', 24, '198.19.0.22', KEY_B2)]);
+    expect((await again).record.locators[0]!.address).toEqual({ afi: 'ipv4', address: '198.19.0.22' });
+    expect(seenByB2).toHaveLength(2);
+    expect(ms.counters.get('pushes-on-change')).toBe(2);
+  });
+
   it('withdraws a removed site at once on reload and tells its subscribers', async () => {
     const { ms, port } = await start();
     const a = await client(port, { key: 'key-a' });

@@ -14,7 +14,8 @@
  *   reply waits for the Ack, at most `push.wait-ms`, so the destination knows the requester's key
  *   before the requester's first WireGuard handshake can reach it), after it, or beside it.
  * - Subscriptions: requester and destination are subscribed to each other's mapping for its TTL,
- *   and notified when it changes or is withdrawn.
+ *   and notified when it changes or is withdrawn. On a change, each subscriber that is a site
+ *   with a key is first pushed back to the changed site (which may have lost its keys).
  * - Withdrawal (expiry, TTL-0 deregistration, a site or WireGuard key removed from the config):
  *   subscribers get a Map-Notify whose record has no locators, ACT = drop, TTL 0 and, when the
  *   mapping carried a WireGuard key, that key in a Security Key LCAF with the R (revoke) bit.
@@ -95,6 +96,8 @@ export class MapServer {
   private readonly startedAt = Date.now();
   /** Pushes in flight, by destination prefix + requester prefix, so retransmitted requests share one. */
   private readonly pushesInFlight = new Map<string, bigint>();
+  /** Changed registrations whose subscribers are told once the pushes to them are acknowledged. */
+  private readonly tellsPending = new Set<Registration>();
 
   constructor(config: MsConfig, opts: { logger?: Logger } = {}) {
     this.config = config;
@@ -499,7 +502,7 @@ export class MapServer {
         rlocs: rec.locators.map((l) => (l.address.afi === 'ipv4' || l.address.afi === 'ipv6' ? l.address.address : l.address.afi)),
         from: `${rinfo.address}:${rinfo.port}`,
       });
-      this.notifySubscribers(reg.prefix, () => this.registry.recordOf(reg));
+      this.onSiteMappingChanged(reg);
     }
     // 4. Map-Notify when asked
     if (msg.wantMapNotify && accepted.length) {
@@ -529,6 +532,63 @@ export class MapServer {
   }
 
   // --- changes, withdrawals, expiry -------------------------------------------------------------
+
+  /**
+   * A site's mapping is new or changed (RLOC, key): its subscribers are told, and each subscriber
+   * that is a registered site with a WireGuard key is pushed to the changed site, which may have
+   * lost their keys (an xTR restarted with a fresh key). With `push-then-reply` the subscribers
+   * are told once those pushes are acknowledged, or after `push.wait-ms` at most, so the changed
+   * site holds a subscriber's key before that subscriber's first handshake to the new key
+   * arrives; otherwise at once. One push per subscriber and change (pushes per pair are shared),
+   * never in answer to a refresh, and a push changes no registration: nothing loops.
+   */
+  private onSiteMappingChanged(reg: Registration): void {
+    if (this.tellsPending.has(reg)) return; // the pending telling reads the record when it leaves
+    const tell = () => {
+      this.tellsPending.delete(reg);
+      // withdrawn or replaced meanwhile: that change told the subscribers itself
+      if (this.registry.get(reg.prefix) === reg) this.notifySubscribers(reg.prefix, () => this.registry.recordOf(reg));
+    };
+    const peers = this.pushBackPeers(reg);
+    if (!peers.length || this.config.push.order !== 'push-then-reply') {
+      for (const peer of peers) this.push(reg, peer);
+      if (peers.length) this.counters.inc('pushes-on-change', peers.length);
+      tell();
+      return;
+    }
+    this.tellsPending.add(reg);
+    let left = peers.length;
+    const timer = setTimeout(tell, this.config.push.waitMs);
+    timer.unref();
+    const acked = () => {
+      if (--left === 0 && this.tellsPending.has(reg)) {
+        clearTimeout(timer);
+        tell();
+      }
+    };
+    for (const peer of peers) this.push(reg, peer, acked);
+    this.counters.inc('pushes-on-change', peers.length);
+  }
+
+  /** The subscribers of `reg` that are registered sites with a WireGuard key (none when pushes are off). */
+  private pushBackPeers(reg: Registration): Registration[] {
+    if (!this.config.subscriptions.enabled || this.config.push.order === 'off' || !reg.source) return [];
+    const out: Registration[] = [];
+    for (const sub of this.subscriptions.of(reg.prefix)) {
+      const peer = this.registry.get(sub.subscriber);
+      if (!peer || peer === reg || peer.siteName === undefined || !peer.source) continue;
+      let key: Uint8Array | undefined;
+      try {
+        key = recordKey(this.registry.recordOf(peer));
+      } catch {
+        key = undefined;
+      }
+      if (!key) continue;
+      this.subscribe(peer, reg); // the changed site now caches the peer: it hears of its changes
+      out.push(peer);
+    }
+    return out;
+  }
 
   /** Tells the subscribers of `prefix` its new record (built lazily: only when someone listens). */
   private notifySubscribers(prefix: EidPrefix, record: () => MappingRecord): void {

@@ -25,6 +25,7 @@ export const COUNTER_NAMES = [
   'pushes-acked',
   'pushes-unacked',
   'push-wait-timeouts',
+  'pushes-on-change',
   'subscriptions-added',
   'subscriptions-notified',
   'subscriptions-acked',
