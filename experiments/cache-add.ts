@@ -4,11 +4,16 @@
  * installed), taken from the agent's own event log. Variants side by side in one run: LISP+WG,
  * plain LISP (OOR's records, no key) and, where the agent offers it, the gRPC control channel.
  */
-import type { Experiment, Mode, PaperValue } from './lib/experiment.js';
-import { comparePaper } from './lib/experiment.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LispwgError } from '../src/util/errors.js';
+import type { Lab } from '../lab/lab.js';
+import { cidrText } from '../lab/topology/addr.js';
+import { comparePaper, type Experiment, type Mode, type PaperValue, type RunContext } from './lib/experiment.js';
 import { analyseDelays, delayFigure, type DelaySample } from './lib/delay.js';
 import { labelsFor } from './lib/labels.js';
-import { LispwgError } from '../src/util/errors.js';
+import { grpcSettings, upLab, type NodeSettings } from './lib/lab.js';
+import { eidOf, eventOffset, eventsSince, flush, agentsReady, type AgentEventLine } from './lib/agents.js';
+import { injectControlDelay } from './lib/slow.js';
 
 export interface CacheAddSample extends DelaySample {
   /** the steps inside the delay, ms from the miss (map-request-sent, map-reply-received, peer-installed, ...) */
@@ -45,19 +50,23 @@ export const cacheAdd: Experiment<CacheAddSample, CacheAddParams> = {
   method:
     'Two mobile nodes and a Map-Server on one emulated Gigabit LAN (topologies/paper-lan.yaml). Each repetition starts both agents with empty caches, ' +
     'sends one packet from mn1 to mn2\'s EID, and reads from mn1\'s event log the time from the miss to the entry being usable: ' +
-    'for LISP+WG the WireGuard peer and its route installed (wireguard-go over its UAPI socket), for plain LISP the map-cache entry added. ' +
+    'for LISP+WG the WireGuard peer and its route installed (wireguard-go over its UAPI socket), for plain LISP the map-cache entry added to the userspace data plane; ' +
+    'the gRPC variant is LISP+WG resolving over gRPC (HTTP/2) to the Map-Server\'s gRPC front instead of a Map-Request, inside the same control tunnel. ' +
     'The variants alternate repetition by repetition. The first repetition of each variant is a warm-up and is not counted.',
   labels,
   paperValues: PAPER,
+  options: [
+    '--reps=N          repetitions per variant (plus one warm-up)',
+    '--variants=a,b    of lisp-wg, lisp, grpc',
+    "--inject-delay=VARIANT:MS  hold that variant's control messages MS ms (the gate test)",
+  ],
   params(mode: Mode, o: Record<string, string>): CacheAddParams {
-    const reps = Number(o.reps ?? (mode === 'full' ? 100 : 10));
+    const reps = Number(o.reps ?? (mode === 'full' ? 100 : 20));
     if (!Number.isInteger(reps) || reps < 1) throw new LispwgError('EXP_OPTIONS', `--reps must be a positive integer, not '${o.reps}'`);
     const inject = parseInjectDelay(o['inject-delay']);
-    return { reps, variants: (o.variants ?? 'lisp-wg,lisp').split(','), ...(inject ? { injectDelay: inject } : {}) };
+    return { reps, variants: (o.variants ?? 'lisp-wg,lisp,grpc').split(','), ...(inject ? { injectDelay: inject } : {}) };
   },
-  async run() {
-    throw new LispwgError('EXP_NOT_BUILT', 'cache-add needs the agent (src/xtr) and the lab');
-  },
+  run: runCacheAdd,
   analyse(samples, params) {
     const counted = samples.filter((s) => !s.warmup);
     const s = analyseDelays(counted, {
@@ -67,6 +76,7 @@ export const cacheAdd: Experiment<CacheAddSample, CacheAddParams> = {
       notes: [
         `${samples.length - counted.length} warm-up repetition(s) excluded (the first of each variant).`,
         'Userspace wireguard-go (no kernel module here): a peer is set through its UAPI socket (about 0.2 ms), not netlink.',
+        'After emptying the agents each repetition waits 30 ms (wireguard-go takes one handshake per peer every ~20 ms), 1.1 s for plain LISP (its data plane keeps a reported miss for 1 s and drops that destination meanwhile).',
         ...(params.injectDelay ? [`A delay of ${params.injectDelay.ms} ms was injected into the ${params.injectDelay.variant} variant's control path (gate test): these numbers are not a measurement of lispwg.`] : []),
       ],
     });
@@ -82,5 +92,86 @@ export const cacheAdd: Experiment<CacheAddSample, CacheAddParams> = {
     return delayFigure(samples.filter((s) => !s.warmup), { title: 'Delay to add a map-cache entry (Fig. 7)', xTitle: 'miss -> entry usable (ms)', labels, paper: PAPER });
   },
 };
+
+/** How a variant's lab is configured, and the agent event that ends its cache-add delay. */
+export interface AddVariant {
+  settings: NodeSettings | ((lab: string) => NodeSettings);
+  done: string;
+  /** the pause after emptying the agents (SETTLE_MS unless the variant needs longer) */
+  settleMs?: number;
+}
+
+/** wireguard-go accepts one handshake per peer every ~20 ms: the pause after a flush. */
+export const SETTLE_MS = 30;
+/**
+ * The plain LISP data plane remembers a destination it reported as a miss for 1 s (its
+ * missRetryMs) and, after a flush, drops that destination's packets until then even once the
+ * mapping is back: a cold start waits it out.
+ */
+export const PLAIN_LISP_SETTLE_MS = 1100;
+
+/** The OOR baseline's agents: plain LISP in userspace, dropping while resolving (as OOR). */
+const PLAIN_LISP: NodeSettings = { mn1: { config: { 'data-plane': 'lisp', 'miss-policy': 'drop' } }, mn2: { config: { 'data-plane': 'lisp', 'miss-policy': 'drop' } } };
+
+const VARIANTS: Record<string, AddVariant> = {
+  'lisp-wg': { settings: {}, done: 'route-installed' },
+  lisp: { settings: PLAIN_LISP, done: 'mapping-installed', settleMs: PLAIN_LISP_SETTLE_MS },
+  grpc: { settings: grpcSettings(['mn1', 'mn2']), done: 'route-installed' },
+};
+
+/** The Map-Server's address inside the control tunnel (where the agents send LISP control messages). */
+export function msControlAddress(lab: Lab): string {
+  const c = lab.model.nodes.find((n) => n.kind === 'ms')?.role?.control;
+  if (!c) throw new LispwgError('EXP_NO_MS', `lab ${lab.name} has no Map-Server with a control address`);
+  return cidrText(c).split('/')[0]!;
+}
+
+/** One cold cache-add on mn1 towards mn2's EID: miss -> the variant's "entry usable" event. */
+async function coldAdd(lab: Lab, done: string, settleMs: number): Promise<{ delayMs?: number; steps: Record<string, number>; error?: string }> {
+  await flush(lab, ['mn1', 'mn2']);
+  await sleep(settleMs);
+  const from = eventOffset(lab, 'mn1');
+  await lab.exec('mn1', ['ping', '-n', '-c', '1', '-W', '1', eidOf(lab, 'mn2')], { allowFail: true });
+  const events = await eventsSince(lab, 'mn1', from, (e) => e.event === done);
+  const first = (name: string): AgentEventLine | undefined => events.find((e) => e.event === name);
+  const miss = first('miss');
+  const end = first(done);
+  const steps: Record<string, number> = {};
+  if (miss) for (const e of events) if (!(e.event in steps) && e.event !== 'miss') steps[e.event] = Math.round((e.t - miss.t) * 1000) / 1000;
+  if (!miss || !end) return { steps, error: !miss ? 'no miss event' : `no ${done} event` };
+  return { delayMs: Math.round((end.t - miss.t) * 1000) / 1000, steps };
+}
+
+function runCacheAdd(ctx: RunContext<CacheAddSample, CacheAddParams>): Promise<void> {
+  return runColdAdds(ctx, VARIANTS, 'ca');
+}
+
+/** Cold cache-adds, the variants alternating repetition by repetition, each variant in its own lab. */
+export async function runColdAdds(ctx: RunContext<CacheAddSample, CacheAddParams>, variants: Record<string, AddVariant>, prefix: string): Promise<void> {
+  for (const v of ctx.params.variants) if (!variants[v]) throw new LispwgError('EXP_VARIANT', `${ctx.run.name} has no variant '${v}' (known: ${Object.keys(variants).join(', ')})`);
+  const labs: Record<string, Lab> = {};
+  for (const v of ctx.params.variants) {
+    labs[v] = await upLab(ctx, 'paper-lan', `${prefix}-${v.replace(/[^a-z]/g, '')}-`, { settings: variants[v]!.settings });
+    await agentsReady(ctx.run, labs[v]!, ['mn1', 'mn2']);
+    const inject = ctx.params.injectDelay;
+    if (inject?.variant === v) {
+      await injectControlDelay(labs[v]!, 'mn1', msControlAddress(labs[v]!), inject.ms);
+      ctx.log(`injected ${inject.ms} ms into every control message mn1 sends in the ${v} variant`);
+    }
+  }
+  const total = (ctx.params.reps + 1) * ctx.params.variants.length;
+  const have = new Set(ctx.done.map((s) => `${s.variant}|${s.rep}`));
+  let k = 0;
+  for (let rep = 0; rep <= ctx.params.reps; rep++) {
+    const order = rep % 2 ? [...ctx.params.variants].reverse() : ctx.params.variants;
+    for (const v of order) {
+      k++;
+      if (have.has(`${v}|${rep}`)) continue;
+      const r = await coldAdd(labs[v]!, variants[v]!.done, variants[v]!.settleMs ?? SETTLE_MS);
+      ctx.sample({ variant: v, rep, ...(r.delayMs !== undefined ? { delayMs: r.delayMs } : { error: r.error! }), steps: r.steps, ...(rep === 0 ? { warmup: true } : {}) });
+    }
+    ctx.progress(k, total, `repetition ${rep} of ${ctx.params.reps}`);
+  }
+}
 
 export default cacheAdd;

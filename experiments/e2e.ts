@@ -5,11 +5,16 @@
  * namespace (as the thesis' tshark scripts did). Variants: LISP+WG buffering packets while it
  * resolves (lispwg's default), LISP+WG dropping them (as OOR+WG did), and plain LISP (OOR).
  */
-import type { Experiment, Mode, PaperValue } from './lib/experiment.js';
-import { comparePaper } from './lib/experiment.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LispwgError } from '../src/util/errors.js';
+import type { Lab } from '../lab/lab.js';
+import type { IcmpEvent } from '../lab/capture/decode.js';
+import { comparePaper, type Experiment, type Mode, type PaperValue, type RunContext } from './lib/experiment.js';
 import { analyseDelays, delayFigure, type DelaySample } from './lib/delay.js';
 import { labelsFor } from './lib/labels.js';
-import { LispwgError } from '../src/util/errors.js';
+import { upLab, type NodeSettings } from './lib/lab.js';
+import { eidOf, flush, agentsReady } from './lib/agents.js';
+import { PLAIN_LISP_SETTLE_MS, SETTLE_MS } from './cache-add.js';
 
 export interface E2eSample extends DelaySample {
   /** echo requests captured before the first reply, and the sequence number answered first */
@@ -46,19 +51,22 @@ export const e2e: Experiment<E2eSample, E2eParams> = {
   title: 'Tunnel establishment delay, end to end',
   reproduces: 'paper Fig. 5, thesis 4.4',
   method:
-    'Two mobile nodes and a Map-Server on one emulated Gigabit LAN. Each repetition starts from empty caches and no peers (agents restarted), ' +
+    'Two mobile nodes and a Map-Server on one emulated Gigabit LAN. Each repetition starts from empty caches and no peers (both agents flushed through their admin sockets: map-cache, peers, routes), ' +
     'runs `ping -i 0.0001 -c 100` (10 000 requests/s) from mn1\'s EID to mn2\'s, captures ICMP in mn1\'s namespace with tcpdump, and takes ' +
-    'the time from the first echo request to the first echo reply. Variants alternate repetition by repetition; the first of each is a warm-up, not counted.',
+    'the time from the first echo request to the first echo reply. Variants: LISP+WG buffering the packets that arrive while it resolves (lispwg), LISP+WG dropping them (as the paper\'s OOR+WG), ' +
+    'and plain LISP encapsulating in userspace and dropping while resolving (OOR). Variants alternate repetition by repetition; the first of each is a warm-up, not counted.',
   labels,
   paperValues: PAPER,
+  options: [
+    '--reps=N          repetitions per variant (plus one warm-up)',
+    '--variants=a,b    of lisp-wg, lisp-wg-drop, lisp',
+  ],
   params(mode: Mode, o: Record<string, string>): E2eParams {
     const reps = Number(o.reps ?? (mode === 'full' ? 100 : 8));
     if (!Number.isInteger(reps) || reps < 1) throw new LispwgError('EXP_OPTIONS', `--reps must be a positive integer, not '${o.reps}'`);
     return { reps, count: 100, intervalS: 0.0001, variants: (o.variants ?? 'lisp-wg,lisp-wg-drop,lisp').split(',') };
   },
-  async run() {
-    throw new LispwgError('EXP_NOT_BUILT', 'e2e needs the agent (src/xtr) and the lab');
-  },
+  run: runE2e,
   analyse(samples) {
     const counted = samples.filter((s) => !s.warmup);
     const firstPacketLost: Record<string, number> = {};
@@ -78,6 +86,7 @@ export const e2e: Experiment<E2eSample, E2eParams> = {
       notes: [
         `${samples.length - counted.length} warm-up repetition(s) excluded (the first of each variant).`,
         `Runs with a first reply later than ${TAIL_MS} ms (WireGuard's 5-s handshake retry): ${JSON.stringify(tail)}.`,
+        'After emptying the agents each repetition waits 30 ms (wireguard-go takes one handshake per peer every ~20 ms), 1.1 s for plain LISP (its data plane keeps a reported miss for 1 s and drops that destination meanwhile).',
         'With drop-while-resolving, ping spaces its next requests after the losses, so the first reply answers a later request: this, not the mapping, is most of the paper\'s 31-33 ms.',
       ],
       extra: { firstPacketLost, meanRequestsLostBeforeFirstReply: meanLost, slowTail: tail },
@@ -89,5 +98,64 @@ export const e2e: Experiment<E2eSample, E2eParams> = {
     return delayFigure(samples.filter((s) => !s.warmup), { title: 'Tunnel establishment, end to end (Fig. 5)', xTitle: 'first echo request -> first echo reply (ms, log)', labels, paper: PAPER.filter((p) => p.variant !== 'lisp-wg' && p.unit === 'ms'), logX: true });
   },
 };
+
+/** Each variant's agents, and the pause after emptying them. */
+const VARIANTS: Record<string, { settings: NodeSettings; settleMs: number }> = {
+  'lisp-wg': { settings: {}, settleMs: SETTLE_MS },
+  'lisp-wg-drop': { settings: { mn1: { config: { 'miss-policy': 'drop' } }, mn2: { config: { 'miss-policy': 'drop' } } }, settleMs: SETTLE_MS },
+  lisp: { settings: { mn1: { config: { 'data-plane': 'lisp', 'miss-policy': 'drop' } }, mn2: { config: { 'data-plane': 'lisp', 'miss-policy': 'drop' } } }, settleMs: PLAIN_LISP_SETTLE_MS },
+};
+
+/** What a capture of one `ping -i 0.0001 -c 100` run says (the thesis' tshark script, in TypeScript). */
+export function firstReply(events: readonly IcmpEvent[]): Omit<E2eSample, 'variant' | 'rep'> {
+  const requests = events.filter((e) => e.type === 'echo-request');
+  const replies = events.filter((e) => e.type === 'echo-reply');
+  const sent = new Set(requests.map((e) => e.seq)).size;
+  const received = new Set(replies.map((e) => e.seq)).size;
+  if (!requests.length) return { error: 'no echo request captured', sent, received };
+  if (!replies.length) return { error: 'no echo reply', sent, received, firstPacketLost: true };
+  const t0 = Math.min(...requests.map((e) => e.timeUs));
+  const first = replies.reduce((a, b) => (b.timeUs < a.timeUs ? b : a));
+  const firstSeq = Math.min(...requests.map((e) => e.seq ?? Infinity));
+  return {
+    delayMs: Math.round(first.timeUs - t0) / 1000,
+    firstReplySeq: first.seq ?? -1,
+    requestsBeforeReply: new Set(requests.filter((e) => e.timeUs < first.timeUs).map((e) => e.seq)).size,
+    firstPacketLost: !replies.some((e) => e.seq === firstSeq),
+    sent,
+    received,
+  };
+}
+
+async function coldPing(lab: Lab, p: E2eParams, settleMs: number): Promise<Omit<E2eSample, 'variant' | 'rep'>> {
+  await flush(lab, ['mn1', 'mn2']);
+  await sleep(settleMs);
+  const cap = await lab.capture('mn1', 'any', { filter: 'icmp' });
+  await lab.exec('mn1', ['ping', '-n', '-q', '-i', String(p.intervalS), '-c', String(p.count), '-W', '0.5', eidOf(lab, 'mn2')], { allowFail: true, timeoutMs: 30_000 });
+  const events = (await cap.events()).filter((e): e is IcmpEvent => e.kind === 'icmp');
+  return firstReply(events);
+}
+
+async function runE2e(ctx: RunContext<E2eSample, E2eParams>): Promise<void> {
+  for (const v of ctx.params.variants) if (!VARIANTS[v]) throw new LispwgError('EXP_VARIANT', `e2e has no variant '${v}' (known: ${Object.keys(VARIANTS).join(', ')})`);
+  const labs: Record<string, Lab> = {};
+  for (const v of ctx.params.variants) {
+    labs[v] = await upLab(ctx, 'paper-lan', `e2e-${v.replace(/[^a-z]/g, '')}-`, { settings: VARIANTS[v]!.settings });
+    await agentsReady(ctx.run, labs[v]!, ['mn1', 'mn2']);
+  }
+  const total = (ctx.params.reps + 1) * ctx.params.variants.length;
+  const have = new Set(ctx.done.map((s) => `${s.variant}|${s.rep}`));
+  let k = 0;
+  for (let rep = 0; rep <= ctx.params.reps; rep++) {
+    const order = rep % 2 ? [...ctx.params.variants].reverse() : ctx.params.variants;
+    for (const v of order) {
+      k++;
+      if (have.has(`${v}|${rep}`)) continue;
+      const r = await coldPing(labs[v]!, ctx.params, VARIANTS[v]!.settleMs);
+      ctx.sample({ variant: v, rep, ...r, ...(rep === 0 ? { warmup: true } : {}) });
+    }
+    ctx.progress(k, total, `repetition ${rep} of ${ctx.params.reps}`);
+  }
+}
 
 export default e2e;

@@ -4,8 +4,9 @@
  * with every gate's measured numbers, goes to results/gates/<run-id>/.
  *
  *   --results DIR                 where the runs go (default results/)
- *   --only a,b                    run these experiments only (the others' gates then fail as "not measured")
+ *   --only a,b                    run these experiments only, and check only their gates
  *   --slow EXPERIMENT:VARIANT:MS  inject MS ms into one variant of one experiment (proves the gates bite)
+ *   --exp-args "ARGS"             extra options for every experiment run (e.g. "--reps=6")
  */
 import { fileURLToPath } from 'node:url';
 import { LispwgError } from '../src/util/errors.js';
@@ -19,7 +20,7 @@ export const GATED: ReadonlyArray<keyof GateSummaries> = ['ms-response', 'cache-
 export async function main(argv: string[]): Promise<number> {
   const { flags, values } = parseOptions(argv);
   if (flags.has('help')) {
-    process.stdout.write('usage: npm run gates [-- --only a,b] [--slow EXPERIMENT:VARIANT:MS] [--results DIR]\n');
+    process.stdout.write('usage: npm run gates [-- --only a,b] [--slow EXPERIMENT:VARIANT:MS] [--exp-args "--reps=6"] [--results DIR]\n');
     return 0;
   }
   const only = values.only ? values.only.split(',') : [...GATED];
@@ -33,14 +34,16 @@ export async function main(argv: string[]): Promise<number> {
   const errors: Record<string, string> = {};
   for (const [i, name] of only.entries()) {
     run.progress(i, only.length, name);
-    const args = ['--quick', ...(resultsDir ? ['--results', resultsDir] : []), ...(slow && slow[1] === name ? [`--inject-delay=${slow[2]}:${slow[3]}`] : [])];
+    const args = ['--quick', ...(resultsDir ? ['--results', resultsDir] : []), ...(slow && slow[1] === name ? [`--inject-delay=${slow[2]}:${slow[3]}`] : []), ...(values['exp-args']?.split(/\s+/).filter(Boolean) ?? [])];
     const r = await runExperimentProcess(name, args);
     run.sample({ experiment: name, ok: r.ok, seconds: r.seconds, ...(r.ok ? { runId: r.summary.runId } : { error: r.error }) });
     if (r.ok) summaries[name as keyof GateSummaries] = r.summary as unknown as ExperimentSummary;
     else errors[name] = r.error;
   }
   run.progress(only.length, only.length, 'gates');
-  const gates = evaluateGates(summaries).map((g) => (errors[g.experiment] ? { ...g, measured: `${g.measured} (${errors[g.experiment]})` } : g));
+  const gates = evaluateGates(summaries)
+    .filter((g) => only.includes(g.experiment))
+    .map((g) => (errors[g.experiment] ? { ...g, measured: `${g.measured} (${errors[g.experiment]})` } : g));
   for (const g of gates) process.stderr.write(`${g.pass ? 'PASS' : 'FAIL'}  ${g.gate}\n      ${g.measured}\n`);
   const pass = gates.every((g) => g.pass);
   run.finish({ pass, gates, errors, ...(values.slow ? { injected: values.slow } : {}) });

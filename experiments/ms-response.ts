@@ -5,22 +5,42 @@
  * (the thesis' method: tshark timestamps of the ECM in and the Map-Reply out), the server's own
  * counter, and the client's round trip (our lig).
  */
-import type { Experiment, Mode, PaperValue, Sample } from './lib/experiment.js';
-import { comparePaper, ratiosOf, statsBy } from './lib/experiment.js';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
+import { LispwgError } from '../src/util/errors.js';
+import { lispwgBin, projectRoot } from '../src/util/project.js';
+import { adminRequest } from '../src/ms/admin.js';
+import { nodeDir } from '../lab/names.js';
+import type { Lab } from '../lab/lab.js';
+import type { LispControlEvent } from '../lab/capture/decode.js';
+import { comparePaper, ratiosOf, statsBy, type Experiment, type Mode, type PaperValue, type Sample, type RunContext } from './lib/experiment.js';
 import { delayVsNSpec } from './lib/plot.js';
 import { round, summarize } from './lib/stats.js';
 import type { PerNMedian } from './lib/gates.js';
-import { LispwgError } from '../src/util/errors.js';
+import { upLab } from './lib/lab.js';
+import { entryEid } from './tools/ms-load.js';
 
+/**
+ * One Map-Request seen by the capture (kind 'request'), or one batch's statistics from the
+ * server's own histogram ('server': datagram in -> Map-Reply sent) or the client's RTT ('client').
+ */
 export interface MsResponseSample extends Sample {
   n: number;
-  rep: number;
-  /** capture in the server's namespace: ECM Map-Request in -> Map-Reply out, us */
+  kind: 'request' | 'server' | 'client';
+  /** request: its order in the batch, and ECM Map-Request in -> Map-Reply out at the server's interface, us */
+  rep?: number;
   captureUs?: number;
-  /** the server's own measure (datagram in -> reply sent), us */
-  serverUs?: number;
-  /** the client's round trip, us */
-  rttUs?: number;
+  /** server / client: the batch's statistics, us */
+  count?: number;
+  median?: number;
+  p90?: number;
+  p99?: number;
+  mean?: number;
+  /** seconds it took to register the n entries */
+  loadSeconds?: number;
   warmup?: boolean;
 }
 
@@ -43,8 +63,13 @@ export const PAPER: readonly PaperValue[] = [
 
 const labels = { 'lisp-wg': 'records with a WireGuard key (OOR+WG)', lisp: 'plain LISP records (OOR)' };
 
-/** The delay every statistic uses: the capture when there is one, else the server's counter. */
-export const processingUs = (s: MsResponseSample): number | undefined => s.captureUs ?? s.serverUs;
+/** The delay every statistic uses: the capture at the server's interface, per request. */
+export const processingUs = (s: MsResponseSample): number | undefined => (s.kind === 'request' ? s.captureUs : undefined);
+
+/** The per-batch medians of the server's counter or the client's RTT. */
+function batchMedians(samples: readonly MsResponseSample[], kind: 'server' | 'client'): PerNMedian[] {
+  return samples.filter((s) => s.kind === kind && s.median !== undefined).map((s) => ({ variant: s.variant, n: s.n, median: s.median! })).sort((a, b) => a.variant.localeCompare(b.variant) || a.n - b.n);
+}
 
 export function perN(samples: readonly MsResponseSample[], value: (s: MsResponseSample) => number | undefined): PerNMedian[] {
   const by = new Map<string, number[]>();
@@ -63,9 +88,19 @@ export const msResponse: Experiment<MsResponseSample, MsResponseParams> = {
   name: 'ms-response',
   title: 'Map-Server response delay vs number of entries',
   reproduces: 'paper Fig. 8, thesis 4.3',
-  method: '',
+  method:
+    'The Map-Server (`lispwg ms`) runs in its own namespace, a query node in another (topologies/ms-scale.yaml), no tunnels, as in the thesis. ' +
+    'For every size N and variant a fresh Map-Server is loaded with N entries (Map-Registers from the query node, with or without a WireGuard key in a Security Key LCAF), ' +
+    'then the query node sends Map-Requests in ECMs for one registered EID (`lispwg query`, our lig, 100 requests/s, one outstanding at a time in practice) while tcpdump captures UDP 4342 in the server\'s namespace. ' +
+    'The processing delay of each request is the capture time of its Map-Reply minus that of its ECM (matched by nonce). ' +
+    'The server\'s own histogram and the client\'s round trip are kept beside it. The first 10 requests of every batch are a warm-up.',
   labels,
   paperValues: PAPER,
+  options: [
+    '--sizes=a,b,...   numbers of registered entries',
+    '--queries=N       Map-Requests per size and variant (plus 10 warm-up)',
+    '--variants=a,b    of lisp-wg, lisp',
+  ],
   params(mode: Mode, o: Record<string, string>): MsResponseParams {
     const sizes = o.sizes ? o.sizes.split(',').map(Number) : mode === 'full' ? [...PAPER_SIZES, 150000, 1000000] : QUICK_SIZES;
     if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new LispwgError('EXP_OPTIONS', `--sizes wants positive integers separated by commas, not '${o.sizes}'`);
@@ -73,15 +108,13 @@ export const msResponse: Experiment<MsResponseSample, MsResponseParams> = {
     if (!Number.isInteger(queries) || queries < 1) throw new LispwgError('EXP_OPTIONS', `--queries must be a positive integer, not '${o.queries}'`);
     return { sizes, queries, variants: (o.variants ?? 'lisp-wg,lisp').split(',') };
   },
-  async run() {
-    throw new LispwgError('EXP_NOT_BUILT', 'ms-response needs the Map-Server');
-  },
+  run: runMsResponse,
   analyse(samples) {
     const counted = samples.filter((s) => !s.warmup);
     const variants = statsBy(counted, processingUs);
     const medians = perN(counted, processingUs);
-    const server = perN(counted, (s) => s.serverUs);
-    const rtt = perN(counted, (s) => s.rttUs);
+    const server = batchMedians(counted, 'server');
+    const rtt = batchMedians(counted, 'client');
     // the key's cost: difference of the per-N medians, averaged over the sizes both variants have
     const diffs = medians.filter((m) => m.variant === 'lisp-wg').flatMap((m) => {
       const p = medians.find((x) => x.variant === 'lisp' && x.n === m.n);
@@ -98,7 +131,7 @@ export const msResponse: Experiment<MsResponseSample, MsResponseParams> = {
     };
     const wgCost = diffs.length ? diffs.reduce((a, b) => a + b, 0) / diffs.length : undefined;
     return {
-      metric: counted.some((s) => s.captureUs !== undefined) ? 'processing delay, Map-Request in -> Map-Reply out (capture at the server)' : 'processing delay (server counter)',
+      metric: 'processing delay, Map-Request in -> Map-Reply out (capture at the server)',
       unit: 'us',
       variants,
       ratios: ratiosOf(variants, [['lisp-wg', 'lisp']]),
@@ -109,10 +142,13 @@ export const msResponse: Experiment<MsResponseSample, MsResponseParams> = {
         perNClientRtt: rtt,
         flatness: Object.fromEntries(['lisp-wg', 'lisp'].flatMap((v) => (flat(v) !== undefined ? [[v, round(flat(v)!, 3)]] : []))),
         ...(wgCost !== undefined ? { wgRecordCostUs: round(wgCost) } : {}),
-        serverCounter: statsBy(counted, (s) => s.serverUs),
-        clientRtt: statsBy(counted, (s) => s.rttUs),
+        loadSeconds: counted.filter((s) => s.kind === 'server').map((s) => ({ variant: s.variant, n: s.n, seconds: s.loadSeconds })),
       },
-      notes: [`${samples.length - counted.length} warm-up request(s) excluded (the first of each size and variant).`],
+      notes: [
+        `${samples.filter((s) => s.warmup).length} warm-up request(s) excluded (the first 10 of each size and variant: the freshly started Node process is still compiling its hot path).`,
+        'Entries are IPv6 /64s in 2001:db8::/32 registered by Map-Registers (100 records each) before each batch; the thesis loaded BGP prefixes from a static configuration. The Map-Server is restarted for every size and variant, so its counters cover one batch.',
+        'Capture timestamps (tcpdump in the server\'s namespace) have microsecond resolution and include the kernel\'s receive and send paths; the server\'s own counter (extra.perNServerCounter, a log-bucketed histogram over the whole batch, warm-up included) does not.',
+      ],
     };
   },
   figure(samples) {
@@ -123,5 +159,92 @@ export const msResponse: Experiment<MsResponseSample, MsResponseParams> = {
     return delayVsNSpec({ title: 'Map-Server processing delay vs entries (Fig. 8)', yTitle: 'Map-Request in -> Map-Reply out (us)', samples: pts, labels });
   },
 };
+
+const SITE_KEY = 'ms-response-load';
+/** Requests at the start of every batch left out: a freshly started Map-Server is still compiling its hot path. */
+const WARMUP = 10;
+
+/** A Map-Server config: one site whose prefix holds every entry, registrations that outlive the run. */
+function msConfig(address: string, adminSocket: string): string {
+  return stringify({
+    listen: [address],
+    'admin-socket': adminSocket,
+    'registration-ttl': 86400,
+    'rate-limit': { rate: 0, burst: 1 },
+    sites: [{ name: 'load', key: SITE_KEY, 'key-id': 1, prefixes: [{ prefix: '2001:db8::/32', 'accept-more-specifics': true }] }],
+  });
+}
+
+interface Histo {
+  count: number;
+  median: number | null;
+  p90: number | null;
+  p99: number | null;
+  mean: number | null;
+}
+
+/** One batch: a fresh Map-Server with n entries of one kind, q Map-Requests, the capture at the server. */
+async function batch(ctx: RunContext<MsResponseSample, MsResponseParams>, lab: Lab, variant: string, n: number, tag: string): Promise<void> {
+  const msAddr = lab.addressOf('ms', 'eth0');
+  const dir = nodeDir(lab.name, 'ms');
+  const admin = join(dir, `ms-${tag}.sock`);
+  const config = join(dir, `ms-${tag}.yaml`);
+  await writeFile(config, msConfig(msAddr, admin));
+  const ms = await lab.spawn('ms', `ms-${tag}`, ['node', lispwgBin(), 'ms', '--config', config, '--log-level', 'warn']);
+  try {
+    for (let t = 0; !existsSync(admin); t++) {
+      if (!(await ms.running())) throw new LispwgError('EXP_MS_EXITED', `the Map-Server exited at start: ${(await ms.output()).trim().slice(-400)}`);
+      if (t > 300) throw new LispwgError('EXP_MS_TIMEOUT', 'the Map-Server did not come up within 15 s');
+      await sleep(50);
+    }
+    const loader = join(projectRoot(), 'dist', 'experiments', 'tools', 'ms-load.js');
+    const load = await lab.exec('q', ['node', loader, '--ms', msAddr, '--key', SITE_KEY, '--to', String(n), '--rloc', lab.addressOf('q', 'eth0'), ...(variant === 'lisp-wg' ? ['--keys'] : [])], { timeoutMs: 900_000 });
+    const loaded = JSON.parse(load.stdout.trim().split('\n').pop()!) as { registered: number; seconds: number };
+    if (loaded.registered !== n) throw new LispwgError('EXP_MS_LOAD', `registered ${loaded.registered} of ${n} entries`);
+
+    const cap = await lab.capture('ms', 'eth0', { filter: 'udp port 4342' });
+    const eid = entryEid(Math.floor(n / 2));
+    const q = ctx.params.queries + WARMUP;
+    const flood = await lab.exec('q', ['node', lispwgBin(), 'query', '--ms', msAddr, eid, '--rate', '100', '--count', String(q), '--json'], { timeoutMs: 120_000 });
+    const events = (await cap.events()).filter((e): e is LispControlEvent => e.kind === 'lisp-control');
+    // a batch's samples are written together at its end: a resumed run redoes a batch cut short
+    const out: MsResponseSample[] = [];
+    const inAt = new Map<bigint, number>();
+    let rep = 0;
+    for (const e of events) {
+      const m = e.message;
+      if (m?.type === 'ecm' && m.message.type === 'map-request') inAt.set(m.message.nonce, e.timeUs);
+      else if (m?.type === 'map-reply' && inAt.has(m.nonce)) {
+        out.push({ variant, n, kind: 'request', rep, captureUs: e.timeUs - inAt.get(m.nonce)!, ...(rep < WARMUP ? { warmup: true } : {}) });
+        inAt.delete(m.nonce);
+        rep++;
+      }
+    }
+    if (rep < q) ctx.log(`${variant} N=${n}: ${q - rep} of ${q} requests not matched in the capture`);
+    const snap = (await adminRequest(admin, { cmd: 'show', limit: 0 })) as { registrationCount: number; latencyMicroseconds: { mapRequest: Histo } };
+    if (snap.registrationCount !== n) throw new LispwgError('EXP_MS_LOAD', `the Map-Server holds ${snap.registrationCount} entries, expected ${n}`);
+    const h = snap.latencyMicroseconds.mapRequest;
+    out.push({ variant, n, kind: 'server', count: h.count, median: h.median ?? NaN, p90: h.p90 ?? NaN, p99: h.p99 ?? NaN, mean: h.mean ?? NaN, loadSeconds: loaded.seconds });
+    const c = JSON.parse(flood.stdout.trim().split('\n').pop()!) as { rttMicroseconds: Histo };
+    out.push({ variant, n, kind: 'client', count: c.rttMicroseconds.count, median: c.rttMicroseconds.median ?? NaN, p90: c.rttMicroseconds.p90 ?? NaN, p99: c.rttMicroseconds.p99 ?? NaN, mean: c.rttMicroseconds.mean ?? NaN });
+    for (const x of out) ctx.sample(x);
+  } finally {
+    await ms.stop('SIGTERM', 3000);
+  }
+}
+
+async function runMsResponse(ctx: RunContext<MsResponseSample, MsResponseParams>): Promise<void> {
+  const lab = await upLab(ctx, 'ms-scale', 'msr', { daemons: false });
+  const done = new Set(ctx.done.filter((s) => s.kind === 'client').map((s) => `${s.variant}|${s.n}`));
+  const plan = ctx.params.sizes.flatMap((n, i) => (i % 2 ? [...ctx.params.variants].reverse() : ctx.params.variants).map((v) => ({ n, v })));
+  let k = 0;
+  for (const { n, v } of plan) {
+    k++;
+    if (done.has(`${v}|${n}`)) continue;
+    ctx.progress(k - 1, plan.length, `${v} N=${n}`);
+    await batch(ctx, lab, v, n, `${v}-${n}`);
+  }
+  ctx.progress(plan.length, plan.length, 'done');
+}
 
 export default msResponse;

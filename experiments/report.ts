@@ -49,6 +49,13 @@ function paperTable(rows: readonly Comparison[], labels: Record<string, string>)
   return `<table><thead><tr><th>metric</th><th>variant</th><th>ours</th><th>paper</th><th>unit</th><th>ours / paper</th><th>source</th></tr></thead><tbody>${body.join('')}</tbody></table>`;
 }
 
+/** The WireGuard backend of each lab of a run (one string in older runs). */
+function wgBackends(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object') return Object.entries(v as Record<string, string>).map(([lab, b]) => `${b} (${lab})`).join('; ');
+  return '—';
+}
+
 function metadataBlock(run: SavedRun): string {
   const m = run.metadata;
   const rows: Array<[string, unknown]> = [
@@ -59,6 +66,8 @@ function metadataBlock(run: SavedRun): string {
     ['duration', run.summary?.durationS !== undefined ? `${num(run.summary.durationS)} s` : '—'],
     ['machine', `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB`],
     ['kernel / OS', `${m.kernel} / ${m.os}`],
+    ['backends', `lab: ${String(m.labBackend ?? '—')}; WireGuard: ${wgBackends(m.wireguardBackend)}`],
+    ...(m.labs ? [['labs', (m.labs as string[]).join(', ')] as [string, unknown]] : []),
     ['software', `lispwg ${m.lispwg}${m.gitCommit ? ` (${m.gitCommit})` : ''}, Node ${m.node}`],
     ['tools', Object.entries(m.tools).map(([k, v]) => `${k}: ${v}`).join('; ') || '—'],
     ...(m.resumedAt?.length ? [['resumed at', m.resumedAt.join(', ')] as [string, unknown]] : []),
@@ -77,7 +86,7 @@ function section(e: ReportEntry, outDir: string): string {
   const ratios = Object.entries(s.ratios ?? {});
   return `<section>${head}
 <p class="method">${esc(x.method)}</p>
-<figure><img src="${esc(rel(s.figure.svg))}" alt="${esc(x.title)}" width="640"><figcaption>${esc(x.title)} — <a href="${esc(rel(s.figure.png))}">PNG</a>, <a href="${esc(rel(s.figure.spec))}">vega-lite spec</a>, <a href="${esc(rel('samples.jsonl'))}">raw samples</a></figcaption></figure>
+<figure><img src="${esc(rel(s.figure.svg))}" alt="${esc(x.title)}"><figcaption>${esc(x.title)} — <a href="${esc(rel(s.figure.png))}">PNG</a>, <a href="${esc(rel(s.figure.spec))}">vega-lite spec</a>, <a href="${esc(rel('samples.jsonl'))}">raw samples</a></figcaption></figure>
 <h3>Ours beside the paper's</h3>${paperTable(s.paper ?? [], x.labels)}
 <h3>${esc(s.metric)}</h3>${statsTable(s.variants ?? {}, s.unit, x.labels)}
 ${ratios.length ? `<h3>Ratios between variants (same run)</h3><ul>${ratios.map(([k, r]) => `<li>${esc(k)}: <strong>${num(r)}</strong></li>`).join('')}</ul>` : ''}

@@ -1,7 +1,8 @@
 /**
  * Runs one experiment in its own Node process (`node dist/experiments/cli.js NAME ...`), streaming
  * its progress, and returns the summary it printed as its last line of JSON. One process per
- * experiment: a crash or a leaked handle in one cannot take the others down.
+ * experiment: a crash or a leaked handle in one cannot take the others down. A SIGINT/SIGTERM of
+ * the runner is passed on, the experiment tears its lab down, and the runner stops.
  */
 import { join } from 'node:path';
 import { spawn } from '../../src/util/exec.js';
@@ -27,7 +28,21 @@ export async function runExperimentProcess(name: string, args: readonly string[]
     if (opts.echo !== false) process.stderr.write(d);
     errTail = (errTail + d.toString()).slice(-2000);
   });
-  const r = await child;
+  // Ctrl-C or a kill of this runner reaches the experiment, which tears its lab down before it exits
+  const forward = (sig: NodeJS.Signals): void => void child.kill(sig);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  let r;
+  try {
+    r = await child;
+  } finally {
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
+  }
+  if (r.signal === 'SIGINT' || r.signal === 'SIGTERM' || r.exitCode === 130) {
+    process.stderr.write(`${name}: interrupted; its samples are kept (continue with --resume)\n`);
+    process.exit(130);
+  }
   if (buf.trim().startsWith('{')) last = buf.trim();
   const seconds = (Date.now() - t0) / 1000;
   if (r.exitCode !== 0) {

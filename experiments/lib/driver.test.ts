@@ -19,6 +19,7 @@ function counting(failAt: number | undefined, torn: string[]): Experiment<DelayS
     method: 'counts',
     labels: { a: 'A', b: 'B' },
     paperValues: [{ metric: 'delay', variant: 'a', stat: 'mean', value: 5, unit: 'ms', source: 'made up' }],
+    options: ['--reps=N  repetitions'],
     params: (_m, o) => ({ reps: Number(o.reps ?? 6) }),
     async run(ctx) {
       ctx.onTeardown(() => void torn.push('lab down'));
@@ -83,5 +84,6 @@ describe('runExperiment', () => {
   it('rejects unknown flags and --quick with --full', async () => {
     await expect(runExperiment(counting(undefined, []) as unknown as Experiment<Sample, object>, ['--fast'])).rejects.toThrow(/unknown flag --fast/);
     await expect(runExperiment(counting(undefined, []) as unknown as Experiment<Sample, object>, ['--quick', '--full'])).rejects.toThrow(/one of --quick and --full/);
+    await expect(runExperiment(counting(undefined, []) as unknown as Experiment<Sample, object>, ['--repz=3'])).rejects.toThrow(/unknown option --repz/);
   });
 });

@@ -12,6 +12,14 @@ import { ExperimentRun, type RunMetadata } from './run.js';
 
 export const FIGURE_BASENAME = 'figure';
 
+/** The tools every experiment's measurements go through, whose versions its metadata records. */
+const COMMON_TOOLS: Record<string, string[]> = {
+  'wireguard-go': ['wireguard-go', '--version'],
+  tcpdump: ['tcpdump', '--version'],
+  ping: ['ping', '-V'],
+  iproute2: ['ip', '-V'],
+};
+
 export function usage(exp: Experiment<Sample, object>): string {
   return [
     `usage: lispwg exp ${exp.name} [--quick | --full] [--resume[=RUN-ID]] [--results DIR] [--key=value ...]`,
@@ -24,8 +32,10 @@ export function usage(exp: Experiment<Sample, object>): string {
     '  --full           the paper\'s repetitions, durations and sizes',
     '  --resume[=ID]    continue the newest unfinished run with the same parameters (or run ID)',
     '  --results DIR    where run folders go (default: <project>/results)',
-    '  --key=value      override one parameter; the defaults are:',
-    ...Object.entries(exp.params('quick', {})).map(([k, v]) => `                     ${k} = ${JSON.stringify(v)} (quick), ${JSON.stringify((exp.params('full', {}) as Record<string, unknown>)[k])} (full)`),
+    ...exp.options.map((o) => `  ${o}`),
+    '',
+    `quick: ${JSON.stringify(exp.params('quick', {}))}`,
+    `full:  ${JSON.stringify(exp.params('full', {}))}`,
   ].join('\n');
 }
 
@@ -82,11 +92,13 @@ export async function runExperiment<S extends Sample, P extends object>(exp: Exp
   delete overrides.resume;
   delete overrides.results;
   for (const f of flags) if (!['quick', 'full', 'resume'].includes(f)) throw new LispwgError('EXP_OPTIONS', `unknown flag --${f} for ${exp.name} (see --help)`);
+  const known = new Set(exp.options.map((o) => /^--([a-z-]+)/.exec(o)?.[1]));
+  for (const k of Object.keys(overrides)) if (!known.has(k)) throw new LispwgError('EXP_OPTIONS', `unknown option --${k} for ${exp.name} (see --help)`);
   const params = exp.params(mode, overrides);
 
   const run = await ExperimentRun.start(exp.name, {
     params: { mode, ...(params as Record<string, unknown>) },
-    ...(exp.tools ? { tools: exp.tools } : {}),
+    tools: { ...COMMON_TOOLS, ...(exp.tools ?? {}) },
     ...(resultsDir ? { resultsDir } : {}),
     ...(resume ? { resume } : {}),
   });

@@ -81,6 +81,8 @@ export interface Experiment<S extends Sample = Sample, P extends object = Record
   method: string;
   labels: Record<string, string>;
   paperValues: readonly PaperValue[];
+  /** the experiment's own options, one line each: `--reps=N  repetitions per variant` */
+  options: readonly string[];
   params(mode: Mode, overrides: Record<string, string>): P;
   /** tools whose versions go into the metadata */
   tools?: Record<string, string[]>;
@@ -161,4 +163,4 @@ export function parseOptions(argv: readonly string[]): { flags: Set<string>; val
 }
 
 /** Options that take a value (others are flags). */
-const VALUE_OPTIONS = new Set(['reps', 'sizes', 'rates', 'resume', 'results', 'inject-delay', 'duration', 'nodes', 'flows', 'seed', 'backend', 'variants', 'queries', 'timeout', 'only', 'slow', 'skip']);
+const VALUE_OPTIONS = new Set(['reps', 'sizes', 'rates', 'resume', 'results', 'inject-delay', 'duration', 'nodes', 'flows', 'seed', 'backend', 'variants', 'queries', 'timeout', 'only', 'slow', 'skip', 'exp-args', 'smr-delay']);

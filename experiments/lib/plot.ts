@@ -40,7 +40,9 @@ export const variantColours: Record<string, string> = {
 };
 
 function colourScale(variants: readonly string[]): { domain: string[]; range: string[] } {
-  const domain = [...new Set(variants)];
+  const order = Object.keys(variantColours);
+  const rank = (v: string): number => (order.includes(v) ? order.indexOf(v) : order.length);
+  const domain = [...new Set(variants)].sort((a, b) => rank(a) - rank(b));
   const spare = ['#8c564b', '#e377c2', '#bcbd22', '#7f7f7f'];
   let k = 0;
   return { domain, range: domain.map((v) => variantColours[v] ?? spare[k++ % spare.length]!) };
@@ -160,13 +162,18 @@ export function delayVsNSpec(o: { title: string; yTitle: string; samples: readon
   const colours = colourScale(variants);
   const colour = { field: 'variant', type: 'nominal', title: null, scale: { domain: colours.domain.map((v) => labelOf(o.labels, v)), range: colours.range } };
   const x = { field: 'n', type: 'quantitative', title: 'entries in the Map-Server (N)', scale: { type: 'log' } };
+  // a few slow outliers (a scheduler hiccup on a shared machine) would flatten the medians to the
+  // axis: the y axis stops at twice the highest p90, and the outliers above it are counted instead
+  const top = 2 * Math.max(...bands.map((b) => b.p90), ...(o.paper ?? []).map((m) => m.value));
+  const above = o.samples.filter((s) => s.value > top).length;
+  const y = (field: string) => ({ field, type: 'quantitative', title: o.yTitle, scale: { domain: [0, top], nice: false } });
   return {
     ...base,
-    title: titled(o.title, o.paper, ['line: median; band: p10-p90; dots: every request']),
+    title: titled(o.title, o.paper, [`line: median; band: p10-p90; dots: every request${above ? ` (${above} above ${Math.round(top)} not shown)` : ''}`]),
     layer: [
-      { data: { values: bands }, mark: { type: 'area', opacity: 0.18 }, encoding: { x, y: { field: 'p10', type: 'quantitative', title: o.yTitle }, y2: { field: 'p90' }, color: colour } },
-      { data: { values: o.samples.map((s) => ({ ...s, variant: labelOf(o.labels, s.variant) })) }, mark: { type: 'point', size: 8, opacity: 0.25, filled: true }, encoding: { x, y: { field: 'value', type: 'quantitative' }, color: colour } },
-      { data: { values: bands }, mark: { type: 'line', point: true, strokeWidth: 2 }, encoding: { x, y: { field: 'median', type: 'quantitative', title: o.yTitle }, color: colour } },
+      { data: { values: bands }, mark: { type: 'area', opacity: 0.18, clip: true }, encoding: { x, y: y('p10'), y2: { field: 'p90' }, color: colour } },
+      { data: { values: o.samples.filter((s) => s.value <= top).map((s) => ({ ...s, variant: labelOf(o.labels, s.variant) })) }, mark: { type: 'point', size: 8, opacity: 0.25, filled: true }, encoding: { x, y: y('value'), color: colour } },
+      { data: { values: bands }, mark: { type: 'line', point: true, strokeWidth: 2, clip: true }, encoding: { x, y: y('median'), color: colour } },
       ...paperLayer(o.paper ?? [], 'y'),
     ],
   } as Spec;

@@ -24,7 +24,7 @@ export interface RunOptions {
   resume?: string | boolean;
 }
 
-export type RunMetadata = Metadata & { experiment: string; runId: string; params: Record<string, unknown>; resumedAt?: string[] };
+export type RunMetadata = Metadata & { experiment: string; runId: string; params: Record<string, unknown>; resumedAt?: string[]; [fact: string]: unknown };
 
 export const resultsRoot = (): string => join(projectRoot(), 'results');
 
@@ -94,6 +94,12 @@ export class ExperimentRun {
       if (sameParams(meta.params, params)) return dir;
     }
     throw new LispwgError('RUN_NOT_FOUND', `no unfinished run of ${root.split('/').pop()} with these parameters to resume under ${root}`);
+  }
+
+  /** Adds facts learnt during the run (the lab's backend, the WireGuard backend) to metadata.json. */
+  annotate(fields: Record<string, unknown>): void {
+    Object.assign(this.metadata, fields);
+    writeFileSync(join(this.dir, 'metadata.json'), JSON.stringify(this.metadata, null, 2) + '\n');
   }
 
   /** Appends one raw sample (synchronously: it is on disk before the next one is taken). */

@@ -3,18 +3,7 @@
  * the tests of the figures, the report and the gates. Never written under results/.
  */
 import type { Sample } from './experiment.js';
-
-/** A small seeded PRNG (mulberry32), so a failing test shows the same numbers again. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './random.js';
 
 /** Samples for `name`; `slow` adds ms (or us for ms-response) to one variant. */
 export function syntheticSamples(name: string, seed = 1, slow?: { variant: string; by: number }): Sample[] {
@@ -35,13 +24,16 @@ export function syntheticSamples(name: string, seed = 1, slow?: { variant: strin
       }
       break;
     case 'control-channel':
-      for (let rep = 0; rep < 30; rep++)
+      for (let rep = 0; rep < 16; rep++)
         for (const [v, base] of [['lisp', 0.6], ['grpc', 1.4]] as const) out.push({ variant: v, rep, delayMs: jitter(base) + add(v) });
       break;
     case 'ms-response':
       for (const n of [10, 1000, 100000])
-        for (let rep = 0; rep < 20; rep++)
-          for (const [v, base] of [['lisp-wg', 60], ['lisp', 45]] as const) out.push({ variant: v, n, rep, captureUs: jitter(base) + (n === 100000 ? add(v) : 0), serverUs: jitter(base * 0.6), rttUs: jitter(base * 2) });
+        for (const [v, base] of [['lisp-wg', 60], ['lisp', 45]] as const) {
+          for (let rep = 0; rep < 20; rep++) out.push({ variant: v, n, kind: 'request', rep, captureUs: jitter(base) + (n === 100000 ? add(v) : 0), ...(rep === 0 ? { warmup: true } : {}) });
+          out.push({ variant: v, n, kind: 'server', count: 20, median: jitter(base * 0.6), p90: base, p99: base * 1.5, mean: base * 0.7, loadSeconds: n / 30000 });
+          out.push({ variant: v, n, kind: 'client', count: 20, median: jitter(base * 2), p90: base * 3, p99: base * 4, mean: base * 2.2 });
+        }
       break;
     case 'handover':
       for (let run = 0; run < 4; run++) {

@@ -1,0 +1,71 @@
+/**
+ * Bringing a paper topology up for one experiment run: per-node settings merged in (a variant's
+ * miss policy, data plane, timers, a baseline's command), a unique lab name (runs never collide),
+ * teardown registered before anything is created (it runs on failure and Ctrl-C too), and the
+ * lab's backend recorded in the run's metadata.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { lispwgBin, projectRoot } from '../../src/util/project.js';
+import { LispwgError } from '../../src/util/errors.js';
+import { Lab, type UpOptions } from '../../lab/lab.js';
+import { loadTopology } from '../../lab/topology/load.js';
+import type { LabModel } from '../../lab/topology/model.js';
+import { destroyLab } from '../../lab/down.js';
+import { nodeDir } from '../../lab/names.js';
+import type { RunContext, Sample } from './experiment.js';
+
+/** Per-node agent settings merged into the topology: `config` (agent YAML keys), `cmd`. */
+export type NodeSettings = Record<string, { config?: Record<string, unknown>; cmd?: string[] }>;
+
+/** The topology with `config` (agent YAML keys) / `cmd` merged into some nodes (before `Lab.up`). */
+export function withNodeSettings(model: LabModel, settings: NodeSettings): LabModel {
+  const raw = structuredClone(model.raw) as { nodes: Record<string, Record<string, unknown>> };
+  for (const [node, s] of Object.entries(settings)) {
+    const n = raw.nodes[node];
+    if (!n) throw new LispwgError('EXP_NO_NODE', `the topology has no node '${node}'`);
+    if (s.config) n.config = { ...((n.config as Record<string, unknown>) ?? {}), ...s.config };
+    if (s.cmd) n.cmd = s.cmd;
+  }
+  return { ...model, raw: raw as LabModel['raw'] };
+}
+
+/** The Map-Server's gRPC front's port (the control-channel baseline). */
+export const GRPC_PORT = 4343;
+
+/**
+ * The gRPC control-channel baseline: the Map-Server also serves resolution over gRPC (a flag only
+ * its command line has, so its command is given: the lab's generated config, plus --grpc-port),
+ * and the named agents resolve over it.
+ */
+export function grpcSettings(agents: readonly string[], extra: Record<string, unknown> = {}): (lab: string) => NodeSettings {
+  return (lab) => ({
+    ms: { cmd: [process.execPath, lispwgBin(), 'ms', '--config', join(nodeDir(lab, 'ms'), 'lispwg.yaml'), '--grpc-port', String(GRPC_PORT)] },
+    ...Object.fromEntries(agents.map((a) => [a, { config: { 'control-channel': 'grpc', 'grpc-port': GRPC_PORT, ...extra } }])),
+  });
+}
+
+export const topologyFile = (name: string): string => join(projectRoot(), 'topologies', `${name}.yaml`);
+
+/** Brings `topologies/<name>.yaml` (or a model) up as lab `<prefix><random>`; it is torn down when the run ends. */
+export async function upLab<S extends Sample, P>(
+  ctx: RunContext<S, P>,
+  topology: string | LabModel,
+  prefix: string,
+  opts: Omit<UpOptions, 'name'> & { settings?: NodeSettings | ((lab: string) => NodeSettings) } = {},
+): Promise<Lab> {
+  const loaded = typeof topology === 'string' ? await loadTopology(topologyFile(topology)) : topology;
+  const name = `${prefix}${randomBytes(2).toString('hex')}`;
+  const settings = typeof opts.settings === 'function' ? opts.settings(name) : opts.settings;
+  const model = settings ? withNodeSettings(loaded, settings) : loaded;
+  ctx.onTeardown(async () => {
+    const r = await destroyLab(name);
+    if (r.notes.length) ctx.log(`lab ${name} down: ${r.notes.join('; ')}`);
+  });
+  const t0 = Date.now();
+  const { settings: _settings, ...up } = opts;
+  const lab = await Lab.up(model, { ...up, name });
+  ctx.log(`lab ${name} (${loaded.name}, ${lab.backendKind}) up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  ctx.run.annotate({ labBackend: lab.backendKind, labs: [...((ctx.run.metadata.labs as string[] | undefined) ?? []), `${name} (${loaded.name})`] });
+  return lab;
+}
