@@ -85,12 +85,29 @@ const TOTALS = [
 ] as const;
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write('usage: npm run bench:xtr [-- --reps N]   (N cold starts, default 100; run it alone: it builds a lab)\n');
+    return;
+  }
   const reps = option('reps', 100);
   const topology = await loadTopology(join(projectRoot(), 'topologies', 'paper-lan.yaml'));
   const run = await ExperimentRun.start('bench-xtr', { params: { reps, topology: 'paper-lan' }, tools: { 'wireguard-go': ['wireguard-go', '--version'], ping: ['ping', '-V'] } });
   const name = `bxtr${randomBytes(2).toString('hex')}`;
   process.stderr.write(`[bench-xtr] bringing up ${name} (paper-lan)\n`);
   const lab = await Lab.up(topology, { name });
+  // Ctrl-C, a kill or a closed pipe (`| head`) must not leave the lab behind
+  const abort = (why: string) => {
+    process.stderr.write(`[bench-xtr] ${why}: taking ${name} down\n`);
+    lab.down().then(
+      () => process.exit(130),
+      (e: unknown) => {
+        process.stderr.write(`[bench-xtr] could not take ${name} down (${e instanceof Error ? e.message : String(e)}): run 'lispwg lab down ${name}'\n`);
+        process.exit(1);
+      },
+    );
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => abort(sig));
+  process.stdout.on('error', () => abort('stdout closed'));
   try {
     const sock = (node: string) => join(nodeDir(name, node), 'agent.sock');
     const eventLog = join(nodeDir(name, 'mn1'), 'events.jsonl');
