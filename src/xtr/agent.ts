@@ -13,7 +13,7 @@
  *   idle peers are removed; a peer sent to that stays silent is re-resolved (double jump);
  *   withdrawals remove peer and route at once.
  */
-import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { writeFileSync, rmSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { ControlClient, type MappingEvent, type Resolution, type WithdrawnEvent } from './control-client.js';
 import { eidAddress, eidOf, recordKey, wrapWireguardKey, type MappingRecord, type Locator } from '../lisp/index.js';
@@ -190,7 +190,7 @@ export class Agent {
     this.state.addInterface(tunIf.name);
     this.tun = TunDevice.open(tunIf.name);
     this.rt.setMtu(tunIf.name, 1420); // as the data interface: what is released must fit into it
-    for (const s of p.sysctls) this.setSysctl(s.key, s.value);
+    for (const s of p.sysctls) this.state.setSysctl(s.key, s.value, c.tun.interface);
     this.rt.setLinkUp(tunIf.name);
     for (const r of p.routes.slice(1)) this.rt.replaceRoute(r);
 
@@ -836,14 +836,6 @@ export class Agent {
 
   // --- helpers ----------------------------------------------------------------------------------
 
-  private setSysctl(key: string, value: string): void {
-    const path = `/proc/sys/${key.replace(/\./g, '/')}`;
-    const previous = readFileSync(path, 'utf8').trim();
-    if (previous === value) return;
-    // only what outlives our interfaces needs restoring
-    if (!key.includes(`.${this.config.tun.interface}.`)) this.state.addSysctl(path, previous);
-    writeFileSync(path, value);
-  }
 
   private count(what: string): void {
     this.counters[what] = (this.counters[what] ?? 0) + 1;

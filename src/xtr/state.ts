@@ -48,6 +48,19 @@ export class StateFile {
     this.save();
   }
 
+  /**
+   * Sets a sysctl (`net.ipv4.conf.all.forwarding`), recording its previous value so a clean stop
+   * or the next start restores it. Settings of an interface we create (`ownInterface`) go away
+   * with it and are not recorded.
+   */
+  setSysctl(key: string, value: string, ownInterface?: string): void {
+    const path = `/proc/sys/${key.replace(/\./g, '/')}`;
+    const previous = readFileSync(path, 'utf8').trim();
+    if (previous === value) return;
+    if (!(ownInterface && key.includes(`.${ownInterface}.`))) this.addSysctl(path, previous);
+    writeFileSync(path, value);
+  }
+
   addSysctl(path: string, previous: string): void {
     if (!this.state.sysctls.some((s) => s.path === path)) this.state.sysctls.push({ path, previous });
     this.save();

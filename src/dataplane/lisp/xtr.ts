@@ -13,7 +13,7 @@
  * Map-Server acknowledges, send a Solicit-Map-Request to every RLOC in our map-cache; an SMR
  * received makes us ask the Map-Server again for its source EID (never trusting the SMR itself).
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { eidAddress, eidOf, type Locator, type MappingRecord } from '../../lisp/index.js';
 import { prefixOf } from '../../mapping/database.js';
@@ -132,7 +132,7 @@ export class LispXtr {
     this.state.addInterface(c.tun.interface);
     this.tun = TunDevice.open(c.tun.interface);
     this.rt.setMtu(c.tun.interface, 1500 - (c.mapServer.address.includes(':') ? ENCAP_OVERHEAD_IPV6 : ENCAP_OVERHEAD_IPV4));
-    for (const s of p.sysctls) this.setSysctl(s.key, s.value);
+    for (const s of p.sysctls) this.state.setSysctl(s.key, s.value, c.tun.interface);
     if (c.mode === 'mn') for (const e of c.eidPrefixes) if (e.address) this.rt.addAddress(c.tun.interface, `${e.address}/${e.prefix.family === 4 ? 32 : 128}`, { noDad: true });
     this.rt.setLinkUp(c.tun.interface);
     for (const r of p.routes.slice(1)) this.rt.replaceRoute(r);
@@ -459,13 +459,6 @@ export class LispXtr {
     this.log.info('plain LISP agent stopped', { errors });
   }
 
-  private setSysctl(key: string, value: string): void {
-    const path = `/proc/sys/${key.replace(/\./g, '/')}`;
-    const previous = readFileSync(path, 'utf8').trim();
-    if (previous === value) return;
-    if (!key.includes(`.${this.config.tun.interface}.`)) this.state.addSysctl(path, previous); // the TUN's own go with it
-    writeFileSync(path, value);
-  }
 
   private count(what: string): void {
     this.counters[what] = (this.counters[what] ?? 0) + 1;
