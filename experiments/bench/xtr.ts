@@ -11,49 +11,35 @@
  * the bench waits out wireguard-go's ~20-ms handshake rate limit. A warm ping (tunnel up) in every
  * repetition gives the ratio cold / warm measured in the same run.
  *
- *   flock /tmp/lispwg-netns.lock npm run bench:xtr [-- --reps 100]
+ *   flock /tmp/lispwg-netns.lock npm run bench:xtr [-- --reps 100] [--gap 30] [--push-order ORDER]
+ *
+ * --gap: idle time before each cold start (ms); --push-order: the Map-Server's push.order.
+ * Beside the timeline it measures, after the same idle gap, one bare control round trip (a
+ * Map-Request answered negatively: no push, no install). That is the floor of this machine:
+ * push-then-reply needs two of them before the requester can install anything.
  *
  * Targets: miss-to-installed median under 1 ms, first echo reply median under 3 ms, no
  * multi-second tail. Prints the timeline, then ends with one JSON line of figures.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Lab } from '../../lab/lab.js';
 import { loadTopology } from '../../lab/topology/load.js';
-import { nodeDir } from '../../lab/names.js';
-import { cidrText } from '../../lab/topology/addr.js';
-import { projectRoot } from '../../src/util/project.js';
-import { adminRequest } from '../../src/xtr/admin.js';
-import type { AgentStatus } from '../../src/xtr/show.js';
+import { eidSpace } from '../../lab/roles.js';
+import { PUSH_ORDERS, type PushOrder } from '../../src/ms/config.js';
+import { agentsReady, eidOf, eventOffset, eventsSince, flush, status } from '../lib/agents.js';
+import { topologyFile, withNodeSettings } from '../lib/lab.js';
 import { ExperimentRun } from '../lib/run.js';
 import { round, summarize, type Summary } from '../lib/stats.js';
+
+/** A little more than the agents' event-log batching (src/xtr/events.ts). */
+const EVENT_FLUSH_MS = 30;
 
 function option(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
   const v = i < 0 ? dflt : Number(process.argv[i + 1]);
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} needs a positive integer`);
   return v;
-}
-
-interface AgentEvent {
-  t: number;
-  event: string;
-  wgSetMs?: number;
-  eid?: string;
-  prefix?: string;
-}
-
-/** Events appended to a JSON-lines file since byte `from`. */
-function eventsSince(file: string, from: number): { events: AgentEvent[]; size: number } {
-  const buf = readFileSync(file);
-  const text = buf.subarray(from).toString('utf8');
-  const events = text
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as AgentEvent);
-  return { events, size: buf.length };
 }
 
 /** `ping -D -c 1`: the wall-clock time of the reply (ms since the epoch), undefined if none. */
@@ -67,6 +53,13 @@ async function pingRtt(lab: Lab, node: string, to: string): Promise<number | und
   const r = await lab.exec(node, ['ping', '-n', '-c', '1', '-W', '3', to], { allowFail: true });
   const m = /time=([\d.]+) ms/.exec(r.stdout);
   return m ? Number(m[1]) : undefined;
+}
+
+/** The last host address of an IPv4 prefix (inside the EID space, registered by nobody in paper-lan). */
+function lastHost(prefix: string): string {
+  const [addr, len] = prefix.split('/') as [string, string];
+  const v = addr.split('.').reduce((a, o) => a * 256 + Number(o), 0) + 2 ** (32 - Number(len)) - 2;
+  return [24, 16, 8, 0].map((sh) => Math.floor(v / 2 ** sh) % 256).join('.');
 }
 
 const STEPS = [
@@ -86,12 +79,19 @@ const TOTALS = [
 
 async function main(): Promise<void> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    process.stdout.write('usage: npm run bench:xtr [-- --reps N]   (N cold starts, default 100; run it alone: it builds a lab)\n');
+    process.stdout.write('usage: npm run bench:xtr [-- --reps N] [--gap MS] [--push-order push-then-reply|parallel|reply-then-push]\n  N cold starts (default 100), MS idle before each (default 30); run it alone: it builds a lab\n');
     return;
   }
   const reps = option('reps', 100);
-  const topology = await loadTopology(join(projectRoot(), 'topologies', 'paper-lan.yaml'));
-  const run = await ExperimentRun.start('bench-xtr', { params: { reps, topology: 'paper-lan' }, tools: { 'wireguard-go': ['wireguard-go', '--version'], ping: ['ping', '-V'] } });
+  const gapArg = process.argv.indexOf('--gap');
+  const gapMs = gapArg < 0 ? 30 : Number(process.argv[gapArg + 1]);
+  if (!Number.isInteger(gapMs) || gapMs < 0) throw new Error('--gap needs a whole number of milliseconds');
+  const orderArg = process.argv.indexOf('--push-order');
+  const pushOrder = orderArg < 0 ? undefined : process.argv[orderArg + 1];
+  if (pushOrder !== undefined && !PUSH_ORDERS.includes(pushOrder as PushOrder)) throw new Error(`--push-order needs one of ${PUSH_ORDERS.join(', ')}`);
+  const paperLan = await loadTopology(topologyFile('paper-lan'));
+  const topology = pushOrder ? withNodeSettings(paperLan, { ms: { config: { push: { order: pushOrder } } } }) : paperLan;
+  const run = await ExperimentRun.start('bench-xtr', { params: { reps, gapMs, topology: 'paper-lan', pushOrder: pushOrder ?? 'default' }, tools: { 'wireguard-go': ['wireguard-go', '--version'], ping: ['ping', '-V'] } });
   const name = `bxtr${randomBytes(2).toString('hex')}`;
   process.stderr.write(`[bench-xtr] bringing up ${name} (paper-lan)\n`);
   const lab = await Lab.up(topology, { name });
@@ -109,48 +109,32 @@ async function main(): Promise<void> {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => abort(sig));
   process.stdout.on('error', () => abort('stdout closed'));
   try {
-    const sock = (node: string) => join(nodeDir(name, node), 'agent.sock');
-    const eventLog = join(nodeDir(name, 'mn1'), 'events.jsonl');
-    const pushLog = join(nodeDir(name, 'mn2'), 'events.jsonl');
-    const target = cidrText(topology.nodes.find((n) => n.name === 'mn2')!.role!.eids[0]!).split('/')[0]!;
-    // wait until both agents have registered
-    for (const n of ['mn1', 'mn2']) {
-      const end = Date.now() + 15_000;
-      for (;;) {
-        const st = (await adminRequest(sock(n), 'show').catch(() => undefined)) as AgentStatus | undefined;
-        if (st?.registration.state === 'registered') break;
-        if (Date.now() > end) throw new Error(`agent on ${n} did not register`);
-        await sleep(50);
-      }
-    }
+    const target = eidOf(lab, 'mn2');
+    const unregistered = lastHost(eidSpace(topology).find((p) => !p.includes(':'))!);
+    await agentsReady(run, lab, ['mn1', 'mn2']);
     const samples: Record<string, number[]> = {};
     const add = (k: string, v: number) => (samples[k] ??= []).push(v);
     let failures = 0;
     let handshakeRetries = 0;
     for (let i = 0; i < reps; i++) {
-      await Promise.all(['mn1', 'mn2'].map((n) => adminRequest(sock(n), 'flush')));
-      await sleep(30); // wireguard-go accepts one handshake per peer every 20 ms
-      const from = existsSync(eventLog) ? readFileSync(eventLog).length : 0;
-      const pushFrom = existsSync(pushLog) ? readFileSync(pushLog).length : 0;
+      await flush(lab, ['mn1', 'mn2']);
+      await sleep(gapMs);
+      const from = eventOffset(lab, 'mn1');
+      const pushFrom = eventOffset(lab, 'mn2');
       const reply = await pingOnce(lab, 'mn1', target);
       if (reply === undefined) {
         failures++;
         continue;
       }
-      // the event log is written through a stream: wait for the release to be on disk
-      let evs: AgentEvent[] = [];
-      for (let k = 0; k < 100; k++) {
-        evs = eventsSince(eventLog, from).events;
-        if (evs.some((e) => e.event === 'first-packet-released')) break;
-        await sleep(10);
-      }
+      await sleep(EVENT_FLUSH_MS); // the agents write their event logs in batches
+      const evs = await eventsSince(lab, 'mn1', from, (e) => e.event === 'first-packet-released');
       const at: Record<string, number | undefined> = { 'first-reply': reply };
       for (const e of evs) if (at[e.event] === undefined) at[e.event] = e.t;
       const installed = evs.find((e) => e.event === 'peer-installed');
-      if (installed?.wgSetMs !== undefined) add('wg-set', installed.wgSetMs);
+      if (typeof installed?.wgSetMs === 'number') add('wg-set', installed.wgSetMs);
       handshakeRetries += evs.filter((e) => e.event === 'handshake-retry').length;
       // the destination's side: the pushed Map-Notify with MN1's key, and its peer installed
-      for (const e of eventsSince(pushLog, pushFrom).events) {
+      for (const e of await eventsSince(lab, 'mn2', pushFrom, (e) => e.event === 'peer-installed')) {
         if (e.event === 'map-notify-received') at['push-received'] ??= e.t;
         if (e.event === 'peer-installed') at['push-installed'] ??= e.t;
       }
@@ -162,6 +146,18 @@ async function main(): Promise<void> {
       }
       const warm = await pingRtt(lab, 'mn1', target);
       if (warm !== undefined) add('warm-rtt', warm);
+      // the floor: one bare control round trip (Map-Request -> negative Map-Reply, no push, no
+      // install) after the same idle gap; a cold start makes two such trips (push-then-reply)
+      await sleep(gapMs);
+      const negFrom = eventOffset(lab, 'mn1');
+      await lab.exec('mn1', ['bash', '-c', `echo probe > /dev/udp/${unregistered}/9`]);
+      const negEvs = await eventsSince(lab, 'mn1', negFrom, (e) => e.event === 'negative-reply');
+      const sent = negEvs.find((e) => e.event === 'map-request-sent');
+      const neg = negEvs.find((e) => e.event === 'negative-reply');
+      if (sent && neg) {
+        add('control-rtt', neg.t - sent.t);
+        sample['control-rtt'] = neg.t - sent.t;
+      }
       run.sample(sample);
       if ((i + 1) % 20 === 0) run.progress(i + 1, reps, 'cold starts');
     }
@@ -174,6 +170,9 @@ async function main(): Promise<void> {
     for (const [a, b, label] of TOTALS) out.push(line(label, s(`${a}>${b}`)));
     out.push(line('  of which the WireGuard peer set (UAPI/netlink)', s('wg-set')));
     out.push(line('warm echo RTT (tunnel up, same run)', s('warm-rtt')));
+    out.push(line('one control round trip (negative reply, same gap)', s('control-rtt')));
+    const trips = (pushOrder ?? 'push-then-reply') === 'push-then-reply' ? 2 : 1;
+    out.push(`  ${pushOrder ?? 'push-then-reply'}: ${trips} control round trip${trips > 1 ? 's' : ''} before the requester can install: floor ~${(trips * s('control-rtt').median).toFixed(2)} ms on this machine`);
     const first = s('miss>first-reply');
     const warm = s('warm-rtt');
     out.push(`  cold first reply / warm RTT (medians): ${(first.median / warm.median).toFixed(2)}x`);
@@ -190,9 +189,10 @@ async function main(): Promise<void> {
       missToInstalledMs: fig('miss>route-installed'),
       missToFirstReplyMs: fig('miss>first-reply'),
       warmRttMs: fig('warm-rtt'),
+      controlRttMs: fig('control-rtt'),
       wgSetMs: fig('wg-set'),
       coldOverWarm: round(first.median / warm.median),
-      backend: ((await adminRequest(sock('mn1'), 'show')) as AgentStatus).wireguardBackend,
+      backend: (await status(lab, 'mn1')).wireguardBackend,
     });
   } finally {
     await lab.down();

@@ -28,6 +28,26 @@ describe('event log', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('writes in batches: nothing during a burst, all of it within the batch interval, in order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lispwg-events-'));
+    try {
+      const file = join(dir, 'x.jsonl');
+      const log = new EventLog(file);
+      for (let i = 0; i < 50; i++) log.emit('miss', { i });
+      await new Promise((r) => setImmediate(r));
+      expect(readFileSync(file, 'utf8')).toBe(''); // the burst has not touched the file yet
+      const end = Date.now() + 1000;
+      while (readFileSync(file, 'utf8').split('\n').length < 51 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+      const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { i: number });
+      expect(lines.map((l) => l.i)).toEqual([...Array(50).keys()]);
+      log.emit('registered');
+      await log.close(); // close writes what is pending
+      expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(51);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('state file', () => {
