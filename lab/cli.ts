@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { LispwgError } from '../src/util/errors.js';
 import { destroyLab, type DownReport } from './down.js';
+import { nodeDir } from './names.js';
 import { Lab, type LabInspection } from './lab.js';
 import { listLabs, readState } from './state.js';
 import { mermaid } from './topology/graph.js';
@@ -162,7 +163,8 @@ async function exec(argv: string[]): Promise<number> {
   if (argv.includes('-h') && (dash < 0 || argv.indexOf('-h') < dash)) return (out(HELP), 0);
   if (dash !== 2 || argv.length < 4) throw usage('expected: lispwg lab exec NAME NODE -- CMD...');
   const lab = await Lab.attach(argv[0]!);
-  const r = await lab.exec(argv[1]!, argv.slice(3), { allowFail: true });
+  // `lispwg show` / `lispwg ms show` in the node find its daemon's admin socket through this
+  const r = await lab.exec(argv[1]!, ['env', `LISPWG_RUN_DIR=${nodeDir(lab.name, argv[1]!)}`, ...argv.slice(3)], { allowFail: true });
   if (r.stdout) process.stdout.write(r.stdout + '\n');
   if (r.stderr) process.stderr.write(r.stderr + '\n');
   return r.exitCode < 0 ? 127 : r.exitCode;

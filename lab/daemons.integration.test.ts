@@ -8,7 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { hasCommand } from '../src/util/exec.js';
+import { hasCommand, run } from '../src/util/exec.js';
+import type { MsSnapshot } from '../src/ms/server.js';
+import type { AgentStatus } from '../src/xtr/show.js';
 import { lispwgBin, projectRoot } from '../src/util/project.js';
 import { destroyLab } from './down.js';
 import { Lab } from './lab.js';
@@ -45,6 +47,13 @@ describe.skipIf(!!missing)('a lab running the lispwg daemons', () => {
       const x = await lab.inspect();
       const xtr1 = x.nodes.find((n) => n.name === 'xtr1')!;
       expect(xtr1.peers.some((p) => p.allowedIps.includes('198.19.2.0/24') && p.endpoint.startsWith('198.18.0.3:'))).toBe(true);
+      // `lispwg lab exec` lets the daemon CLIs find the node's admin sockets (LISPWG_RUN_DIR)
+      const cli = (node: string, ...args: string[]) => run([process.execPath, lispwgBin(), 'lab', 'exec', name, node, '--', process.execPath, lispwgBin(), ...args]);
+      const shown = JSON.parse((await cli('xtr1', 'show', '--json')).stdout) as AgentStatus[];
+      expect(shown.map((a) => a.name)).toHaveLength(1);
+      expect(shown[0]!.peers.some((p) => p.eidPrefixes.includes('198.19.2.0/24'))).toBe(true);
+      const ms = JSON.parse((await cli('ms', 'ms', 'show', '--json')).stdout) as MsSnapshot;
+      expect(ms.registrations.map((r) => r.prefix).sort()).toEqual(['198.19.1.0/24', '198.19.2.0/24']);
       pids = x.nodes.flatMap((n) => n.processes.map((p) => p.pid));
       expect(x.nodes.flatMap((n) => n.processes.map((p) => p.cmd)).filter((c) => c.includes('wireguard-go')).length).toBe(5);
     } finally {

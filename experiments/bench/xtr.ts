@@ -32,9 +32,6 @@ import { topologyFile, withNodeSettings } from '../lib/lab.js';
 import { ExperimentRun } from '../lib/run.js';
 import { round, summarize, type Summary } from '../lib/stats.js';
 
-/** A little more than the agents' event-log batching (src/xtr/events.ts). */
-const EVENT_FLUSH_MS = 30;
-
 function option(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
   const v = i < 0 ? dflt : Number(process.argv[i + 1]);
@@ -126,7 +123,6 @@ async function main(): Promise<void> {
         failures++;
         continue;
       }
-      await sleep(EVENT_FLUSH_MS); // the agents write their event logs in batches
       const evs = await eventsSince(lab, 'mn1', from, (e) => e.event === 'first-packet-released');
       const at: Record<string, number | undefined> = { 'first-reply': reply };
       for (const e of evs) if (at[e.event] === undefined) at[e.event] = e.t;

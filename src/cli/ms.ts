@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 import { LispwgError } from '../util/errors.js';
 import { createLogger, type Level } from '../util/log.js';
 import { defaultConfig, loadConfig, parseSiteFlag, withSites, PUSH_ORDERS, type MsConfig, type PushOrder } from '../ms/config.js';
@@ -24,7 +25,8 @@ WireGuard key, answers Map-Requests, pushes the requester's key to the destinati
   --port N                 UDP port (default 4342)
   --site SPEC              a site: name=S,key=K[,key-id=1|2],prefix=P[,prefix=P2][,iid=N][,ams=yes]
                            [,wg-key=BASE64] (repeatable; ams = accept more-specifics)
-  --admin PATH             admin socket (default /run/lispwg/ms-<listen>-<port>.sock)
+  --admin PATH             admin socket (default /run/lispwg/ms-<listen>-<port>.sock; for
+                           'ms show|reload' in a lab node, $LISPWG_RUN_DIR/ms.sock)
   --registration-ttl S     seconds a registration lives unrefreshed (default 180)
   --push-order O           push-then-reply | reply-then-push | parallel | off
   --push-wait-ms N         how long a reply waits for the push's Map-Notify-Ack (default 10)
@@ -77,7 +79,8 @@ export async function main(argv: string[]): Promise<number> {
   };
   const port = num('port', values.port, 0, 65535);
   for (const a of values.listen ?? []) if (!isIP(a)) throw new LispwgError('BAD_FLAG', `--listen '${a}' is not an IP address`);
-  const adminPath = () => values.admin ?? defaultAdminSocket(values.listen?.[0] ?? '0.0.0.0', port ?? 4342);
+  const runDir = process.env.LISPWG_RUN_DIR;
+  const adminPath = () => values.admin ?? (runDir && !values.listen && port === undefined ? join(runDir, 'ms.sock') : defaultAdminSocket(values.listen?.[0] ?? '0.0.0.0', port ?? 4342));
 
   if (verb === 'show') {
     const data = (await adminRequest(adminPath(), { cmd: 'show', limit: num('limit', values.limit, 0, 10_000_000) ?? 100 })) as MsSnapshot;

@@ -14,7 +14,8 @@ Without NAME or --socket: every agent whose admin socket is in DIR.
 
 options:
       --socket PATH   the admin socket of one agent
-      --dir DIR       where agents put their sockets (default /run/lispwg)
+      --dir DIR       where agents put their sockets (default $LISPWG_RUN_DIR, else /run/lispwg;
+                      'lispwg lab exec' sets it to the node's directory)
       --json          print the status as JSON (one object per agent, in an array)
   -h, --help          this text`;
 
@@ -26,7 +27,7 @@ export async function main(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         socket: { type: 'string' },
-        dir: { type: 'string', default: '/run/lispwg' },
+        dir: { type: 'string', default: process.env.LISPWG_RUN_DIR || '/run/lispwg' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },

@@ -788,7 +788,7 @@ export class Agent {
         resolution: latency(r.latenciesMs),
         missToInstalled: latency(this.missToInstalled),
       },
-      counters: { ...this.counters, ...prefixed('control-drop-', this.client.drops) },
+      counters: { ...this.counters, ...prefixed('control-drop-', this.client.drops), ...(this.events.writeErrors ? { 'event-log-write-errors': this.events.writeErrors } : {}) },
     };
   }
 

@@ -6,12 +6,14 @@
  * `t` is wall-clock time in ms since the epoch with microsecond resolution
  * (performance.timeOrigin + performance.now()), so it lines up with packet-capture timestamps
  * taken on the same machine; `mono` is the monotonic clock, for differences inside one process.
- * Lines are gathered in memory and written together FLUSH_MS later: a write per event would wake
- * a libuv pool thread (and then the event loop again) in the middle of the very steps it records,
- * which on a 2-core machine shows in their timings. So logging neither blocks nor crowds the miss
- * path; `close` writes what is pending.
+ * Lines are gathered while the event loop turn runs and written with one synchronous append at
+ * its end (setImmediate): a stream would hand each write to a libuv pool thread, whose wake-ups
+ * (and the event loop's again afterwards) land in the middle of the very steps being recorded
+ * and show in their timings on a 2-core machine. A turn's events are on disk before the next
+ * packet or admin request is handled, so whoever reads the file after asking the agent anything
+ * sees them. A failing write (disk full) is counted, never thrown.
  */
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export type AgentEvent =
@@ -53,13 +55,12 @@ export interface EventRecord {
   [field: string]: unknown;
 }
 
-/** How long event lines wait in memory before they are written, at most. */
-const FLUSH_MS = 20;
-
 export class EventLog {
-  private readonly stream: WriteStream | undefined;
+  private fd: number | undefined;
   private pending = '';
-  private flushTimer: NodeJS.Timeout | undefined;
+  private scheduled = false;
+  /** Appends that failed (their lines are lost; the agent goes on). */
+  writeErrors = 0;
 
   /** `path`: the file to append to; undefined keeps events in memory only (the `recent` ring). */
   constructor(
@@ -69,7 +70,7 @@ export class EventLog {
   ) {
     if (path) {
       mkdirSync(dirname(path), { recursive: true });
-      this.stream = createWriteStream(path, { flags: 'a' });
+      this.fd = openSync(path, 'a');
     }
   }
 
@@ -81,25 +82,33 @@ export class EventLog {
     const rec: EventRecord = { t: Math.round((performance.timeOrigin + mono) * 1000) / 1000, mono: Math.round(mono * 1000) / 1000, event, ...this.base, ...fields };
     this.recent.push(rec);
     if (this.recent.length > this.keep) this.recent.shift();
-    if (this.stream) {
+    if (this.fd !== undefined) {
       this.pending += JSON.stringify(rec) + '\n';
-      this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS).unref();
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
     }
     return rec;
   }
 
-  private flush(): void {
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    if (this.pending && this.stream && !this.stream.writableEnded) this.stream.write(this.pending);
+  /** Writes what is pending now. */
+  flush(): void {
+    this.scheduled = false;
+    if (!this.pending || this.fd === undefined) return;
+    try {
+      writeSync(this.fd, this.pending);
+    } catch {
+      this.writeErrors++;
+    }
     this.pending = '';
   }
 
-  /** Flushes and closes the file. */
+  /** Writes what is pending and closes the file. */
   close(): Promise<void> {
-    const s = this.stream;
-    if (!s) return Promise.resolve();
     this.flush();
-    return new Promise((resolve) => s.end(resolve));
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    return Promise.resolve();
   }
 }

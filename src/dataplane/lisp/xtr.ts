@@ -419,7 +419,7 @@ export class LispXtr {
         resolution: latency(r.latenciesMs),
         missToInstalled: latency(this.missToInstalled),
       },
-      counters: { ...this.counters, ...Object.fromEntries(Object.entries(dp).map(([k, v]) => [`dataplane-${k}`, v])), ...Object.fromEntries(Object.entries(this.smr.stats).map(([k, v]) => [`smr-${k}`, v])) },
+      counters: { ...this.counters, ...Object.fromEntries(Object.entries(dp).map(([k, v]) => [`dataplane-${k}`, v])), ...Object.fromEntries(Object.entries(this.smr.stats).map(([k, v]) => [`smr-${k}`, v])), ...(this.events.writeErrors ? { 'event-log-write-errors': this.events.writeErrors } : {}) },
     };
   }
 
