@@ -2,7 +2,8 @@
  * `cache-add` (paper Fig. 7, thesis 4.2): the delay to add a map-cache entry for an unknown EID,
  * from the miss to the entry being usable (for LISP+WG: the WireGuard peer and its route
  * installed), taken from the agent's own event log. Variants side by side in one run: LISP+WG,
- * plain LISP (OOR's records, no key) and, where the agent offers it, the gRPC control channel.
+ * plain LISP as OOR (no key, a Map-Server that pushes nothing), plain LISP on lispwg's control
+ * plane (the same pushes as LISP+WG: what WireGuard adds, alone) and the gRPC control channel.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LispwgError } from '../src/util/errors.js';
@@ -11,7 +12,7 @@ import { cidrText } from '../lab/topology/addr.js';
 import { comparePaper, type Experiment, type Mode, type PaperValue, type RunContext } from './lib/experiment.js';
 import { analyseDelays, delayFigure, type DelaySample } from './lib/delay.js';
 import { labelsFor } from './lib/labels.js';
-import { grpcSettings, upLab, type NodeSettings } from './lib/lab.js';
+import { grpcSettings, plainLispSettings, upLab, type NodeSettings } from './lib/lab.js';
 import { eidOf, eventOffset, eventsSince, flush, agentsReady, type AgentEventLine } from './lib/agents.js';
 import { injectControlDelay } from './lib/slow.js';
 
@@ -34,7 +35,7 @@ export const PAPER: readonly PaperValue[] = [
   { metric: 'gRPC / LISP+WG (median)', variant: 'grpc', stat: 'value', value: 2, unit: 'x', source: 'paper Fig. 7: "a delay double to OOR+WG"' },
 ];
 
-const labels = labelsFor('lisp-wg', 'lisp', 'grpc');
+const labels = labelsFor('lisp-wg', 'lisp', 'lisp-push', 'grpc');
 
 export function parseInjectDelay(text: string | undefined): { variant: string; ms: number } | undefined {
   if (!text) return undefined;
@@ -50,33 +51,35 @@ export const cacheAdd: Experiment<CacheAddSample, CacheAddParams> = {
   method:
     'Two mobile nodes and a Map-Server on one emulated Gigabit LAN (topologies/paper-lan.yaml). Each repetition starts both agents with empty caches, ' +
     'sends one packet from mn1 to mn2\'s EID, and reads from mn1\'s event log the time from the miss to the entry being usable: ' +
-    'for LISP+WG the WireGuard peer and its route installed (wireguard-go over its UAPI socket), for plain LISP the map-cache entry added to the userspace data plane; ' +
+    'for LISP+WG the WireGuard peer and its route installed (wireguard-go over its UAPI socket), for plain LISP the map-cache entry added to the userspace data plane. ' +
+    'LISP+WG\'s Map-Server pushes the requester\'s key to the destination and replies once that is acknowledged (a second control round trip, so that the first handshake never meets an unknown key); ' +
+    'plain LISP (OOR) has a Map-Server that pushes nothing, as OOR\'s; "plain LISP with lispwg\'s pushes" keeps the push round trip, so that its difference to LISP+WG is what WireGuard itself adds. ' +
     'the gRPC variant is LISP+WG resolving over gRPC (HTTP/2) to the Map-Server\'s gRPC front instead of a Map-Request, inside the same control tunnel. ' +
     'The variants alternate repetition by repetition. The first repetition of each variant is a warm-up and is not counted.',
   labels,
   paperValues: PAPER,
   options: [
     '--reps=N          repetitions per variant (plus one warm-up)',
-    '--variants=a,b    of lisp-wg, lisp, grpc',
+    '--variants=a,b    of lisp-wg, lisp, lisp-push, grpc',
     "--inject-delay=VARIANT:MS  hold that variant's control messages MS ms (the gate test)",
   ],
   params(mode: Mode, o: Record<string, string>): CacheAddParams {
-    const reps = Number(o.reps ?? (mode === 'full' ? 100 : 20));
+    const reps = Number(o.reps ?? (mode === 'full' ? 100 : 40));
     if (!Number.isInteger(reps) || reps < 1) throw new LispwgError('EXP_OPTIONS', `--reps must be a positive integer, not '${o.reps}'`);
     const inject = parseInjectDelay(o['inject-delay']);
-    return { reps, variants: (o.variants ?? 'lisp-wg,lisp,grpc').split(','), ...(inject ? { injectDelay: inject } : {}) };
+    return { reps, variants: (o.variants ?? 'lisp-wg,lisp,lisp-push,grpc').split(','), ...(inject ? { injectDelay: inject } : {}) };
   },
   run: runCacheAdd,
   analyse(samples, params) {
     const counted = samples.filter((s) => !s.warmup);
     const s = analyseDelays(counted, {
       metric: 'cache-add delay (miss -> entry usable)',
-      pairs: [['lisp-wg', 'lisp'], ['grpc', 'lisp-wg'], ['grpc', 'lisp']],
+      pairs: [['lisp-wg', 'lisp'], ['lisp-wg', 'lisp-push'], ['grpc', 'lisp-wg'], ['grpc', 'lisp']],
       paper: PAPER,
       notes: [
         `${samples.length - counted.length} warm-up repetition(s) excluded (the first of each variant).`,
         'Userspace wireguard-go (no kernel module here): a peer is set through its UAPI socket (about 0.2 ms), not netlink.',
-        'After emptying the agents each repetition waits 30 ms (wireguard-go takes one handshake per peer every ~20 ms), 1.1 s for plain LISP (its data plane keeps a reported miss for 1 s and drops that destination meanwhile).',
+        'After emptying the agents each repetition waits 30 ms (wireguard-go takes one handshake per peer every ~20 ms), every variant alike.',
         ...(params.injectDelay ? [`A delay of ${params.injectDelay.ms} ms was injected into the ${params.injectDelay.variant} variant's control path (gate test): these numbers are not a measurement of lispwg.`] : []),
       ],
     });
@@ -97,25 +100,15 @@ export const cacheAdd: Experiment<CacheAddSample, CacheAddParams> = {
 export interface AddVariant {
   settings: NodeSettings | ((lab: string) => NodeSettings);
   done: string;
-  /** the pause after emptying the agents (SETTLE_MS unless the variant needs longer) */
-  settleMs?: number;
 }
 
 /** wireguard-go accepts one handshake per peer every ~20 ms: the pause after a flush. */
 export const SETTLE_MS = 30;
-/**
- * The plain LISP data plane remembers a destination it reported as a miss for 1 s (its
- * missRetryMs) and, after a flush, drops that destination's packets until then even once the
- * mapping is back: a cold start waits it out.
- */
-export const PLAIN_LISP_SETTLE_MS = 1100;
-
-/** The OOR baseline's agents: plain LISP in userspace, dropping while resolving (as OOR). */
-const PLAIN_LISP: NodeSettings = { mn1: { config: { 'data-plane': 'lisp', 'miss-policy': 'drop' } }, mn2: { config: { 'data-plane': 'lisp', 'miss-policy': 'drop' } } };
 
 const VARIANTS: Record<string, AddVariant> = {
   'lisp-wg': { settings: {}, done: 'route-installed' },
-  lisp: { settings: PLAIN_LISP, done: 'mapping-installed', settleMs: PLAIN_LISP_SETTLE_MS },
+  lisp: { settings: plainLispSettings(['mn1', 'mn2'], { asOor: true }), done: 'mapping-installed' },
+  'lisp-push': { settings: plainLispSettings(['mn1', 'mn2'], { asOor: false }), done: 'mapping-installed' },
   grpc: { settings: grpcSettings(['mn1', 'mn2']), done: 'route-installed' },
 };
 
@@ -127,9 +120,9 @@ export function msControlAddress(lab: Lab): string {
 }
 
 /** One cold cache-add on mn1 towards mn2's EID: miss -> the variant's "entry usable" event. */
-async function coldAdd(lab: Lab, done: string, settleMs: number): Promise<{ delayMs?: number; steps: Record<string, number>; error?: string }> {
+async function coldAdd(lab: Lab, done: string): Promise<{ delayMs?: number; steps: Record<string, number>; error?: string }> {
   await flush(lab, ['mn1', 'mn2']);
-  await sleep(settleMs);
+  await sleep(SETTLE_MS);
   const from = eventOffset(lab, 'mn1');
   await lab.exec('mn1', ['ping', '-n', '-c', '1', '-W', '1', eidOf(lab, 'mn2')], { allowFail: true });
   const events = await eventsSince(lab, 'mn1', from, (e) => e.event === done);
@@ -167,7 +160,7 @@ export async function runColdAdds(ctx: RunContext<CacheAddSample, CacheAddParams
     for (const v of order) {
       k++;
       if (have.has(`${v}|${rep}`)) continue;
-      const r = await coldAdd(labs[v]!, variants[v]!.done, variants[v]!.settleMs ?? SETTLE_MS);
+      const r = await coldAdd(labs[v]!, variants[v]!.done);
       ctx.sample({ variant: v, rep, ...(r.delayMs !== undefined ? { delayMs: r.delayMs } : { error: r.error! }), steps: r.steps, ...(rep === 0 ? { warmup: true } : {}) });
     }
     ctx.progress(k, total, `repetition ${rep} of ${ctx.params.reps}`);

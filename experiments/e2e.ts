@@ -12,9 +12,9 @@ import type { IcmpEvent } from '../lab/capture/decode.js';
 import { comparePaper, type Experiment, type Mode, type PaperValue, type RunContext } from './lib/experiment.js';
 import { analyseDelays, delayFigure, type DelaySample } from './lib/delay.js';
 import { labelsFor } from './lib/labels.js';
-import { upLab, type NodeSettings } from './lib/lab.js';
+import { plainLispSettings, upLab, type NodeSettings } from './lib/lab.js';
 import { eidOf, flush, agentsReady } from './lib/agents.js';
-import { PLAIN_LISP_SETTLE_MS, SETTLE_MS } from './cache-add.js';
+import { SETTLE_MS } from './cache-add.js';
 
 export interface E2eSample extends DelaySample {
   /** echo requests captured before the first reply, and the sequence number answered first */
@@ -86,7 +86,7 @@ export const e2e: Experiment<E2eSample, E2eParams> = {
       notes: [
         `${samples.length - counted.length} warm-up repetition(s) excluded (the first of each variant).`,
         `Runs with a first reply later than ${TAIL_MS} ms (WireGuard's 5-s handshake retry): ${JSON.stringify(tail)}.`,
-        'After emptying the agents each repetition waits 30 ms (wireguard-go takes one handshake per peer every ~20 ms), 1.1 s for plain LISP (its data plane keeps a reported miss for 1 s and drops that destination meanwhile).',
+        'After emptying the agents each repetition waits 30 ms (wireguard-go takes one handshake per peer every ~20 ms), every variant alike.',
         'With drop-while-resolving, ping spaces its next requests after the losses, so the first reply answers a later request: this, not the mapping, is most of the paper\'s 31-33 ms.',
       ],
       extra: { firstPacketLost, meanRequestsLostBeforeFirstReply: meanLost, slowTail: tail },
@@ -100,10 +100,10 @@ export const e2e: Experiment<E2eSample, E2eParams> = {
 };
 
 /** Each variant's agents, and the pause after emptying them. */
-const VARIANTS: Record<string, { settings: NodeSettings; settleMs: number }> = {
-  'lisp-wg': { settings: {}, settleMs: SETTLE_MS },
-  'lisp-wg-drop': { settings: { mn1: { config: { 'miss-policy': 'drop' } }, mn2: { config: { 'miss-policy': 'drop' } } }, settleMs: SETTLE_MS },
-  lisp: { settings: { mn1: { config: { 'data-plane': 'lisp', 'miss-policy': 'drop' } }, mn2: { config: { 'data-plane': 'lisp', 'miss-policy': 'drop' } } }, settleMs: PLAIN_LISP_SETTLE_MS },
+const VARIANTS: Record<string, { settings: NodeSettings }> = {
+  'lisp-wg': { settings: {} },
+  'lisp-wg-drop': { settings: { mn1: { config: { 'miss-policy': 'drop' } }, mn2: { config: { 'miss-policy': 'drop' } } } },
+  lisp: { settings: plainLispSettings(['mn1', 'mn2'], { asOor: true }) },
 };
 
 /** What a capture of one `ping -i 0.0001 -c 100` run says (the thesis' tshark script, in TypeScript). */
@@ -127,9 +127,9 @@ export function firstReply(events: readonly IcmpEvent[]): Omit<E2eSample, 'varia
   };
 }
 
-async function coldPing(lab: Lab, p: E2eParams, settleMs: number): Promise<Omit<E2eSample, 'variant' | 'rep'>> {
+async function coldPing(lab: Lab, p: E2eParams): Promise<Omit<E2eSample, 'variant' | 'rep'>> {
   await flush(lab, ['mn1', 'mn2']);
-  await sleep(settleMs);
+  await sleep(SETTLE_MS);
   const cap = await lab.capture('mn1', 'any', { filter: 'icmp' });
   await lab.exec('mn1', ['ping', '-n', '-q', '-i', String(p.intervalS), '-c', String(p.count), '-W', '0.5', eidOf(lab, 'mn2')], { allowFail: true, timeoutMs: 30_000 });
   const events = (await cap.events()).filter((e): e is IcmpEvent => e.kind === 'icmp');
@@ -151,7 +151,7 @@ async function runE2e(ctx: RunContext<E2eSample, E2eParams>): Promise<void> {
     for (const v of order) {
       k++;
       if (have.has(`${v}|${rep}`)) continue;
-      const r = await coldPing(labs[v]!, ctx.params, VARIANTS[v]!.settleMs);
+      const r = await coldPing(labs[v]!, ctx.params);
       ctx.sample({ variant: v, rep, ...r, ...(rep === 0 ? { warmup: true } : {}) });
     }
     ctx.progress(k, total, `repetition ${rep} of ${ctx.params.reps}`);

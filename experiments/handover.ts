@@ -11,10 +11,9 @@ import type { IcmpEvent } from '../lab/capture/decode.js';
 import { compareStats, ratiosOf, statsBy, type Experiment, type Mode, type PaperValue, type Sample, type RunContext } from './lib/experiment.js';
 import { labelsFor } from './lib/labels.js';
 import { perRunSpec } from './lib/plot.js';
-import { upLab, type NodeSettings } from './lib/lab.js';
+import { plainLispSettings, upLab, type NodeSettings } from './lib/lab.js';
 import { eidOf, agentsReady } from './lib/agents.js';
 import { pingStatistics, waitReplyAfter } from './lib/ping.js';
-import { holdDatagrams } from './lib/slow.js';
 
 export interface HandoverSample extends Sample {
   run: number;
@@ -54,7 +53,7 @@ export const handover: Experiment<HandoverSample, HandoverParams> = {
     'The outage is the time from the first unanswered echo request to the first request of the steady run of answered ones (20 in a row), as the thesis defined it. ' +
     'LISP+WG: WireGuard learns mn\'s new endpoint from its first authenticated packet, the agent re-registers. Plain LISP (OOR): mn re-registers and sends Solicit-Map-Requests to the RLOCs in its map-cache; cn asks the Map-Server again. ' +
     'As OOR, the plain LISP variant\'s Map-Server has no publish/subscribe (cn learns of the move from mn\'s SMR only), and OOR holds its SMRs for a compiled-in 4 s after a move: ' +
-    'lispwg\'s plain LISP data plane sends them at once, so the experiment holds them 4 s on the wire (a relay in mn\'s namespace; --smr-delay=0 turns it off). ' +
+    'the plain LISP variant\'s mn is given the same hold-down (its `timers: smr-hold-down`; --smr-delay=0 turns it off). ' +
     'Runs alternate between the variants and the direction of the switch.',
   labels,
   paperValues: PAPER,
@@ -86,7 +85,7 @@ export const handover: Experiment<HandoverSample, HandoverParams> = {
       extra: { lostRequests: statsBy(counted, (s) => s.lost), ...(Object.keys(failed).length ? { failedRuns: failed } : {}) },
       notes: [
         'Access points are emulated (no mac80211_hwsim): a handover takes the station\'s link down in one AP and up in the other, with a new address (new RLOC), after the AP\'s 50-ms association delay; no radio scanning.',
-        `Plain LISP: mn's SMRs held ${params.smrDelayMs} ms on the wire, as OOR's compiled-in hold-down (lispwg's plain LISP data plane sends them at once).`,
+        `Plain LISP: mn waits ${params.smrDelayMs} ms after a move before its SMRs (smr-hold-down), as OOR's compiled-in hold-down.`,
         ...Object.entries(failed).map(([v, runs]) => `${labels[v] ?? v}: ${runs.length} run(s) without a measured outage (${runs.join('; ')})`),
       ],
     };
@@ -102,18 +101,14 @@ export const handover: Experiment<HandoverSample, HandoverParams> = {
   },
 };
 
-/**
- * OOR waits a compiled-in 4 s after an RLOC change before it sends its Solicit-Map-Requests
- * (experiments.md: why OOR 1.3 takes 3.4 s here). lispwg's plain LISP data plane sends them at
- * once, so the plain LISP variant holds mn's SMRs (UDP 4342 to cn's RLOC) this long on the wire.
- */
+/** OOR sends its SMRs a compiled-in 4 s after a move; the plain LISP variant's mn is given the same hold-down. */
 export const OOR_SMR_DELAY_MS = 4000;
 
 /** Each variant's agents. */
-const VARIANTS: Record<string, NodeSettings> = {
-  'lisp-wg': {},
+const VARIANTS: Record<string, (p: HandoverParams) => NodeSettings> = {
+  'lisp-wg': () => ({}),
   // OOR's Map-Server had no publish/subscribe: cn learns mn's new RLOC from an SMR only
-  lisp: { ms: { config: { subscriptions: { enabled: false } } }, mn: { config: { 'data-plane': 'lisp', 'miss-policy': 'drop' } }, cn: { config: { 'data-plane': 'lisp', 'miss-policy': 'drop' } } },
+  lisp: (p) => plainLispSettings(['mn', 'cn'], { asOor: true, extra: { mn: { config: { timers: { 'smr-hold-down': `${p.smrDelayMs}ms` } } } } }),
 };
 
 /** Answered requests in a row that count as steady again. */
@@ -175,12 +170,8 @@ async function runHandover(ctx: RunContext<HandoverSample, HandoverParams>): Pro
   for (const v of ctx.params.variants) if (!VARIANTS[v]) throw new LispwgError('EXP_VARIANT', `handover has no variant '${v}' (known: ${Object.keys(VARIANTS).join(', ')})`);
   const labs: Record<string, Lab> = {};
   for (const v of ctx.params.variants) {
-    labs[v] = await upLab(ctx, 'handover', `ho-${v.replace(/[^a-z]/g, '')}-`, { settings: VARIANTS[v]! });
+    labs[v] = await upLab(ctx, 'handover', `ho-${v.replace(/[^a-z]/g, '')}-`, { settings: VARIANTS[v]!(ctx.params) });
     await agentsReady(ctx.run, labs[v]!, ['mn', 'cn']);
-    if (v === 'lisp' && ctx.params.smrDelayMs > 0) {
-      await holdDatagrams(labs[v]!, 'mn', { address: labs[v]!.addressOf('cn', 'eth0'), port: 4342 }, ctx.params.smrDelayMs);
-      ctx.log(`lisp: mn's SMRs held ${ctx.params.smrDelayMs} ms, as OOR's hold-down`);
-    }
   }
   const total = ctx.params.runs * ctx.params.variants.length;
   const have = new Set(ctx.done.map((s) => `${s.variant}|${s.run}`));

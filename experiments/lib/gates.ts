@@ -46,7 +46,10 @@ function ratioGate(gate: string, experiment: string, s: ExperimentSummary | unde
 export function evaluateGates(s: GateSummaries): GateResult[] {
   const out: GateResult[] = [];
 
-  out.push(ratioGate(`cache-add: LISP+WG within ${CACHE_ADD_MAX_RATIO}x of plain LISP`, 'cache-add', s['cache-add'], 'lisp-wg', 'lisp',
+  // against plain LISP on the same control plane (pushes included): what WireGuard adds. OOR's
+  // Map-Server pushes nothing, so against it LISP+WG also pays the push round trip that keeps its
+  // first handshake from meeting an unknown key (both are in the cache-add summary)
+  out.push(ratioGate(`cache-add: LISP+WG within ${CACHE_ADD_MAX_RATIO}x of plain LISP (same control plane)`, 'cache-add', s['cache-add'], 'lisp-wg', 'lisp-push',
     (wg, lisp) => wg <= CACHE_ADD_MAX_RATIO * lisp, `<= ${CACHE_ADD_MAX_RATIO}`));
 
   {

@@ -6,13 +6,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { lispwgBin, projectRoot } from '../../src/util/project.js';
+import { projectRoot } from '../../src/util/project.js';
 import { LispwgError } from '../../src/util/errors.js';
 import { Lab, type UpOptions } from '../../lab/lab.js';
 import { loadTopology } from '../../lab/topology/load.js';
 import type { LabModel } from '../../lab/topology/model.js';
 import { destroyLab } from '../../lab/down.js';
-import { nodeDir } from '../../lab/names.js';
 import type { RunContext, Sample } from './experiment.js';
 
 /** Per-node agent settings merged into the topology: `config` (agent YAML keys), `cmd`. */
@@ -30,19 +29,30 @@ export function withNodeSettings(model: LabModel, settings: NodeSettings): LabMo
   return { ...model, raw: raw as LabModel['raw'] };
 }
 
+/**
+ * The plain LISP baseline (data-plane lisp, dropping while resolving, as OOR) on `nodes`. With
+ * `asOor` the Map-Server also pushes nothing and keeps no subscriptions, as OOR's (the paper's
+ * baseline); without it the agents keep lispwg's control plane, pushes included, which isolates
+ * what WireGuard adds. `extra`: more agent settings for some nodes.
+ */
+export function plainLispSettings(nodes: readonly string[], opts: { asOor: boolean; extra?: NodeSettings }): NodeSettings {
+  const out: NodeSettings = Object.fromEntries(nodes.map((n) => [n, { config: { 'data-plane': 'lisp', 'miss-policy': 'drop', ...(opts.extra?.[n]?.config ?? {}) } }]));
+  if (opts.asOor) out.ms = { config: { push: { order: 'off' }, subscriptions: { enabled: false } } };
+  return out;
+}
+
 /** The Map-Server's gRPC front's port (the control-channel baseline). */
 export const GRPC_PORT = 4343;
 
 /**
- * The gRPC control-channel baseline: the Map-Server also serves resolution over gRPC (a flag only
- * its command line has, so its command is given: the lab's generated config, plus --grpc-port),
- * and the named agents resolve over it.
+ * The gRPC control-channel baseline: the Map-Server also serves resolution over gRPC
+ * (`grpc-port` in its config), and the named agents resolve over it.
  */
-export function grpcSettings(agents: readonly string[], extra: Record<string, unknown> = {}): (lab: string) => NodeSettings {
-  return (lab) => ({
-    ms: { cmd: [process.execPath, lispwgBin(), 'ms', '--config', join(nodeDir(lab, 'ms'), 'lispwg.yaml'), '--grpc-port', String(GRPC_PORT)] },
+export function grpcSettings(agents: readonly string[], extra: Record<string, unknown> = {}): NodeSettings {
+  return {
+    ms: { config: { 'grpc-port': GRPC_PORT } },
     ...Object.fromEntries(agents.map((a) => [a, { config: { 'control-channel': 'grpc', 'grpc-port': GRPC_PORT, ...extra } }])),
-  });
+  };
 }
 
 export const topologyFile = (name: string): string => join(projectRoot(), 'topologies', `${name}.yaml`);

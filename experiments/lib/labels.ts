@@ -3,6 +3,7 @@ export const VARIANT_LABELS: Record<string, string> = {
   'lisp-wg': 'LISP+WG, lispwg (OOR+WG)',
   'lisp-wg-drop': 'LISP+WG, drop while resolving (as OOR+WG)',
   lisp: 'plain LISP (OOR)',
+  'lisp-push': "plain LISP with lispwg's pushes",
   'lisp-buffer': 'plain LISP, buffering',
   grpc: 'gRPC control channel',
   ipsec: 'IPsec ChaCha20-Poly1305',

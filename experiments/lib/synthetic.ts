@@ -14,7 +14,7 @@ export function syntheticSamples(name: string, seed = 1, slow?: { variant: strin
   switch (name) {
     case 'cache-add':
       for (let rep = 0; rep < 12; rep++)
-        for (const [v, base] of [['lisp-wg', 2.2], ['lisp', 1.9]] as const) out.push({ variant: v, rep, delayMs: jitter(base) + add(v), ...(rep === 0 ? { warmup: true } : {}) });
+        for (const [v, base] of [['lisp-wg', 2.2], ['lisp', 1.2], ['lisp-push', 1.9]] as const) out.push({ variant: v, rep, delayMs: jitter(base) + add(v), ...(rep === 0 ? { warmup: true } : {}) });
       break;
     case 'e2e':
       for (let rep = 0; rep < 10; rep++) {

@@ -32,7 +32,8 @@ WireGuard key, answers Map-Requests, pushes the requester's key to the destinati
   --push-wait-ms N         how long a reply waits for the push's Map-Notify-Ack (default 10)
   --rate-limit R           packets per second per source (0: off; default 1000)
   --grpc-port N            also serve resolution over gRPC (the control-channel baseline) on
-                           this TCP port of the control address (src/grpc; 4343 is usual)
+                           this TCP port of the control address (src/grpc; 4343 is usual;
+                           YAML: grpc-port)
   --log-level L            debug | info | warn | error
   --json                   (show) print JSON
   --limit N                (show) list at most N registrations (default 100)
@@ -113,7 +114,7 @@ export async function main(argv: string[]): Promise<number> {
   const level = values['log-level'] as Level | undefined;
   if (level && !['debug', 'info', 'warn', 'error'].includes(level)) throw new LispwgError('BAD_FLAG', `--log-level must be debug, info, warn or error`);
   const logger = createLogger({ component: 'ms' }, level ? { level } : {});
-  const grpcPort = num('grpc-port', values['grpc-port'], 1, 65535);
+  const grpcPort = num('grpc-port', values['grpc-port'], 1, 65535) ?? config.grpcPort;
   const running = await runMapServer(config, { ...(values.admin ? { adminSocket: values.admin } : {}), logger, handleSignals: true });
   // loaded only when asked for (grpc-js is not small); stops with the process
   if (grpcPort !== undefined) await (await import('../grpc/ms-front.js')).startGrpcFront(running.server, config, { port: grpcPort, log: logger });

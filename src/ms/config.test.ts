@@ -22,6 +22,7 @@ describe('Map-Server config', () => {
         'listen: 198.18.0.1',
         'registration-ttl: 3',
         'push: { order: parallel }',
+        'grpc-port: 4343',
         'sites:',
         '  - name: a',
         '    key: secret',
@@ -38,6 +39,7 @@ describe('Map-Server config', () => {
     );
     expect(c.listen).toEqual(['198.18.0.1']);
     expect(c.port).toBe(4342);
+    expect(c.grpcPort).toBe(4343);
     expect(c.registrationTtl).toBe(3);
     expect(c.push).toEqual({ order: 'parallel', waitMs: 10, retries: 3, retryMs: 200 });
     expect(c.sites[0]!.keyId).toBe(1);

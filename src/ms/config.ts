@@ -8,6 +8,7 @@
  * registration-ttl: 180             # s; 3 x the xTRs' 60-s refresh, as OOR
  * push: { order: push-then-reply, wait-ms: 10, retries: 3, retry-ms: 200 }
  * rate-limit: { rate: 1000, burst: 2000 }      # Map-Server packets per second per source; 0 = off
+ * grpc-port: 4343                   # optional: also resolve over gRPC (the control-channel baseline)
  * control-tunnel:                   # the static WireGuard tunnel the xTRs reach us through
  *   interface: lwgms0
  *   private-key-file: /etc/lispwg/ms.key
@@ -103,6 +104,8 @@ export interface MsConfig {
   push: { order: PushOrder; waitMs: number; retries: number; retryMs: number };
   subscriptions: { enabled: boolean; max: number; retries: number; retryMs: number; maxTtl: number };
   rateLimit: { rate: number; burst: number; tableSize: number };
+  /** Also serve resolution over gRPC on this TCP port of the control address (src/grpc). */
+  grpcPort?: number;
   sites: SiteConfig[];
   static: StaticMappingConfig[];
   controlTunnel?: ControlTunnelConfig;
@@ -197,6 +200,7 @@ const fileSchema = z.strictObject({
       'table-size': uint(10_000_000).min(1).default(65_536),
     })
     .default({ rate: 1000, burst: 2000, 'table-size': 65_536 }),
+  'grpc-port': uint(65535).min(1).optional(),
   'control-tunnel': z
     .strictObject({
       interface: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'an interface name is 1-15 characters'),
@@ -233,6 +237,7 @@ function fromFile(c: FileConfig, file?: string): MsConfig {
       maxTtl: c.subscriptions['max-ttl'],
     },
     rateLimit: { rate: c['rate-limit'].rate, burst: c['rate-limit'].burst, tableSize: c['rate-limit']['table-size'] },
+    ...(c['grpc-port'] !== undefined ? { grpcPort: c['grpc-port'] } : {}),
     sites: c.sites.map((s) => ({
       name: s.name,
       key: s.key,

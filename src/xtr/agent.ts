@@ -15,8 +15,9 @@
  */
 import { writeFileSync, rmSync } from 'node:fs';
 import type { Server } from 'node:net';
-import { ControlClient, type MappingEvent, type Resolution, type WithdrawnEvent } from './control-client.js';
-import { eidAddress, eidOf, recordKey, wrapWireguardKey, type MappingRecord, type Locator } from '../lisp/index.js';
+import type { ControlClient, MappingEvent, Resolution, WithdrawnEvent } from './control-client.js';
+import { openControlChannel, openControlTunnel, readRlocs, repointMapServer, sameRlocs, siteRecords, type Rloc } from './site.js';
+import { eidOf, recordKey, type MappingRecord } from '../lisp/index.js';
 import { MapCache } from '../mapping/map-cache.js';
 import { prefixOf } from '../mapping/database.js';
 import { familyBits, type EidPrefix } from '../mapping/eid.js';
@@ -84,7 +85,7 @@ export class Agent {
   private readonly counters: Record<string, number> = {};
   private readonly missToInstalled: number[] = [];
   private readonly started = performance.now();
-  private rlocs: Array<{ interface: string; address: string; priority: number; weight: number }> = [];
+  private rlocs: Rloc[] = [];
   private registeredAt: number | undefined;
   /** Peers whose first handshake is being watched (see watchHandshake). */
   private readonly handshakeWatch = new Map<string, NodeJS.Timeout>();
@@ -165,17 +166,7 @@ export class Agent {
     const [ctlIf, dataIf, tunIf] = p.interfaces as [Plan['interfaces'][0], Plan['interfaces'][0], Plan['interfaces'][0]];
 
     // control tunnel to the Map-Server
-    this.state.addInterface(ctlIf.name);
-    this.control = await openWireGuard({ name: ctlIf.name, privateKey: this.keys.control.privateKey, listenPort: c.control.listenPort, addresses: ctlIf.addresses, backend: c.wireguard.backend, log: this.log.child({ wg: ctlIf.name }) });
-    await this.control.setPeer({
-      publicKey: Buffer.from(c.mapServer.publicKey, 'base64'),
-      endpoint: { address: c.mapServer.address, port: c.mapServer.port },
-      allowedIps: p.controlPeer.allowedIps,
-      persistentKeepalive: p.controlPeer.persistentKeepalive,
-    });
-    const controlRoute = p.routes[0]!;
-    this.rt.replaceRoute(controlRoute);
-    this.control.onRestart(() => this.rt.replaceRoute(controlRoute));
+    this.control = await openControlTunnel(c, p, this.keys.control.privateKey, this.state, this.rt, this.log);
 
     // data interface
     this.state.addInterface(dataIf.name);
@@ -194,42 +185,20 @@ export class Agent {
     this.rt.setLinkUp(tunIf.name);
     for (const r of p.routes.slice(1)) this.rt.replaceRoute(r);
 
-    // control plane
-    this.client = await ControlClient.open({
-      mapServer: { address: c.mapServer.controlAddress },
-      localAddress: c.control.address.address,
-      site: { key: c.mapServer.sharedKey, keyId: c.mapServer.keyId },
-      registerIntervalMs: c.timers.registerRefreshMs,
-      registerRetryMs: c.timers.registerRetryMs,
-      // install (or remove) before the Map-Notify-Ack: the Map-Server replies to the requester after it
+    // control plane: the Map-Server replies to a requester after our Map-Notify-Ack (push-then-reply)
+    const channel = await openControlChannel(c, this.log, this.events, {
       onPush: async (events) => {
         for (const e of events) {
-          const handled = 'record' in e ? this.onPushedMapping(e) : this.onWithdrawn(e);
-          await handled.catch((err: unknown) => this.fault('record' in e ? 'pushed mapping' : 'withdrawal', err));
+          if ('record' in e) await this.takePush(e, 'pushed mapping');
+          else await this.onWithdrawn(e).catch((err: unknown) => this.fault('withdrawal', err));
         }
       },
-      logger: this.log.child({ component: 'control-client' }),
+      onGrpcPush: (e) => this.takePush(e, 'pushed mapping (gRPC)'),
+      onRegistered: (t) => (this.registeredAt = t),
+      count: (what) => this.count(what),
     });
-    this.client.on('registered', (e) => {
-      this.registeredAt = e.t;
-      this.events.emit('registered', { rttMs: round(e.rttMs), attempts: e.attempts }, e.t);
-    });
-    this.client.on('register-timeout', (e) => this.log.warn('no Map-Notify from the Map-Server yet: still trying', { attempts: e.attempts }));
-    this.client.on('drop', (e) => {
-      this.count(`control-drop-${e.reason}`);
-      if (e.reason === 'bad-hmac') this.events.emit('map-notify-rejected', { from: e.from.address, reason: e.reason }, e.t);
-    });
-
-    if (c.controlChannel.protocol === 'grpc') {
-      const { GrpcControlClient, pushedMappingEvent } = await import('../grpc/client.js');
-      const server = { address: c.mapServer.controlAddress, port: c.controlChannel.grpcPort };
-      this.grpc = new GrpcControlClient({ server, log: this.log });
-      // as a pushed Map-Notify: installed before the ack (bounded), so the requester's reply waits for it
-      this.grpc.watch(async (record) => {
-        const e = pushedMappingEvent(record, server);
-        if (e) await this.onPushedMapping(e).catch((err: unknown) => this.fault('pushed mapping (gRPC)', err));
-      });
-    }
+    this.client = channel.client;
+    this.grpc = channel.grpc;
 
     this.monitor = monitorAddresses(() => {
       try {
@@ -265,16 +234,8 @@ export class Agent {
   /** Reads the RLOC interfaces' addresses; registers at once when they changed. */
   private refreshRlocs(why: string): void {
     if (this.stopping) return;
-    const next: typeof this.rlocs = [];
-    for (const r of this.config.rlocInterfaces) {
-      if (!this.rt.link(r.name)) continue;
-      for (const a of this.rt.addresses(r.name)) {
-        if (a.tentative || (a.family === 6 && a.address.toLowerCase().startsWith('fe80:'))) continue;
-        next.push({ interface: r.name, address: a.address, priority: r.priority, weight: r.weight });
-      }
-    }
-    const same = next.length === this.rlocs.length && next.every((r, i) => r.address === this.rlocs[i]!.address && r.interface === this.rlocs[i]!.interface);
-    if (same) return;
+    const next = readRlocs(this.config, this.rt);
+    if (sameRlocs(next, this.rlocs)) return;
     const before = this.rlocs.map((r) => r.address);
     this.rlocs = next;
     this.events.emit('rloc-changed', { why, from: before, to: next.map((r) => r.address) });
@@ -286,14 +247,10 @@ export class Agent {
       .then(() => this.register());
   }
 
-  /**
-   * wireguard-go pins the source address it last sent from to each endpoint and keeps using it
-   * after that address is gone; setting an endpoint again clears the pin, so after an RLOC
-   * change every peer (the Map-Server's included) is given its endpoint again.
-   */
+  /** After an RLOC change every peer (the Map-Server's included) is given its endpoint again (see repointMapServer). */
   private async unstickSources(): Promise<void> {
     const c = this.config;
-    await this.control.setPeer({ publicKey: Buffer.from(c.mapServer.publicKey, 'base64'), endpoint: { address: c.mapServer.address, port: c.mapServer.port }, allowedIps: [] });
+    await repointMapServer(this.control, c);
     if (this.installer.size() === 0) return;
     const current = new Map((await this.data.peers()).map((s) => [keyToHex(s.publicKey), s.endpoint]));
     for (const peer of this.installer.all()) {
@@ -303,21 +260,8 @@ export class Agent {
   }
 
   private register(): void {
-    const c = this.config;
-    const ttl = Math.max(1, Math.floor(c.timers.recordTtlMs / 60_000));
-    const records: MappingRecord[] = c.eidPrefixes.map((e) => ({
-      ttl,
-      maskLen: e.prefix.length,
-      action: 0,
-      authoritative: true,
-      mapVersion: 0,
-      eid: wrapWireguardKey(eidAddress(e.prefix.address, c.instanceId), this.keys.data.publicKey),
-      locators: this.rlocs.map(
-        (r): Locator => ({ priority: r.priority, weight: r.weight, mPriority: 255, mWeight: 0, local: true, probed: false, reachable: true, address: r.address.includes(':') ? { afi: 'ipv6', address: r.address } : { afi: 'ipv4', address: r.address } }),
-      ),
-    }));
-    this.events.emit('register-sent', { rlocs: this.rlocs.map((r) => r.address), eidPrefixes: c.eidPrefixes.map((e) => e.prefix.text) });
-    this.client.register(records).catch(() => {
+    this.events.emit('register-sent', { rlocs: this.rlocs.map((r) => r.address), eidPrefixes: this.config.eidPrefixes.map((e) => e.prefix.text) });
+    this.client.register(siteRecords(this.config, this.rlocs, this.keys.data.publicKey)).catch(() => {
       // REGISTER_TIMEOUT is logged by the listener; the client keeps trying
     });
   }
@@ -445,7 +389,7 @@ export class Agent {
   // --- install ----------------------------------------------------------------------------------
 
   /** Installs (or updates) the mapping of `prefix`, then releases what was buffered for it. */
-  private async applyMapping(prefix: EidPrefix, record: MappingRecord, key: Uint8Array, ttlMs: number, source: 'map-reply' | 'map-notify', missAt?: number): Promise<void> {
+  private async applyMapping(prefix: EidPrefix, record: MappingRecord, key: Uint8Array, ttlMs: number, source: 'map-reply' | 'map-notify', missAt?: number, onPeerSet?: () => void): Promise<void> {
     const text = prefixText(prefix);
     const refuse = (why: string) => {
       this.count(why);
@@ -467,7 +411,7 @@ export class Agent {
     this.cache.set(prefix, value, ttlMs);
     let timing;
     try {
-      timing = await this.installer.install(text, key, rloc, source);
+      timing = await this.installer.install(text, key, rloc, source, onPeerSet);
     } catch (e) {
       this.cache.delete(prefix);
       for (const k of this.bufferedKeysIn(prefix)) this.buffer.discard(k, 'unresolved');
@@ -586,14 +530,28 @@ export class Agent {
 
   // --- pushed Map-Notifies ----------------------------------------------------------------------
 
-  private async onPushedMapping(e: MappingEvent): Promise<void> {
+  /**
+   * Handles a pushed mapping; resolves when its acknowledgement may go: as soon as WireGuard holds
+   * the peer (the requester's first handshake, which waits for the Ack, will find it), or once
+   * handling ended without a new peer. The route goes in while the Ack travels: it only carries
+   * our answers, which the requester's first packets must reach us before they need.
+   */
+  private takePush(e: MappingEvent, what: string): Promise<void> {
+    return new Promise<void>((ackable) => {
+      this.onPushedMapping(e, ackable)
+        .catch((err: unknown) => this.fault(what, err))
+        .finally(ackable);
+    });
+  }
+
+  private async onPushedMapping(e: MappingEvent, onPeerSet?: () => void): Promise<void> {
     if (this.stopping) return;
     const text = prefixText(e.prefix);
     this.events.emit('map-notify-received', { prefix: text, from: e.from.address, key: e.key ? keyToBase64(e.key) : null }, e.t);
     if (e.prefix.iid !== this.config.instanceId) return this.count('map-notify-other-instance');
     if (!e.key) return this.count('map-notify-without-key');
     const ttlMs = e.record.ttl === FOREVER_TTL ? Infinity : e.record.ttl * 60_000;
-    await this.applyMapping(e.prefix, e.record, e.key, ttlMs, 'map-notify');
+    await this.applyMapping(e.prefix, e.record, e.key, ttlMs, 'map-notify', undefined, onPeerSet);
   }
 
   private async onWithdrawn(e: WithdrawnEvent): Promise<void> {

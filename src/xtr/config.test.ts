@@ -48,6 +48,7 @@ describe('agent config', () => {
     expect(c.missPolicy).toBe('buffer');
     expect(c.timers.registerRefreshMs).toBe(60_000);
     expect(c.timers.resolve.firstTimeoutMs).toBe(250);
+    expect(c.timers.smrHoldDownMs).toBe(0); // SMRs at once unless asked (OOR: 4 s)
     expect(c.missBuffer.maxAgeMs).toBe(3000);
     expect(c.mapServer.keyId).toBe(1);
     expect(c.adminSocket).toBe('/run/lispwg/mn1.sock');
@@ -62,8 +63,9 @@ describe('agent config', () => {
     );
     expect(v6.eidPrefixes[0]).toEqual({ prefix: { text: '2001:db8:100::/64', address: '2001:db8:100::', length: 64, family: 6 }, address: '2001:db8:100::1' });
     expect(v6.eidSpace.map((p) => p.text)).toEqual(['198.18.64.0/18', '2001:db8:100::/48']);
-    const full = parseConfig(minimal + `timers:\n  peer-silence: 1500ms\n  resolve:\n    first-timeout: 0.1\ndata:\n  private-key-file: keys/d.key\n`, '/etc/lispwg/mn1.yaml');
+    const full = parseConfig(minimal + `timers:\n  peer-silence: 1500ms\n  smr-hold-down: 4s\n  resolve:\n    first-timeout: 0.1\ndata:\n  private-key-file: keys/d.key\n`, '/etc/lispwg/mn1.yaml');
     expect(full.timers.peerSilenceMs).toBe(1500);
+    expect(full.timers.smrHoldDownMs).toBe(4000);
     expect(full.timers.resolve.firstTimeoutMs).toBe(100);
     expect(full.timers.resolve.attempts).toBe(6);
     expect(full.data.privateKey).toEqual({ file: '/etc/lispwg/keys/d.key' });

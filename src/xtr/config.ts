@@ -38,6 +38,7 @@
  *   idle-timeout: 5m
  *   refresh-before-expiry: 10s
  *   peer-silence: 3s               # sending, nothing back: re-resolve (double jump)
+ *   smr-hold-down: 0s              # data-plane lisp: wait this long after a move before the SMRs (OOR: 4s)
  *   resolve: { first-timeout: 250ms, backoff: 2, max-timeout: 4s, attempts: 6, negative-ttl: 60s }
  * state-dir: /run/lispwg           # admin socket <name>.sock, state file <name>.state.json
  * event-log: /var/log/lispwg/mn1.events.jsonl
@@ -150,6 +151,8 @@ export interface AgentConfig {
     peerSilenceMs: number;
     /** A new peer whose first handshake has not completed after this long is re-created. */
     handshakeRetryMs: number;
+    /** Plain LISP data plane: the wait between a move (re-registered) and the SMRs; OOR has 4 s compiled in. */
+    smrHoldDownMs: number;
     resolve: { firstTimeoutMs: number; backoff: number; maxTimeoutMs: number; attempts: number; negativeTtlMs: number };
   };
   wireguard: { backend: 'auto' | 'kernel' | 'userspace' };
@@ -327,6 +330,7 @@ const schema = z
         'refresh-before-expiry': duration.default(10_000),
         'peer-silence': duration.default(3000),
         'handshake-retry': duration.default(150),
+        'smr-hold-down': duration.default(0),
         resolve: z
           .strictObject({
             'first-timeout': duration.default(250),
@@ -508,6 +512,7 @@ function resolveConfig(raw: Raw, source: string, fail: (path: PropertyKey[], mes
       refreshBeforeExpiryMs: t['refresh-before-expiry'],
       peerSilenceMs: t['peer-silence'],
       handshakeRetryMs: t['handshake-retry'],
+      smrHoldDownMs: t['smr-hold-down'],
       resolve: {
         firstTimeoutMs: t.resolve['first-timeout'],
         backoff: t.resolve.backoff,

@@ -70,10 +70,10 @@ export interface ControlClientOptions {
   /** Additional Map-Requests after a timeout; default 2 (OOR's map-request-retries). */
   requestRetries?: number;
   /**
-   * Handles a pushed Map-Notify's records (install the peer, or remove it) before the
-   * Map-Notify-Ack goes back: the Map-Server answers the requester only after that Ack, so the
-   * requester's first WireGuard handshake finds our peer in place (else WireGuard drops the
-   * handshake and retries only after 5 s). Waited for at most `pushAckBoundMs`.
+   * Handles a pushed Map-Notify's records (install the peer, or remove it); the Map-Notify-Ack
+   * goes back when the returned promise resolves: the Map-Server answers the requester only after
+   * that Ack, so the requester's first WireGuard handshake finds our peer in place (else WireGuard
+   * drops the handshake and retries only after 5 s). Waited for at most `pushAckBoundMs`.
    */
   onPush?: (events: Array<MappingEvent | WithdrawnEvent>) => Promise<void>;
   /** Longest wait for `onPush` before the Ack goes anyway (ms); default 50. */

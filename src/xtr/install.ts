@@ -53,8 +53,11 @@ export class Installer {
     this.ifindex = rt.linkIndex(opts.dataInterface);
   }
 
-  /** Adds or updates the peer for `prefix`; resolves once peer and route are both in place. */
-  async install(prefix: string, publicKey: Uint8Array, rloc: string | undefined, source: InstalledPeer['source']): Promise<InstallTiming> {
+  /**
+   * Adds or updates the peer for `prefix`; resolves once peer and route are both in place.
+   * `onPeerSet`: called as soon as WireGuard holds the peer, before the route is added.
+   */
+  async install(prefix: string, publicKey: Uint8Array, rloc: string | undefined, source: InstalledPeer['source'], onPeerSet?: () => void): Promise<InstallTiming> {
     const id = keyToHex(publicKey);
     let peer = this.peers.get(id);
     const previousOwner = this.prefixOwner.get(prefix);
@@ -84,6 +87,7 @@ export class Installer {
       throw e;
     }
     const peerAt = performance.now();
+    onPeerSet?.();
     let routeAt: number | undefined;
     if (newPrefix) {
       this.setRoute(prefix);

@@ -117,8 +117,8 @@ async function startAgent(n: Node, variant: { dataPlane: 'lisp' | 'wireguard'; c
 }
 
 /** Pings until `n` replies came back (the first requests may be dropped while resolving, as OOR does). */
-async function pings(from: string, src: string, to: string): Promise<number> {
-  const r = await exec(from, ['ping', '-c', '10', '-i', '0.1', '-W', '1', '-I', src, to]);
+async function pings(from: string, src: string, to: string, count = 10): Promise<number> {
+  const r = await exec(from, ['ping', '-c', String(count), '-i', '0.1', '-W', '1', '-I', src, to]);
   return Number(/(\d+) received/.exec(r.stdout)?.[1] ?? 0);
 }
 
@@ -193,6 +193,17 @@ describe('data-plane: lisp (plain LISP, the OOR baseline)', () => {
   it('delivers a TCP transfer byte for byte', async () => {
     const r = await tcpTransfer({ serverNs: ns('b'), clientNs: ns('a'), address: B.eid, bytes: 8 << 20 });
     expect(r).toMatchObject({ received: 8 << 20, intact: true });
+  });
+
+  it('a flush is a cold start: a destination that just missed resolves again at once', async () => {
+    // twice within a second: the data plane reports a destination's misses once a second, and a
+    // flush must restart that, or the second cold start would drop everything for up to 1 s
+    for (let i = 0; i < 2; i++) {
+      await adminRequest(join(dir, 'run', `${A.agent}.sock`), 'flush');
+      const t0 = performance.timeOrigin + performance.now();
+      expect(await pings('a', A.eid, B.eid, 3), `cold start ${i + 1}`).toBeGreaterThanOrEqual(1); // the first is dropped (miss-policy drop)
+      expect(events(A).some((e) => e.event === 'mapping-installed' && e.t > t0)).toBe(true);
+    }
   });
 
   it("after A's RLOC changes, A sends SMRs and B re-resolves A to its new RLOC", async () => {

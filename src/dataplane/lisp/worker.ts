@@ -15,7 +15,8 @@
  * Reading and writing fds of sockets that dgram created: see udp-fd.ts.
  *
  * The main thread (LispDataPlane) mirrors the agent's map-cache here with 'map' / 'unmap'
- * messages; a miss is reported back ('miss', at most once per destination and retry interval)
+ * messages; a miss is reported back ('miss', at most once per destination and retry interval,
+ * which an 'unmap' restarts)
  * and, with the `buffer` policy, the packet waits in a bounded PacketBuffer until its mapping
  * arrives. Counters live in a SharedArrayBuffer the main thread reads at any time.
  */
@@ -233,6 +234,8 @@ function main(init: WorkerInit): void {
       unroute(key);
       routePrefix.delete(key);
       table.delete(m.prefix);
+      // a mapping is gone (flushed, expired): its destinations must be able to miss again at once
+      reported.clear();
     } else if (m.type === 'refresh') {
       // our own address changed: connected sockets keep the old source address, so reconnect
       for (const t of tunnels.values()) {

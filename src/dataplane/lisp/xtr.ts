@@ -15,22 +15,23 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:net';
-import { eidAddress, eidOf, type Locator, type MappingRecord } from '../../lisp/index.js';
+import { eidOf, type MappingRecord } from '../../lisp/index.js';
 import { prefixOf } from '../../mapping/database.js';
 import { familyBits, type EidPrefix } from '../../mapping/eid.js';
 import { MapCache } from '../../mapping/map-cache.js';
 import { Rtnetlink, monitorAddresses, type AddressMonitor } from '../../net/rtnetlink.js';
 import { LispwgError } from '../../util/errors.js';
 import { createLogger, type Logger } from '../../util/log.js';
-import { openWireGuard, type WgDevice } from '../../wg/wireguard.js';
+import type { WgDevice } from '../../wg/wireguard.js';
 import { keyToBase64 } from '../../wg/keys.js';
 import { cleanupLeftovers } from '../../xtr/agent.js';
 import { serveAdmin } from '../../xtr/admin.js';
 import type { AgentConfig } from '../../xtr/config.js';
-import { ControlClient, type MappingEvent, type Resolution, type WithdrawnEvent } from '../../xtr/control-client.js';
+import type { ControlClient, MappingEvent, Resolution, WithdrawnEvent } from '../../xtr/control-client.js';
 import { EventLog } from '../../xtr/events.js';
 import { loadOrCreateKey } from '../../xtr/key-source.js';
 import { makePlan } from '../../xtr/plan.js';
+import { openControlChannel, openControlTunnel, readRlocs, repointMapServer, sameRlocs, siteRecords, type Rloc } from '../../xtr/site.js';
 import { Resolver } from '../../xtr/resolver.js';
 import { latency, type AgentStatus, type MapCacheStatus } from '../../xtr/show.js';
 import { StateFile } from '../../xtr/state.js';
@@ -61,7 +62,7 @@ export class LispXtr {
   private readonly counters: Record<string, number> = {};
   private readonly missToInstalled: number[] = [];
   private readonly started = performance.now();
-  private rlocs: Array<{ interface: string; address: string; priority: number; weight: number }> = [];
+  private rlocs: Rloc[] = [];
   private registeredAt: number | undefined;
   /** The RLOCs of the last registration. */
   private registeredRlocs: string[] = [];
@@ -74,6 +75,7 @@ export class LispXtr {
   private client!: ControlClient;
   private grpc: GrpcControlClient | undefined;
   private smr!: SmrEndpoint;
+  private smrTimer: NodeJS.Timeout | undefined;
   private monitor: AddressMonitor | undefined;
   private admin: Server | undefined;
   private tick: NodeJS.Timeout | undefined;
@@ -113,20 +115,11 @@ export class LispXtr {
   private async bringUp(): Promise<void> {
     const c = this.config;
     const p = makePlan(c);
-    const ctl = p.interfaces.find((i) => i.role === 'control')!;
 
     // the control tunnel to the Map-Server, as the LISP+WireGuard agent has it
     const key = await loadOrCreateKey(c.control.privateKey, 'control');
     this.controlPublicKey = keyToBase64(key.publicKey);
-    this.state.addInterface(ctl.name);
-    this.control = await openWireGuard({ name: ctl.name, privateKey: key.privateKey, listenPort: c.control.listenPort, addresses: ctl.addresses, backend: c.wireguard.backend, log: this.log.child({ wg: ctl.name }) });
-    await this.control.setPeer({
-      publicKey: Buffer.from(c.mapServer.publicKey, 'base64'),
-      endpoint: { address: c.mapServer.address, port: c.mapServer.port },
-      allowedIps: p.controlPeer.allowedIps,
-      persistentKeepalive: p.controlPeer.persistentKeepalive,
-    });
-    this.rt.replaceRoute(p.routes[0]!);
+    this.control = await openControlTunnel(c, p, key.privateKey, this.state, this.rt, this.log);
 
     // the TUN holds the EID space (and, on a mobile node, its EIDs); what enters it is encapsulated
     this.state.addInterface(c.tun.interface);
@@ -146,31 +139,17 @@ export class LispXtr {
       log: this.log,
     });
 
-    this.client = await ControlClient.open({
-      mapServer: { address: c.mapServer.controlAddress },
-      localAddress: c.control.address.address,
-      site: { key: c.mapServer.sharedKey, keyId: c.mapServer.keyId },
-      registerIntervalMs: c.timers.registerRefreshMs,
-      registerRetryMs: c.timers.registerRetryMs,
+    const channel = await openControlChannel(c, this.log, this.events, {
       onPush: async (evs) => {
         for (const e of evs) if ('record' in e) this.onPushed(e);
         else this.onWithdrawn(e);
       },
-      logger: this.log.child({ component: 'control-client' }),
+      onGrpcPush: (e) => this.onPushed(e),
+      onRegistered: (t) => (this.registeredAt = t),
+      count: (what) => this.count(what),
     });
-    this.client.on('registered', (e) => {
-      this.registeredAt = e.t;
-      this.events.emit('registered', { rttMs: round(e.rttMs), attempts: e.attempts }, e.t);
-    });
-    if (c.controlChannel.protocol === 'grpc') {
-      const { GrpcControlClient, pushedMappingEvent } = await import('../../grpc/client.js');
-      const server = { address: c.mapServer.controlAddress, port: c.controlChannel.grpcPort };
-      this.grpc = new GrpcControlClient({ server, log: this.log });
-      this.grpc.watch((record) => {
-        const e = pushedMappingEvent(record, server);
-        if (e) this.onPushed(e);
-      });
-    }
+    this.client = channel.client;
+    this.grpc = channel.grpc;
 
     this.smr = await SmrEndpoint.open({ log: this.log });
     this.smr.onSmr((e) => this.onSmr(e.eid, e.from.address));
@@ -181,27 +160,20 @@ export class LispXtr {
     this.admin = await serveAdmin(c.adminSocket, (cmd) => this.onAdmin(cmd));
     this.state.addFile(c.adminSocket);
     this.events.emit('agent-started', { mode: c.mode, instanceId: c.instanceId, dataPlane: 'lisp', controlChannel: c.controlChannel.protocol, pid: process.pid });
-    this.log.info('plain LISP agent up', { mode: c.mode, control: ctl.name, tun: c.tun.interface, controlChannel: c.controlChannel.protocol });
+    this.log.info('plain LISP agent up', { mode: c.mode, control: p.interfaces.find((i) => i.role === 'control')!.name, tun: c.tun.interface, controlChannel: c.controlChannel.protocol });
   }
 
   // --- registration and mobility ----------------------------------------------------------------
 
   private refreshRlocs(why: string): void {
     if (this.stopping) return;
-    const next: typeof this.rlocs = [];
+    let next: Rloc[];
     try {
-      for (const r of this.config.rlocInterfaces) {
-        if (!this.rt.link(r.name)) continue;
-        for (const a of this.rt.addresses(r.name)) {
-          if (a.tentative || (a.family === 6 && a.address.toLowerCase().startsWith('fe80:'))) continue;
-          next.push({ interface: r.name, address: a.address, priority: r.priority, weight: r.weight });
-        }
-      }
+      next = readRlocs(this.config, this.rt);
     } catch (e) {
       return this.fault('reading the RLOC addresses', e);
     }
-    const same = next.length === this.rlocs.length && next.every((r, i) => r.address === this.rlocs[i]!.address);
-    if (same) return;
+    if (sameRlocs(next, this.rlocs)) return;
     const before = this.rlocs.map((r) => r.address);
     this.rlocs = next;
     this.events.emit('rloc-changed', { why, from: before, to: next.map((r) => r.address) });
@@ -213,31 +185,23 @@ export class LispXtr {
       .then(async () => {
         if (moved) {
           this.dp.localRlocChanged();
-          // wireguard-go keeps sending from the old source: give the Map-Server its endpoint again
-          const c = this.config;
-          await this.control.setPeer({ publicKey: Buffer.from(c.mapServer.publicKey, 'base64'), endpoint: { address: c.mapServer.address, port: c.mapServer.port }, allowedIps: [] });
+          await repointMapServer(this.control, this.config);
         }
         await this.register();
-        if (moved) this.solicit();
+        if (!moved) return;
+        // OOR holds its SMRs back (4 s compiled in); a move meanwhile restarts the wait
+        clearTimeout(this.smrTimer);
+        const hold = this.config.timers.smrHoldDownMs;
+        if (hold > 0) this.smrTimer = setTimeout(() => this.solicit(), hold);
+        else this.solicit();
       })
       .catch((e: unknown) => this.fault('registering after an RLOC change', e));
   }
 
   /** Map-Register of our EID prefixes, plain records (no key), with the current RLOCs; resolves on the Map-Notify. */
   private async register(): Promise<void> {
-    const c = this.config;
-    const ttl = Math.max(1, Math.floor(c.timers.recordTtlMs / 60_000));
-    const records: MappingRecord[] = c.eidPrefixes.map((e) => ({
-      ttl,
-      maskLen: e.prefix.length,
-      action: 0,
-      authoritative: true,
-      mapVersion: 0,
-      eid: eidAddress(e.prefix.address, c.instanceId),
-      locators: this.rlocs.map((r): Locator => ({ priority: r.priority, weight: r.weight, mPriority: 255, mWeight: 0, local: true, probed: false, reachable: true, address: r.address.includes(':') ? { afi: 'ipv6', address: r.address } : { afi: 'ipv4', address: r.address } })),
-    }));
-    this.events.emit('register-sent', { rlocs: this.rlocs.map((r) => r.address), eidPrefixes: c.eidPrefixes.map((e) => e.prefix.text) });
-    await this.client.register(records);
+    this.events.emit('register-sent', { rlocs: this.rlocs.map((r) => r.address), eidPrefixes: this.config.eidPrefixes.map((e) => e.prefix.text) });
+    await this.client.register(siteRecords(this.config, this.rlocs));
   }
 
   /** SMRs to every RLOC in the map-cache, from each of our EIDs (RFC 9301 6.1). */
@@ -445,6 +409,7 @@ export class LispXtr {
     this.monitor?.close();
     if (this.admin) await attempt('closing the admin socket', () => new Promise<void>((r) => this.admin!.close(() => r())));
     rmSync(this.config.adminSocket, { force: true });
+    clearTimeout(this.smrTimer);
     this.smr?.close();
     this.grpc?.close();
     if (this.client) await attempt('closing the control client', () => this.client.close());
