@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { isIP } from 'node:net';
-import { eidOf, recordKey, type MappingRecord } from '../lisp/index.js';
+import { eidOf, recordJson, recordKey, type MappingRecord } from '../lisp/index.js';
 import { LispwgError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 import dgram from 'node:dgram';
@@ -51,25 +51,6 @@ function describeRecord(r: MappingRecord): string[] {
     lines.push(`    RLOC ${a}  priority ${l.priority} weight ${l.weight}${l.reachable ? '  up' : '  down'}`);
   }
   return lines;
-}
-
-function recordJson(r: MappingRecord): unknown {
-  const eid = eidOf(r.eid);
-  let key: string | null = null;
-  try {
-    const k = recordKey(r);
-    key = k ? Buffer.from(k).toString('base64') : null;
-  } catch {
-    key = null;
-  }
-  return {
-    eid: eid ? `${eid.address}/${r.maskLen}` : null,
-    iid: eid?.instanceId ?? 0,
-    ttl: r.ttl,
-    action: r.action,
-    key,
-    rlocs: r.locators.map((l) => ({ address: l.address.afi === 'ipv4' || l.address.afi === 'ipv6' ? l.address.address : null, priority: l.priority, weight: l.weight, reachable: l.reachable })),
-  };
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -7,6 +7,7 @@
 import type { Address, MappingRecord, SecurityKeyLcaf } from './types.js';
 import { CIPHER_SUITE_EC25519_CHACHA20_POLY1305 } from './types.js';
 import { LispwgError } from '../util/errors.js';
+import { eidOf } from './eid.js';
 
 export const WIREGUARD_KEY_LENGTH = 32;
 
@@ -48,4 +49,24 @@ export function recordKey(record: MappingRecord): Uint8Array | undefined {
     throw new LispwgError('SECURITY_KEY', `a WireGuard Security Key LCAF holds one ${WIREGUARD_KEY_LENGTH}-byte key, found ${sk.keys.map((k) => `${k.length} bytes`).join(', ') || 'none'}`);
   }
   return key;
+}
+
+/** A record as plain JSON (CLI output, test drivers): EID prefix, instance ID, TTL, action, key (base64 or null), locators. */
+export function recordJson(r: MappingRecord): { eid: string | null; iid: number; ttl: number; action: number; key: string | null; rlocs: Array<{ address: string | null; priority: number; weight: number; reachable: boolean }> } {
+  const eid = eidOf(r.eid);
+  let key: string | null = null;
+  try {
+    const k = recordKey(r);
+    key = k ? Buffer.from(k).toString('base64') : null;
+  } catch {
+    key = null; // a malformed key is shown as none
+  }
+  return {
+    eid: eid ? `${eid.address}/${r.maskLen}` : null,
+    iid: eid?.instanceId ?? 0,
+    ttl: r.ttl,
+    action: r.action,
+    key,
+    rlocs: r.locators.map((l) => ({ address: l.address.afi === 'ipv4' || l.address.afi === 'ipv6' ? l.address.address : null, priority: l.priority, weight: l.weight, reachable: l.reachable })),
+  };
 }

@@ -7,6 +7,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { LispwgError } from '../util/errors.js';
+import { ipv6Text } from '../net/ip.js';
 
 export type EidFamily = 'ipv4' | 'ipv6';
 
@@ -95,24 +96,7 @@ export function ipv6ToWords(text: string, out: Uint32Array = new Uint32Array(4))
 export function wordsToIpv6(w: ArrayLike<number>): string {
   const g: number[] = [];
   for (let i = 0; i < 4; i++) g.push(w[i]! >>> 16, w[i]! & 0xffff);
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
-  if (bestStart < 0) return hex(g);
-  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
+  return ipv6Text(g);
 }
 
 /** Address text -> trie key words. */

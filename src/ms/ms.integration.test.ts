@@ -191,8 +191,8 @@ describe.skipIf(!canRun)('lispwg ms between namespaces', () => {
   it('registers, resolves with the key, and pushes the requester to the destination first', async () => {
     await xa.call('register', { records: [{ eid: '198.18.10.0', maskLen: 24, rloc: IP.xa, key: KEY_A }] });
     await xb.call('register', { records: [{ eid: '198.18.20.0', maskLen: 24, rloc: IP.xb, key: KEY_B }] });
-    const res = await xb.call<{ at: number; records: Array<{ eid: string; key: string; rlocs: string[] }> }>('resolve', { eid: '198.18.10.7', sourceEid: '198.18.20.7' });
-    expect(res.records[0]).toMatchObject({ eid: '198.18.10.0/24', key: KEY_A, rlocs: [IP.xa] });
+    const res = await xb.call<{ at: number; records: Array<{ eid: string; key: string; rlocs: Array<{ address: string }> }> }>('resolve', { eid: '198.18.10.7', sourceEid: '198.18.20.7' });
+    expect(res.records[0]).toMatchObject({ eid: '198.18.10.0/24', key: KEY_A, rlocs: [{ address: IP.xa }] });
     const push = await xa.waitEvent((e) => e.event === 'mapping' && e.prefix === '198.18.20.0/24', 2000);
     expect(push.key).toBe(KEY_B);
     expect(push.at as number).toBeLessThanOrEqual(res.at); // push-then-reply: the destination knew first
@@ -275,7 +275,7 @@ describe.skipIf(!canRun)('lispwg ms between namespaces', () => {
 
   it('expires a registration that is not refreshed, and tells its subscribers', async () => {
     // the OOR-style registration of 198.18.30.0/24 is never refreshed; xb subscribes to it
-    const res = await xb.call<{ records: Array<{ eid: string; rlocs: string[] }> }>('resolve', { eid: '198.18.30.1', sourceEid: '198.18.20.1' });
+    const res = await xb.call<{ records: Array<{ eid: string; rlocs: Array<{ address: string }> }> }>('resolve', { eid: '198.18.30.1', sourceEid: '198.18.20.1' });
     if (res.records[0]!.rlocs.length === 0) {
       // it expired already (slow machine): then the negative answer is the proof of expiry
       expect(res.records[0]!.eid).toBe('198.18.30.0/24');
@@ -311,8 +311,8 @@ describe.skipIf(!canRun)('lispwg ms between namespaces', () => {
           await xa.call('register', { records: [{ eid: '198.18.10.0', maskLen: 24, rloc, key: KEY_A }] });
           registers++;
           for (let k = 0; k < 5; k++) {
-            const r = await xb.call<{ records: Array<{ rlocs: string[]; key: string }> }>('resolve', { eid: '198.18.10.1', sourceEid: '198.18.20.1' });
-            for (const x of r.records[0]!.rlocs) seenRlocs.add(x);
+            const r = await xb.call<{ records: Array<{ rlocs: Array<{ address: string }>; key: string }> }>('resolve', { eid: '198.18.10.1', sourceEid: '198.18.20.1' });
+            for (const x of r.records[0]!.rlocs) seenRlocs.add(x.address);
             expect(r.records[0]!.key).toBe(KEY_A);
             resolves++;
           }
@@ -361,7 +361,7 @@ describe.skipIf(!canRun)('lispwg ms between namespaces', () => {
     const w2 = await xb.waitEvent((e) => e.event === 'withdrawn' && e.prefix === '198.18.10.0/24', 3000);
     expect(w2.key).toBe(KEY_A);
     const lig = await Driver.start(NS.ev, { mapServer: { address: IP.ms } });
-    const res = await lig.call<{ records: Array<{ rlocs: string[]; action: number }> }>('resolve', { eid: '198.18.10.1' });
+    const res = await lig.call<{ records: Array<{ rlocs: Array<{ address: string }>; action: number }> }>('resolve', { eid: '198.18.10.1' });
     expect(res.records[0]!.rlocs).toEqual([]);
     const s = await show();
     expect(s.sites.map((x) => x.name).sort()).toEqual(['b', 'c']);

@@ -61,7 +61,11 @@ export function formatIp(bytes: Uint8Array): string {
   if (bytes.length !== 16) throw new LispwgError('BAD_ADDRESS', `an IP address is 4 or 16 bytes, got ${bytes.length}`);
   const g: number[] = [];
   for (let i = 0; i < 16; i += 2) g.push((bytes[i]! << 8) | bytes[i + 1]!);
-  // the longest run (length >= 2) of zero groups becomes '::'
+  return ipv6Text(g);
+}
+
+/** Eight 16-bit groups -> RFC 5952 text: lower case, the longest run (>= 2) of zero groups as '::'. */
+export function ipv6Text(g: readonly number[]): string {
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; ) {
@@ -74,7 +78,7 @@ export function formatIp(bytes: Uint8Array): string {
     if (j - i > bestLen) (best = i), (bestLen = j - i);
     i = j;
   }
-  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
+  const hex = (a: readonly number[]) => a.map((x) => x.toString(16)).join(':');
   if (best < 0) return hex(g);
   return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
 }

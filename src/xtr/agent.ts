@@ -38,7 +38,7 @@ import { EventLog } from './events.js';
 import { StateFile, currentNetns, processMatches } from './state.js';
 import { serveAdmin } from './admin.js';
 import type { GrpcControlClient } from '../grpc/client.js';
-import { latency, type AgentStatus, type MapCacheStatus, type PeerStatus } from './show.js';
+import { resolverStatus, type AgentStatus, type MapCacheStatus, type PeerStatus } from './show.js';
 
 type CacheValue =
   | {
@@ -736,16 +736,7 @@ export class Agent {
       mapCache,
       peers,
       buffer: { buffered: b.buffered, destinations: b.destinations, released: b.released, dropped: b.dropped },
-      resolver: {
-        inFlight: r.inFlight,
-        requestsSent: r.requestsSent,
-        retransmissions: r.retransmissions,
-        answered: r.answered,
-        negativeReplies: this.counters['negative-replies'] ?? 0,
-        giveUps: r.giveUps,
-        resolution: latency(r.latenciesMs),
-        missToInstalled: latency(this.missToInstalled),
-      },
+      resolver: resolverStatus(r, this.counters['negative-replies'] ?? 0, this.missToInstalled),
       counters: { ...this.counters, ...prefixed('control-drop-', this.client.drops), ...(this.events.writeErrors ? { 'event-log-write-errors': this.events.writeErrors } : {}) },
     };
   }

@@ -2,6 +2,7 @@
  * What `lispwg show` prints: the agent's status as its admin socket returns it (`AgentStatus`),
  * rendered like `wg show` — one block per interface and peer, times as ages, bytes with units.
  */
+import type { ResolverStats } from './resolver.js';
 
 export interface PeerStatus {
   publicKey: string;
@@ -73,6 +74,12 @@ export interface AgentStatus {
     missToInstalled: Latency;
   };
   counters: Record<string, number>;
+}
+
+/** The `resolver` block of a status, from the resolver's counters and the agent's own. */
+export function resolverStatus(r: ResolverStats, negativeReplies: number, missToInstalledMs: readonly number[]): AgentStatus['resolver'] {
+  const { latenciesMs, ...counts } = r;
+  return { ...counts, negativeReplies, resolution: latency(latenciesMs), missToInstalled: latency(missToInstalledMs) };
 }
 
 export function latency(samples: readonly number[]): Latency {

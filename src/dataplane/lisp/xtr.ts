@@ -33,7 +33,7 @@ import { loadOrCreateKey } from '../../xtr/key-source.js';
 import { makePlan } from '../../xtr/plan.js';
 import { openControlChannel, openControlTunnel, readRlocs, repointMapServer, sameRlocs, siteRecords, type Rloc } from '../../xtr/site.js';
 import { Resolver } from '../../xtr/resolver.js';
-import { latency, type AgentStatus, type MapCacheStatus } from '../../xtr/show.js';
+import { resolverStatus, type AgentStatus, type MapCacheStatus } from '../../xtr/show.js';
 import { StateFile } from '../../xtr/state.js';
 import type { GrpcControlClient } from '../../grpc/client.js';
 import { TunDevice } from '../tun/tun.js';
@@ -373,16 +373,7 @@ export class LispXtr {
       mapCache,
       peers: [],
       buffer: { buffered: dp.missBuffered - dp.bufferReleased - dp.bufferDropped, destinations: 0, released: dp.bufferReleased, dropped: { policy: dp.missDropped, unresolved: dp.bufferDropped, negative: dp.negativeDropped } },
-      resolver: {
-        inFlight: r.inFlight,
-        requestsSent: r.requestsSent,
-        retransmissions: r.retransmissions,
-        answered: r.answered,
-        negativeReplies: this.counters['negative-replies'] ?? 0,
-        giveUps: r.giveUps,
-        resolution: latency(r.latenciesMs),
-        missToInstalled: latency(this.missToInstalled),
-      },
+      resolver: resolverStatus(r, this.counters['negative-replies'] ?? 0, this.missToInstalled),
       counters: { ...this.counters, ...Object.fromEntries(Object.entries(dp).map(([k, v]) => [`dataplane-${k}`, v])), ...Object.fromEntries(Object.entries(this.smr.stats).map(([k, v]) => [`smr-${k}`, v])), ...(this.events.writeErrors ? { 'event-log-write-errors': this.events.writeErrors } : {}) },
     };
   }

@@ -16,7 +16,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { ControlClient, type ControlClientOptions } from '../../xtr/control-client.js';
-import { eidAddress, eidOf, recordKey, wrapWireguardKey, type MappingRecord } from '../../lisp/index.js';
+import { eidAddress, recordJson, wrapWireguardKey, type MappingRecord } from '../../lisp/index.js';
 import { formatEidPrefix } from '../../mapping/eid.js';
 import { LispwgError } from '../../util/errors.js';
 import { createLogger } from '../../util/log.js';
@@ -52,24 +52,6 @@ function toRecord(r: RecordSpec): MappingRecord {
         address: r.rloc.includes(':') ? { afi: 'ipv6', address: r.rloc } : { afi: 'ipv4', address: r.rloc },
       },
     ],
-  };
-}
-
-function describe(r: MappingRecord): unknown {
-  const eid = eidOf(r.eid);
-  let key: string | null = null;
-  try {
-    const k = recordKey(r);
-    key = k ? Buffer.from(k).toString('base64') : null;
-  } catch {
-    key = null;
-  }
-  return {
-    eid: eid ? `${eid.address}/${r.maskLen}` : null,
-    ttl: r.ttl,
-    action: r.action,
-    key,
-    rlocs: r.locators.map((l) => (l.address.afi === 'ipv4' || l.address.afi === 'ipv6' ? l.address.address : null)),
   };
 }
 
@@ -127,7 +109,7 @@ async function main(): Promise<void> {
   const path = process.argv[3];
   if (!path) throw new Error('usage: control-driver OPTIONS-JSON SOCKET-PATH');
   const client = await ControlClient.open({ ...opts, logger: createLogger({ component: 'driver' }, { level: 'error' }) });
-  client.on('mapping', (e) => out({ event: 'mapping', t: e.t, at: e.at, prefix: formatEidPrefix(e.prefix), key: e.key ? Buffer.from(e.key).toString('base64') : null, record: describe(e.record) }));
+  client.on('mapping', (e) => out({ event: 'mapping', t: e.t, at: e.at, prefix: formatEidPrefix(e.prefix), key: e.key ? Buffer.from(e.key).toString('base64') : null, record: recordJson(e.record) }));
   client.on('withdrawn', (e) => out({ event: 'withdrawn', t: e.t, at: e.at, prefix: formatEidPrefix(e.prefix), key: e.key ? Buffer.from(e.key).toString('base64') : null }));
   client.on('registered', (e) => out({ event: 'registered', t: e.t, at: e.at, rttMs: e.rttMs, attempts: e.attempts }));
   client.on('drop', (e) => out({ event: 'drop', reason: e.reason, from: `${e.from.address}:${e.from.port}` }));
@@ -146,7 +128,7 @@ async function main(): Promise<void> {
         return reply(
           client
             .resolve(req.eid as string, { ...(req.sourceEid ? { sourceEid: req.sourceEid as string } : {}), ...(req.iid ? { iid: req.iid as number } : {}) })
-            .then((r) => ({ rttMs: r.rttMs, attempts: r.attempts, at: r.at, t: r.t, records: r.records.map(describe) })),
+            .then((r) => ({ rttMs: r.rttMs, attempts: r.attempts, at: r.at, t: r.t, records: r.records.map(recordJson) })),
         );
       case 'deregister':
         return reply(client.deregister());
