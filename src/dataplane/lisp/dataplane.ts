@@ -50,6 +50,8 @@ export interface LispDataPlaneOptions {
   missRetryMs?: number;
   /** Called on a map-cache miss (at most once per destination and retry interval). */
   onMiss?: (destination: string, family: 4 | 6) => void;
+  /** Called when a positive mapping became usable in the worker (`at`: this thread's performance.now() scale). */
+  onMapped?: (prefix: EidPrefix, rloc: string, at: number) => void;
   /** Called when the data plane reports a failure: a socket or the TUN failed, or the worker died. */
   onError?: (err: LispwgError) => void;
   log?: Logger;
@@ -139,6 +141,7 @@ export class LispDataPlane {
       worker.on('message', (m: FromWorker) => {
         if (m.type === 'ready') resolve();
         else if (m.type === 'miss') opts.onMiss?.(m.destination, m.family);
+        else if (m.type === 'mapped') opts.onMapped?.(m.prefix, m.rloc, m.at - performance.timeOrigin);
         else if (m.type === 'error') {
           const err = new LispwgError(m.code, m.message);
           reject(err);

@@ -34,6 +34,8 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'miss'; destination: string; family: 4 | 6 }
+  /** A positive mapping is in the forwarding table, usable (at: the worker's timeOrigin + now, ms). */
+  | { type: 'mapped'; prefix: EidPrefix; rloc: string; at: number }
   | { type: 'error'; code: string; message: string }
   | { type: 'stopped' };
 

@@ -186,9 +186,17 @@ function main(init: WorkerInit): void {
     s.connect(t.rloc.port, t.rloc.address, () => {
       if (t.socket !== s || stopping) return;
       t.fd = udpFd(s);
-      for (const p of t.prefixes) table.set(routePrefix.get(p)!, t);
+      for (const p of t.prefixes) {
+        table.set(routePrefix.get(p)!, t);
+        mapped(routePrefix.get(p)!, t);
+      }
       if (pending.size) release();
     });
+  }
+
+  /** Tells the agent when a mapping became usable (its cache-add ends here, not when it was sent). */
+  function mapped(prefix: EidPrefix, t: Tunnel): void {
+    post({ type: 'mapped', prefix, rloc: t.rloc.address, at: performance.timeOrigin + performance.now() });
   }
 
   function closeTunnel(t: Tunnel): void {
@@ -227,6 +235,7 @@ function main(init: WorkerInit): void {
       routeOf.set(key, t);
       if (t.fd >= 0) {
         table.set(m.prefix, t);
+        mapped(m.prefix, t);
         if (pending.size) release();
       } else table.delete(m.prefix); // installed when its socket is connected
     } else if (m.type === 'unmap') {

@@ -61,6 +61,8 @@ export class LispXtr {
   private readonly cache = new MapCache<Entry>();
   private readonly counters: Record<string, number> = {};
   private readonly missToInstalled: number[] = [];
+  /** Mappings sent to the data plane and not yet reported usable by it, by prefix. */
+  private readonly installing = new Map<string, { rloc: string; source: 'map-reply' | 'map-notify'; missAt?: number }>();
   private readonly started = performance.now();
   private rlocs: Rloc[] = [];
   private registeredAt: number | undefined;
@@ -135,6 +137,7 @@ export class LispXtr {
       missPolicy: c.missPolicy,
       buffer: { maxPackets: c.missBuffer.packets, maxBytes: c.missBuffer.bytes, maxDestinations: c.missBuffer.destinations, maxAgeMs: c.missBuffer.maxAgeMs },
       onMiss: (dst) => this.onMiss(dst),
+      onMapped: (prefix, rloc, at) => this.onMapped(prefix, rloc, at),
       onError: (e) => this.fault('data plane', e),
       log: this.log,
     });
@@ -281,10 +284,24 @@ export class LispXtr {
     }
     this.cache.set(prefix, { kind: 'positive', rlocs: locators.map((l) => l.address), source }, ttlMs);
     const rloc = this.dp.setMapping(prefix, locators);
-    const t = performance.now();
-    this.events.emit('mapping-installed', { prefix: text, rloc: rloc?.address, source }, t);
-    if (missAt !== undefined) {
-      this.missToInstalled.push(t - missAt);
+    // 'mapping-installed' when the worker has it in its table (onMapped), not when it was sent there
+    if (rloc) this.installing.set(text, { rloc: rloc.address, source, ...(missAt !== undefined ? { missAt } : {}) });
+  }
+
+  private unmap(prefix: EidPrefix): void {
+    this.installing.delete(prefixText(prefix));
+    this.dp.deleteMapping(prefix);
+  }
+
+  /** The data plane has a mapping in its forwarding table: usable from `at` (performance.now() scale). */
+  private onMapped(prefix: EidPrefix, rloc: string, at: number): void {
+    const text = prefixText(prefix);
+    const p = this.installing.get(text);
+    if (!p || p.rloc !== rloc) return; // a tunnel reconnected (our RLOC changed): nothing new installed
+    this.installing.delete(text);
+    this.events.emit('mapping-installed', { prefix: text, rloc, source: p.source }, at);
+    if (p.missAt !== undefined) {
+      this.missToInstalled.push(at - p.missAt);
       if (this.missToInstalled.length > 1024) this.missToInstalled.shift();
     }
   }
@@ -302,14 +319,14 @@ export class LispXtr {
       const p = entry.prefix;
       if (p.afi === e.prefix.afi && p.maskLen >= e.prefix.maskLen && prefixOf(p.iid, p.afi, p.address, e.prefix.maskLen).address === e.prefix.address) {
         this.cache.delete(p);
-        this.dp.deleteMapping(p);
+        this.unmap(p);
       }
     }
   }
 
   private expire(): void {
     for (const gone of this.cache.expire()) {
-      this.dp.deleteMapping(gone.prefix);
+      this.unmap(gone.prefix);
       this.events.emit('entry-expired', { prefix: prefixText(gone.prefix) });
     }
   }
@@ -331,7 +348,7 @@ export class LispXtr {
       let removed = 0;
       for (const e of [...this.cache.entries()]) {
         if (e.value.kind === 'positive') removed++;
-        this.dp.deleteMapping(e.prefix);
+        this.unmap(e.prefix);
       }
       this.cache.clear();
       this.resolver.close();
