@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LispwgError } from '../src/util/errors.js';
 import type { Lab } from '../lab/lab.js';
 import { cidrText } from '../lab/topology/addr.js';
-import { comparePaper, type Experiment, type Mode, type PaperValue, type RunContext } from './lib/experiment.js';
+import { alternateVariants, comparePaper, type Experiment, type Mode, type PaperValue, type RunContext } from './lib/experiment.js';
 import { analyseDelays, delayFigure, type DelaySample } from './lib/delay.js';
 import { labelsFor } from './lib/labels.js';
 import { grpcSettings, plainLispSettings, upLab, type NodeSettings } from './lib/lab.js';
@@ -152,19 +152,11 @@ export async function runColdAdds(ctx: RunContext<CacheAddSample, CacheAddParams
       ctx.log(`injected ${inject.ms} ms into every control message mn1 sends in the ${v} variant`);
     }
   }
-  const total = (ctx.params.reps + 1) * ctx.params.variants.length;
-  const have = new Set(ctx.done.map((s) => `${s.variant}|${s.rep}`));
-  let k = 0;
-  for (let rep = 0; rep <= ctx.params.reps; rep++) {
-    const order = rep % 2 ? [...ctx.params.variants].reverse() : ctx.params.variants;
-    for (const v of order) {
-      k++;
-      if (have.has(`${v}|${rep}`)) continue;
-      const r = await coldAdd(labs[v]!, variants[v]!.done);
-      ctx.sample({ variant: v, rep, ...(r.delayMs !== undefined ? { delayMs: r.delayMs } : { error: r.error! }), steps: r.steps, ...(rep === 0 ? { warmup: true } : {}) });
-    }
-    ctx.progress(k, total, `repetition ${rep} of ${ctx.params.reps}`);
-  }
+  // repetition 0 of each variant is a warm-up
+  await alternateVariants(ctx, ctx.params.variants, ctx.params.reps + 1, 'rep', async (v, rep) => {
+    const r = await coldAdd(labs[v]!, variants[v]!.done);
+    return { ...(r.delayMs !== undefined ? { delayMs: r.delayMs } : { error: r.error! }), steps: r.steps, ...(rep === 0 ? { warmup: true } : {}) };
+  });
 }
 
 export default cacheAdd;

@@ -9,7 +9,7 @@ import { LispwgError } from '../src/util/errors.js';
 import type { Lab } from '../lab/lab.js';
 import type { IcmpEvent } from '../lab/capture/decode.js';
 import { parseTopology } from '../lab/topology/load.js';
-import { comparePaper, ratiosOf, statsBy, type Experiment, type Mode, type PaperValue, type Sample, type RunContext } from './lib/experiment.js';
+import { alternateVariants, comparePaper, ratiosOf, statsBy, type Experiment, type Mode, type PaperValue, type Sample, type RunContext } from './lib/experiment.js';
 import { perRunSpec } from './lib/plot.js';
 import { upLab, type NodeSettings } from './lib/lab.js';
 import { eidOf, flush, agentsReady } from './lib/agents.js';
@@ -174,18 +174,7 @@ async function runDoubleJump(ctx: RunContext<DoubleJumpSample, DoubleJumpParams>
     labs[v] = await upLab(ctx, model, `dj-${v.replace(/[^a-z]/g, '').slice(0, 8)}-`, { settings: VARIANTS[v]! });
     await agentsReady(ctx.run, labs[v]!, ['mn1', 'mn2']);
   }
-  const total = ctx.params.runs * ctx.params.variants.length;
-  const have = new Set(ctx.done.map((s) => `${s.variant}|${s.run}`));
-  let k = 0;
-  for (let run = 0; run < ctx.params.runs; run++) {
-    const order = run % 2 ? [...ctx.params.variants].reverse() : ctx.params.variants;
-    for (const v of order) {
-      k++;
-      if (have.has(`${v}|${run}`)) continue;
-      ctx.sample({ variant: v, run, timeoutMs: ctx.params.timeoutMs, ...(await oneDoubleJump(labs[v]!, run, ctx.params)) });
-      ctx.progress(k, total, `${v} run ${run + 1}`);
-    }
-  }
+  await alternateVariants(ctx, ctx.params.variants, ctx.params.runs, 'run', async (v, run) => ({ timeoutMs: ctx.params.timeoutMs, ...(await oneDoubleJump(labs[v]!, run, ctx.params)) }));
 }
 
 export default doubleJump;

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LispwgError } from '../src/util/errors.js';
 import type { Lab } from '../lab/lab.js';
 import type { IcmpEvent } from '../lab/capture/decode.js';
-import { comparePaper, type Experiment, type Mode, type PaperValue, type RunContext } from './lib/experiment.js';
+import { alternateVariants, comparePaper, type Experiment, type Mode, type PaperValue, type RunContext } from './lib/experiment.js';
 import { analyseDelays, delayFigure, type DelaySample } from './lib/delay.js';
 import { labelsFor } from './lib/labels.js';
 import { plainLispSettings, upLab, type NodeSettings } from './lib/lab.js';
@@ -143,19 +143,8 @@ async function runE2e(ctx: RunContext<E2eSample, E2eParams>): Promise<void> {
     labs[v] = await upLab(ctx, 'paper-lan', `e2e-${v.replace(/[^a-z]/g, '')}-`, { settings: VARIANTS[v]!.settings });
     await agentsReady(ctx.run, labs[v]!, ['mn1', 'mn2']);
   }
-  const total = (ctx.params.reps + 1) * ctx.params.variants.length;
-  const have = new Set(ctx.done.map((s) => `${s.variant}|${s.rep}`));
-  let k = 0;
-  for (let rep = 0; rep <= ctx.params.reps; rep++) {
-    const order = rep % 2 ? [...ctx.params.variants].reverse() : ctx.params.variants;
-    for (const v of order) {
-      k++;
-      if (have.has(`${v}|${rep}`)) continue;
-      const r = await coldPing(labs[v]!, ctx.params);
-      ctx.sample({ variant: v, rep, ...r, ...(rep === 0 ? { warmup: true } : {}) });
-    }
-    ctx.progress(k, total, `repetition ${rep} of ${ctx.params.reps}`);
-  }
+  // repetition 0 of each variant is a warm-up
+  await alternateVariants(ctx, ctx.params.variants, ctx.params.reps + 1, 'rep', async (v, rep) => ({ ...(await coldPing(labs[v]!, ctx.params)), ...(rep === 0 ? { warmup: true } : {}) }));
 }
 
 export default e2e;

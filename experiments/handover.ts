@@ -8,11 +8,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LispwgError } from '../src/util/errors.js';
 import type { Lab } from '../lab/lab.js';
 import type { IcmpEvent } from '../lab/capture/decode.js';
-import { compareStats, ratiosOf, statsBy, type Experiment, type Mode, type PaperValue, type Sample, type RunContext } from './lib/experiment.js';
+import { alternateVariants, compareStats, ratiosOf, statsBy, type Experiment, type Mode, type PaperValue, type Sample, type RunContext } from './lib/experiment.js';
 import { labelsFor } from './lib/labels.js';
 import { perRunSpec } from './lib/plot.js';
 import { plainLispSettings, upLab, type NodeSettings } from './lib/lab.js';
-import { eidOf, agentsReady } from './lib/agents.js';
+import { eidOf, agentsReady, keepEventLogs } from './lib/agents.js';
 import { pingStatistics, waitReplyAfter } from './lib/ping.js';
 
 export interface HandoverSample extends Sample {
@@ -173,18 +173,11 @@ async function runHandover(ctx: RunContext<HandoverSample, HandoverParams>): Pro
     labs[v] = await upLab(ctx, 'handover', `ho-${v.replace(/[^a-z]/g, '')}-`, { settings: VARIANTS[v]!(ctx.params) });
     await agentsReady(ctx.run, labs[v]!, ['mn', 'cn']);
   }
-  const total = ctx.params.runs * ctx.params.variants.length;
-  const have = new Set(ctx.done.map((s) => `${s.variant}|${s.run}`));
-  let k = 0;
-  for (let run = 0; run < ctx.params.runs; run++) {
-    const order = run % 2 ? [...ctx.params.variants].reverse() : ctx.params.variants;
-    for (const v of order) {
-      k++;
-      if (have.has(`${v}|${run}`)) continue;
-      ctx.sample({ variant: v, run, ...(await oneHandover(labs[v]!, run, ctx.params)) });
-      ctx.progress(k, total, `${v} run ${run + 1}`);
-    }
-  }
+  await alternateVariants(ctx, ctx.params.variants, ctx.params.runs, 'run', async (v, run) => {
+    const r = await oneHandover(labs[v]!, run, ctx.params);
+    if (r.error) ctx.log(`${v} run ${run}: ${r.error}; agents' event logs kept: ${keepEventLogs(ctx.run, labs[v]!, ['mn', 'cn'], `${v}-run${run}`).join(', ')}`);
+    return r;
+  });
 }
 
 export default handover;

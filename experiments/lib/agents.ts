@@ -2,7 +2,7 @@
  * Driving the lab's lispwg agents from an experiment: their admin sockets (show, flush), their
  * event logs (read from an offset, so each repetition sees only its own events) and their EIDs.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LispwgError } from '../../src/util/errors.js';
@@ -74,4 +74,17 @@ export async function eventsSince(lab: Lab, node: string, offset: number, until?
     if (!until || events.some(until) || Date.now() > end) return events;
     await sleep(10);
   }
+}
+
+/** Copies the agents' event logs into the run's directory (`<tag>.<node>.events.jsonl`): the evidence of a failed repetition. */
+export function keepEventLogs(run: ExperimentRun, lab: Lab, nodes: readonly string[], tag: string): string[] {
+  const kept: string[] = [];
+  for (const n of nodes) {
+    const from = eventLogOf(lab, n);
+    if (!existsSync(from)) continue;
+    const to = join(run.dir, `${tag}.${n}.events.jsonl`);
+    copyFileSync(from, to);
+    kept.push(to);
+  }
+  return kept;
 }

@@ -93,6 +93,31 @@ export interface Experiment<S extends Sample = Sample, P extends object = Record
 }
 
 /** Per-variant statistics of one numeric field, over samples that have it (finite). */
+/**
+ * Takes `count` samples of every variant, the variants' order reversed from one repetition to the
+ * next (a slow drift of the machine hits them alike), skipping what a resumed run already holds:
+ * `one(variant, i)` returns sample i of a variant (its `key` field, 'rep' or 'run', is set here).
+ */
+export async function alternateVariants<S extends Sample>(
+  ctx: RunContext<S, unknown>,
+  variants: readonly string[],
+  count: number,
+  key: 'rep' | 'run',
+  one: (variant: string, i: number) => Promise<Omit<S, 'variant' | 'rep' | 'run'>>,
+): Promise<void> {
+  const have = new Set(ctx.done.map((s) => `${s.variant}|${(s as Record<string, unknown>)[key]}`));
+  let k = 0;
+  for (let i = 0; i < count; i++) {
+    const order = i % 2 ? [...variants].reverse() : variants;
+    for (const v of order) {
+      k++;
+      if (have.has(`${v}|${i}`)) continue;
+      ctx.sample({ variant: v, [key]: i, ...(await one(v, i)) } as unknown as S);
+      ctx.progress(k, count * variants.length, `${v}, ${key} ${i + 1} of ${count}`);
+    }
+  }
+}
+
 export function statsBy<S extends Sample>(samples: readonly S[], value: (s: S) => number | undefined): Record<string, Summary> {
   const by = new Map<string, number[]>();
   for (const s of samples) {

@@ -147,6 +147,36 @@ describe('map-cache miss policies', () => {
     await dpA;
   });
 
+  it('a tunnel whose RLOC has no route yet connects once the route is there (as right after a handover)', async () => {
+    // B also answers on 198.18.43.2, which A has no route to until 0.3 s after the mapping
+    await exec(nsB, ['ip', 'addr', 'add', '198.18.43.2/24', 'dev', 'eth0']);
+    const tun = `lwmr${tag}`;
+    const file = join(dir, 'no-route-yet.mjs');
+    writeFileSync(
+      file,
+      `const { LispDataPlane } = await import('${projectRoot()}/dist/src/dataplane/lisp/dataplane.js');
+      const { TunDevice } = await import('${projectRoot()}/dist/src/dataplane/tun/tun.js');
+      const { Rtnetlink } = await import('${projectRoot()}/dist/src/net/rtnetlink.js');
+      const { parseEidPrefix } = await import('${projectRoot()}/dist/src/mapping/eid.js');
+      const { execFile } = await import('node:child_process');
+      const tun = TunDevice.open('${tun}'); const rt = Rtnetlink.open();
+      rt.setMtu('${tun}', 1464); rt.addAddress('${tun}', '${eidA}/32'); rt.setLinkUp('${tun}');
+      rt.addRoute({ dst: '198.19.0.0/16', dev: '${tun}' });
+      const dp = await LispDataPlane.start({ tun, missPolicy: 'drop' });
+      dp.setMapping(parseEidPrefix('198.19.42.0/24'), [{ address: '198.18.43.2', priority: 1, weight: 1 }]);
+      await new Promise((r) => setTimeout(r, 300));
+      rt.addRoute({ dst: '198.18.43.0/24', dev: 'eth0' });
+      const answered = await new Promise((r) => execFile('ping', ['-c', '3', '-i', '0.5', '-W', '1', '-I', '${eidA}', '${eidB}'], (e, out) => r(Number(/(\\d+) received/.exec(out)?.[1] ?? 0))));
+      console.log(JSON.stringify({ answered, counters: dp.counters() }));
+      await dp.close(); tun.close(); rt.close();`,
+    );
+    const r = await exec(nsA, [process.execPath, file]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { answered: number; counters: Record<string, number> };
+    expect(res.counters.sendErrors, 'the first connect failed: no route yet').toBeGreaterThan(0);
+    expect(res.answered, JSON.stringify(res.counters)).toBeGreaterThanOrEqual(2);
+  });
+
   for (const policy of ['drop', 'buffer'] as const) {
     it(`${policy}: ${policy === 'drop' ? 'the first packet is lost (as OOR)' : 'the first packet waits for its mapping and is delivered'}`, async () => {
       const file = join(dir, `miss-${policy}.mjs`);

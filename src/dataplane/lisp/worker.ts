@@ -41,7 +41,13 @@ interface Tunnel {
   fd: number;
   /** Prefixes mapped to this RLOC (the socket closes with the last). */
   prefixes: Set<string>;
+  /** A failed connect is tried again after this long (doubling, reset by a success). */
+  retryMs: number;
+  retry?: NodeJS.Timeout | undefined;
 }
+
+const CONNECT_RETRY_FIRST_MS = 20;
+const CONNECT_RETRY_MAX_MS = 1000;
 
 /** Multicast, broadcast and link-local destinations are never resolved (IPv6 MLD, RS...). */
 function resolvable(dst: string, family: 4 | 6): boolean {
@@ -174,17 +180,31 @@ function main(init: WorkerInit): void {
   }
 
   // --- tunnels: one connected socket per RLOC ----------------------------------------------------
+  /**
+   * A connected UDP socket to the tunnel's RLOC (its source is chosen now). Right after our own
+   * RLOC changed the route may not be there yet (ENETUNREACH): then it is tried again shortly,
+   * or the tunnel would stay dead while everything else had recovered.
+   */
   function connect(t: Tunnel): void {
+    clearTimeout(t.retry);
     const s = dgram.createSocket(t.rloc.family === 4 ? 'udp4' : 'udp6');
     t.socket = s;
     t.fd = -1;
     s.on('error', () => {
-      if (t.socket !== s) return;
-      c[Counter.sendErrors]!++;
-      t.fd = -1;
+      if (t.socket === s) c[Counter.sendErrors]!++;
     });
-    s.connect(t.rloc.port, t.rloc.address, () => {
+    // a failed connect comes to this callback (with the error), not to 'error'
+    s.connect(t.rloc.port, t.rloc.address, (err?: Error) => {
       if (t.socket !== s || stopping) return;
+      if (err) {
+        c[Counter.sendErrors]!++;
+        s.close();
+        t.socket = undefined;
+        t.retry = setTimeout(() => tunnels.get(t.key) === t && !stopping && connect(t), t.retryMs);
+        t.retryMs = Math.min(t.retryMs * 2, CONNECT_RETRY_MAX_MS);
+        return;
+      }
+      t.retryMs = CONNECT_RETRY_FIRST_MS;
       t.fd = udpFd(s);
       for (const p of t.prefixes) {
         table.set(routePrefix.get(p)!, t);
@@ -200,6 +220,7 @@ function main(init: WorkerInit): void {
   }
 
   function closeTunnel(t: Tunnel): void {
+    clearTimeout(t.retry);
     t.socket?.close();
     t.socket = undefined;
     t.fd = -1;
@@ -227,7 +248,7 @@ function main(init: WorkerInit): void {
       const tkey = `${m.entry.address}|${m.entry.port}`;
       let t = tunnels.get(tkey);
       if (!t) {
-        t = { key: tkey, rloc: m.entry, socket: undefined, fd: -1, prefixes: new Set() };
+        t = { key: tkey, rloc: m.entry, socket: undefined, fd: -1, prefixes: new Set(), retryMs: CONNECT_RETRY_FIRST_MS };
         tunnels.set(tkey, t);
         connect(t);
       }
