@@ -117,14 +117,8 @@ describe('plain LISP data plane between two namespaces', () => {
   });
 });
 
-describe('map-cache miss policies', () => {
-  /**
-   * A node in namespace A that runs LispDataPlane itself, as the agent does: the EID space is
-   * routed into its TUN, nothing is mapped, and each miss is "resolved" after 100 ms. Pings one
-   * packet to B's EID and prints whether it was answered (B's lisp-dp sends the reply back to
-   * A's RLOC), then the counters.
-   */
-  const script = (policy: string, tun: string) => `
+/** The start of a script for namespace A: A's EID on a TUN that holds the EID space, as the agent sets it up. */
+const withTun = (tun: string) => `
     const { LispDataPlane } = await import('${projectRoot()}/dist/src/dataplane/lisp/dataplane.js');
     const { TunDevice } = await import('${projectRoot()}/dist/src/dataplane/tun/tun.js');
     const { Rtnetlink } = await import('${projectRoot()}/dist/src/net/rtnetlink.js');
@@ -132,7 +126,16 @@ describe('map-cache miss policies', () => {
     const { execFile } = await import('node:child_process');
     const tun = TunDevice.open('${tun}'); const rt = Rtnetlink.open();
     rt.setMtu('${tun}', 1464); rt.addAddress('${tun}', '${eidA}/32'); rt.setLinkUp('${tun}');
-    rt.addRoute({ dst: '198.19.0.0/16', dev: '${tun}' });
+    rt.addRoute({ dst: '198.19.0.0/16', dev: '${tun}' });`;
+
+describe('map-cache miss policies', () => {
+  /**
+   * A node in namespace A that runs LispDataPlane itself, as the agent does: the EID space is
+   * routed into its TUN, nothing is mapped, and each miss is "resolved" after 100 ms. Pings one
+   * packet to B's EID and prints whether it was answered (B's lisp-dp sends the reply back to
+   * A's RLOC), then the counters.
+   */
+  const script = (policy: string, tun: string) => `${withTun(tun)}
     const misses = [];
     const dp = await LispDataPlane.start({ tun, missPolicy: '${policy}', onMiss: (d) => { misses.push(d);
       setTimeout(() => dp.setMapping(parseEidPrefix('198.19.42.0/24'), [{ address: '${rlocB}', priority: 1, weight: 1 }]), 100); } });
@@ -154,14 +157,7 @@ describe('map-cache miss policies', () => {
     const file = join(dir, 'no-route-yet.mjs');
     writeFileSync(
       file,
-      `const { LispDataPlane } = await import('${projectRoot()}/dist/src/dataplane/lisp/dataplane.js');
-      const { TunDevice } = await import('${projectRoot()}/dist/src/dataplane/tun/tun.js');
-      const { Rtnetlink } = await import('${projectRoot()}/dist/src/net/rtnetlink.js');
-      const { parseEidPrefix } = await import('${projectRoot()}/dist/src/mapping/eid.js');
-      const { execFile } = await import('node:child_process');
-      const tun = TunDevice.open('${tun}'); const rt = Rtnetlink.open();
-      rt.setMtu('${tun}', 1464); rt.addAddress('${tun}', '${eidA}/32'); rt.setLinkUp('${tun}');
-      rt.addRoute({ dst: '198.19.0.0/16', dev: '${tun}' });
+      `${withTun(tun)}
       const dp = await LispDataPlane.start({ tun, missPolicy: 'drop' });
       dp.setMapping(parseEidPrefix('198.19.42.0/24'), [{ address: '198.18.43.2', priority: 1, weight: 1 }]);
       await new Promise((r) => setTimeout(r, 300));
