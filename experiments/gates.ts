@@ -10,6 +10,8 @@
  *   --no-retry                    a failed gate fails at once (by default it is measured once more)
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { LispwgError } from '../src/util/errors.js';
 import { runExperimentProcess } from './lib/child.js';
@@ -27,6 +29,28 @@ const GATE_RUN_ARGS: Partial<Record<keyof GateSummaries, string[]>> = {
   'cache-add': ['--variants=lisp-wg,lisp-push', '--reps=80'],
 };
 
+/** Busy share of all CPUs over `ms` (from /proc/stat), in percent. */
+async function cpuBusy(ms: number): Promise<number> {
+  const read = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return { idle: f[3]! + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) };
+  };
+  const a = read();
+  await sleep(ms);
+  const b = read();
+  return b.total === a.total ? 0 : Math.round((100 * (1 - (b.idle - a.idle) / (b.total - a.total))));
+}
+
+/** Waits until the machine has been quiet (CPU under 10 % busy) for 3 half-seconds in a row, 30 s at most. */
+async function waitForQuiet(say: (busy: number) => void): Promise<void> {
+  let quiet = 0;
+  for (let i = 0; i < 60 && quiet < 3; i++) {
+    const busy = await cpuBusy(500);
+    quiet = busy < 10 ? quiet + 1 : 0;
+    if (busy >= 10 && i % 4 === 0) say(busy);
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { flags, values } = parseOptions(argv);
   if (flags.has('help')) {
@@ -42,9 +66,10 @@ export async function main(argv: string[]): Promise<number> {
 
   const summaries: GateSummaries = {};
   const errors: Record<string, string> = {};
-  // a fresh `npm ci` leaves hundreds of MB to be written back, which would compete with the cold
-  // starts being measured: write them now
+  // a fresh `npm ci` and build leave work behind (hundreds of MB to write back, caches to
+  // reclaim) that competes with the cold starts being measured: flush, and wait for quiet
   spawnSync('sync');
+  await waitForQuiet((busy) => process.stderr.write(`[gates] waiting for a quiet machine (CPU ${busy} % busy)\n`));
   const measure = async (names: readonly string[], attempt: number) => {
     for (const [i, name] of names.entries()) {
       run.progress(i, names.length, attempt > 1 ? `${name} (again)` : name);
