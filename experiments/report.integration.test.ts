@@ -15,23 +15,11 @@ import { ExperimentRun } from './lib/run.js';
 import { syntheticSamples } from './lib/synthetic.js';
 import { experiments } from './registry.js';
 import { buildReport } from './report.js';
+import { quietly } from './lib/testing.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const dir = mkdtempSync(join(tmpdir(), 'lispwg-report-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function quietly<T>(fn: () => Promise<T>): Promise<T> {
-  const out = process.stdout.write;
-  const err = process.stderr.write;
-  process.stdout.write = () => true;
-  process.stderr.write = () => true;
-  try {
-    return await fn();
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
-}
 
 /** Saves one synthetic run of every experiment but `skip` (the report must say "not run") and a gates run. */
 async function writeRuns(skip: string): Promise<void> {

@@ -14,7 +14,7 @@ import { labelsFor } from './lib/labels.js';
 import { barsSpec } from './lib/plot.js';
 import { upLab } from './lib/lab.js';
 import { eidOf, status, agentsReady } from './lib/agents.js';
-import { rng } from './lib/random.js';
+import { rng } from '../src/util/random.js';
 
 export interface StateSample extends Sample {
   node: string;

@@ -6,6 +6,7 @@ import { runExperiment } from './driver.js';
 import type { Experiment, Sample } from './experiment.js';
 import { analyseDelays, delayFigure, type DelaySample } from './delay.js';
 import { readSamples } from './run.js';
+import { quietly } from './testing.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lispwg-driver-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,19 +37,6 @@ function counting(failAt: number | undefined, torn: string[]): Experiment<DelayS
     analyse: (samples) => analyseDelays(samples, { metric: 'delay', pairs: [['b', 'a']], paper: [{ metric: 'delay', variant: 'a', stat: 'mean', value: 5, unit: 'ms', source: 'made up' }], notes: [] }),
     figure: (samples) => delayFigure(samples, { title: 'counting', xTitle: 'ms', labels: { a: 'A', b: 'B' }, paper: [] }),
   };
-}
-
-async function quietly<T>(fn: () => Promise<T>): Promise<T> {
-  const out = process.stdout.write;
-  const err = process.stderr.write;
-  process.stdout.write = () => true;
-  process.stderr.write = () => true;
-  try {
-    return await fn();
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
 }
 
 describe('runExperiment', () => {

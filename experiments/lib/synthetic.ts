@@ -3,7 +3,7 @@
  * the tests of the figures, the report and the gates. Never written under results/.
  */
 import type { Sample } from './experiment.js';
-import { rng } from './random.js';
+import { rng } from '../../src/util/random.js';
 
 /** Samples for `name`; `slow` adds ms (or us for ms-response) to one variant. */
 export function syntheticSamples(name: string, seed = 1, slow?: { variant: string; by: number }): Sample[] {

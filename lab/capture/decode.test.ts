@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeDataHeader, encodeMessage, LinkType, type MapRequest, pcapGlobalHeader, pcapRecord, writePcap } from '../../src/lisp/index.js';
+import { encodeDataHeader, encodeMessage, LinkType, pcapGlobalHeader, pcapRecord, writePcap } from '../../src/lisp/index.js';
+import { sampleMapRequest } from '../../src/lisp/testing/samples.js';
 import { decodeFrame } from './decode.js';
 import { readPcap } from './pcap.js';
 
@@ -38,19 +39,7 @@ const wg = (type: number, len: number) => {
 
 describe('capture decoding', () => {
   it('decodes a LISP Map-Request written by src/lisp, through a pcap file and pcap-parser', async () => {
-    const req: MapRequest = {
-      type: 'map-request',
-      authoritative: false,
-      mapDataPresent: false,
-      probe: false,
-      smr: false,
-      pitr: false,
-      smrInvoked: false,
-      nonce: 0x0102030405060708n,
-      sourceEid: { afi: 'ipv4', address: '198.19.1.1' },
-      itrRlocs: [{ afi: 'ipv4', address: '100.100.0.2' }],
-      records: [{ maskLen: 32, eid: { afi: 'ipv4', address: '198.19.2.1' } }],
-    };
+    const req = sampleMapRequest();
     const file = join(dir, 'lisp.pcap');
     const start = Date.UTC(2021, 6, 19);
     writeFileSync(file, writePcap([{ source: '100.100.0.2', destination: '100.100.0.1', sourcePort: 4342, destinationPort: 4342, payload: encodeMessage(req) }], start));

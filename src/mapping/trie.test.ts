@@ -3,18 +3,7 @@ import { PrefixTrie } from './trie.js';
 import { MappingDatabase } from './database.js';
 import { MapCache } from './map-cache.js';
 import { ipv6ToWords, parseEidPrefix, wordsToIpv6, formatEidPrefix, prefixContains } from './eid.js';
-
-/** A tiny deterministic PRNG so failures reproduce. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../util/random.js';
 
 type Key = number[];
 const W = (bits: number) => bits / 32;

@@ -6,21 +6,11 @@
  */
 import { createHmac } from 'node:crypto';
 import { eidAddress, encodeMessage, signMessage, type LispMessage, type MappingRecord } from '../../lisp/index.js';
+import { rng } from '../../util/random.js';
 
 export interface HostilePacket {
   kind: string;
   bytes: Buffer;
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

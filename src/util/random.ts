@@ -1,4 +1,4 @@
-/** A small seeded PRNG (mulberry32): the same seed gives the same traffic matrix, the same synthetic samples. */
+/** A small seeded PRNG (mulberry32): the same seed gives the same fuzz mutations, traffic matrix, synthetic samples. */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
