@@ -63,6 +63,8 @@ interface PeerActivity {
   activeAt: number;
   /** Last time rx moved. */
   rxAt: number;
+  /** Last time the Map-Server pushed this peer's mapping (its site is about to send: not idle). */
+  pushedAt: number;
   /** Silence probes: the next allowed one, and the current backoff. */
   probeAt: number;
   probeBackoff: number;
@@ -428,6 +430,12 @@ export class Agent {
         act.probeBackoff = this.config.timers.peerSilenceMs;
       }
     }
+    if (source === 'map-notify') {
+      // a push means its site is about to send to us: restart the idle clock, or an upkeep round
+      // could remove the peer in the few ms before that site's handshake arrives
+      const act = this.activity.get(keyToHex(key));
+      if (act) act.pushedAt = performance.now();
+    }
     if (!known) {
       value.installed = true;
       value.installedAt = timing.peerAt;
@@ -598,7 +606,7 @@ export class Agent {
         if (!s) continue;
         let a = this.activity.get(id);
         if (!a) {
-          a = { rx: s.rxBytes, tx: s.txBytes, activeAt: now, rxAt: now, probeAt: 0, probeBackoff: t.peerSilenceMs };
+          a = { rx: s.rxBytes, tx: s.txBytes, activeAt: now, rxAt: now, pushedAt: 0, probeAt: 0, probeBackoff: t.peerSilenceMs };
           this.activity.set(id, a);
           continue;
         }
@@ -619,7 +627,7 @@ export class Agent {
           this.events.emit('peer-silent', { publicKey: keyToBase64(peer.publicKey), prefixes: [...peer.prefixes], silentMs: Math.round(now - a.rxAt) });
           for (const p of peer.prefixes) this.refresh(p, 'silent');
         }
-        if (now - a.activeAt >= t.idleTimeoutMs) {
+        if (now - Math.max(a.activeAt, a.pushedAt) >= t.idleTimeoutMs) {
           this.events.emit('peer-idle', { publicKey: keyToBase64(peer.publicKey), prefixes: [...peer.prefixes], idleS: Math.round((now - a.activeAt) / 1000) });
           for (const p of [...peer.prefixes]) await this.removePrefix(this.prefixFromKey(p), 'idle');
         }
