@@ -31,8 +31,18 @@ describe('the LISP data header on the packet path', () => {
     expect(decap(encapsulated(v4, 7), 0)).toBe('instance');
     expect(decap(encapsulated(v4, 0), 7)).toBe('instance');
     expect(decap(encapsulated(v4, 0).subarray(0, 20), 0)).toBe('short');
-    expect(decap(encapsulated(v6, 0).subarray(0, 40), 0)).toBe('not-ip'); // an IPv6 header cut short
     expect(decap(encapsulated(Buffer.alloc(40, 0x20), 0), 0)).toBe('not-ip');
+  });
+
+  it('refuses an inner packet whose length is not the datagram\'s: cut, padded, or a bad IPv4 header length', () => {
+    expect(decap(encapsulated(v6, 0).subarray(0, 40), 0)).toBe('length'); // an IPv6 header cut short
+    expect(decap(encapsulated(v4, 0).subarray(0, -1), 0)).toBe('length');
+    expect(decap(encapsulated(v6, 0).subarray(0, -1), 0)).toBe('length');
+    expect(decap(encapsulated(Buffer.concat([v4, Buffer.alloc(1)]), 0), 0)).toBe('length');
+    expect(decap(encapsulated(Buffer.concat([v6, Buffer.alloc(1)]), 0), 0)).toBe('length');
+    const ihl4 = Buffer.from(v4);
+    ihl4[0] = 0x44;
+    expect(decap(encapsulated(ihl4, 0), 0)).toBe('length');
   });
 });
 

@@ -44,19 +44,22 @@ export function headerTemplate(instanceId: number): Buffer {
   return encodeDataHeader(instanceId ? { instanceId, echoNonce: false } : { echoNonce: false });
 }
 
-export type DecapVerdict = 'ok' | 'short' | 'instance' | 'not-ip';
+export type DecapVerdict = 'ok' | 'short' | 'instance' | 'not-ip' | 'length';
 
 /**
  * Checks a received UDP 4341 payload (msg[0..len)): long enough for a header and an IP header, the instance
  * ID ours when the I bit is set (a packet of another virtual network must not leak into this
- * one; without the I bit it belongs to the default instance 0), the inner packet IPv4 or IPv6.
+ * one; without the I bit it belongs to the default instance 0), the inner packet IPv4 or IPv6
+ * whose own length is the datagram's (a cut or padded packet is not ours: LISP carries exactly one).
  */
 export function checkDecap(msg: Uint8Array, len: number, instanceId: number): DecapVerdict {
   if (len < DATA_HEADER_LENGTH + 20) return 'short';
   const iid = msg[0]! & I_BIT ? (msg[4]! << 16) | (msg[5]! << 8) | msg[6]! : 0;
   if (iid !== instanceId) return 'instance';
-  const v = msg[DATA_HEADER_LENGTH]! >> 4;
-  if (v === 4) return 'ok';
-  if (v === 6 && len >= DATA_HEADER_LENGTH + 40) return 'ok';
+  const o = DATA_HEADER_LENGTH;
+  const inner = len - o;
+  const v = msg[o]! >> 4;
+  if (v === 4) return (msg[o]! & 0x0f) >= 5 && ((msg[o + 2]! << 8) | msg[o + 3]!) === inner ? 'ok' : 'length';
+  if (v === 6) return inner >= 40 && ((msg[o + 4]! << 8) | msg[o + 5]!) + 40 === inner ? 'ok' : 'length';
   return 'not-ip';
 }
