@@ -35,7 +35,7 @@
  * timers:
  *   register-refresh: 60s
  *   record-ttl: 10m
- *   idle-timeout: 5m
+ *   idle-timeout: 5m               # no traffic (and no push) for this long: the peer and its route go
  *   refresh-before-expiry: 10s
  *   peer-silence: 3s               # sending, nothing back: re-resolve (double jump)
  *   smr-hold-down: 0s              # data-plane lisp: wait this long after a move before the SMRs (OOR: 4s)
