@@ -124,4 +124,26 @@ describe('Rtnetlink', () => {
       mon.close();
     }
   });
+
+  it('with routes, also reports a route being added (the default route after the address)', async () => {
+    const seen: AddressEvent[] = [];
+    const plain: AddressEvent[] = [];
+    const mon = monitorAddresses((e) => seen.push(e), { netns: ns, routes: true });
+    const addressesOnly = monitorAddresses((e) => plain.push(e), { netns: ns });
+    try {
+      await ip('link set v1 up');
+      await ip('addr add 198.18.19.5/24 dev v1');
+      const before = seen.filter((e) => e.type === 'route').length;
+      await ip('route add 198.18.99.0/24 via 198.18.19.1');
+      const deadline = Date.now() + 2000;
+      while (seen.filter((e) => e.type === 'route').length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(seen.filter((e) => e.type === 'route').length).toBeGreaterThan(before);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(plain.some((e) => e.type === 'route')).toBe(false);
+    } finally {
+      mon.close();
+      addressesOnly.close();
+      await ip('addr flush dev v1');
+    }
+  });
 });

@@ -66,6 +66,8 @@ const RTN_UNICAST = 1;
 // multicast groups (bit masks for a socket's `groups`)
 const RTMGRP_IPV4_IFADDR = 0x10;
 const RTMGRP_IPV6_IFADDR = 0x100;
+const RTMGRP_IPV4_ROUTE = 0x40;
+const RTMGRP_IPV6_ROUTE = 0x400;
 
 const family = (f: IpFamily) => (f === 4 ? AF_INET : AF_INET6);
 const ipFamily = (af: number): IpFamily => (af === AF_INET ? 4 : 6);
@@ -354,6 +356,8 @@ export class Rtnetlink {
 
 export type AddressEvent =
   | ({ type: 'add' | 'del'; label?: string } & AddressInfo)
+  /** A route was added (with `routes`): what was unreachable a moment ago may be reachable now. */
+  | { type: 'route' }
   /** The kernel dropped events (the socket overflowed): re-read addresses() to resynchronise. */
   | { type: 'overrun' };
 
@@ -364,10 +368,13 @@ export interface AddressMonitor {
 /**
  * Calls `onEvent` for every address added to or removed from any interface (IPv4 and IPv6) in the
  * caller's namespace or a named one. An IPv6 address appears first as tentative, then again once
- * duplicate address detection is done. Keeps the event loop alive until close().
+ * duplicate address detection is done. With `routes`, also every route added: a new address
+ * usually comes before the route through it (a DHCP client, our access points), so what was
+ * sent right after the address appeared may have found no route. Keeps the event loop alive until close().
  */
-export function monitorAddresses(onEvent: (e: AddressEvent) => void, opts: { netns?: string } = {}): AddressMonitor {
-  const sock = NetlinkSocket.open(NETLINK_ROUTE, { groups: RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, nonBlocking: true, ...(opts.netns ? { netns: opts.netns } : {}) });
+export function monitorAddresses(onEvent: (e: AddressEvent) => void, opts: { netns?: string; routes?: boolean } = {}): AddressMonitor {
+  const groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | (opts.routes ? RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE : 0);
+  const sock = NetlinkSocket.open(NETLINK_ROUTE, { groups, nonBlocking: true, ...(opts.netns ? { netns: opts.netns } : {}) });
   let poll: PollHandle | undefined;
   const drain = () => {
     for (;;) {
@@ -383,6 +390,10 @@ export function monitorAddresses(onEvent: (e: AddressEvent) => void, opts: { net
       }
       if (!msgs.length) return;
       for (const m of msgs) {
+        if (m.type === RTM_NEWROUTE) {
+          onEvent({ type: 'route' });
+          continue;
+        }
         if (m.type !== RTM_NEWADDR && m.type !== RTM_DELADDR) continue;
         const label = parseAttrs(m.payload, 8).get(IFA_LABEL);
         onEvent({

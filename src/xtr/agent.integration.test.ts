@@ -239,11 +239,14 @@ async function capture(lab: Lab, short: string, iface: string, name: string) {
   };
 }
 
-/** Moves a node from its first uplink to its second: a new RLOC in another subnet. */
-async function jump(lab: Lab, short: string, from: string, to: string, newAddr: string, gw: string): Promise<void> {
+/** Moves a node from its first uplink to its second: a new RLOC in another subnet; the default route `routeAfterMs` after the address (as a slow DHCP client). Returns when the route went in. */
+async function jump(lab: Lab, short: string, from: string, to: string, newAddr: string, gw: string, routeAfterMs = 0): Promise<number> {
   await lab.exec(short, ['ip', 'addr', 'flush', 'dev', from]);
   await lab.exec(short, ['ip', 'addr', 'add', newAddr, 'dev', to]);
+  if (routeAfterMs) await sleep(routeAfterMs);
+  const t = Date.now();
   await lab.exec(short, ['ip', 'route', 'replace', 'default', 'via', gw]);
+  return t;
 }
 
 describe.skipIf(missing !== undefined)('agent: Map-Server and two mobile nodes (IPv4 and IPv6 EIDs)', () => {
@@ -404,7 +407,14 @@ describe.skipIf(missing !== undefined)('agent: Map-Server and two mobile nodes (
   it('single jump: MN1 moves to another network while MN2 pings it, and traffic resumes by itself', async () => {
     const pinging = ping(lab, 'mn2', '198.18.100.1', ['-i', '0.01', '-w', '5']);
     await sleep(1000);
-    await jump(lab, 'mn1', 'eth0', 'eth1', '198.18.11.2/24', '198.18.11.1');
+    const jumped = Date.now();
+    // the route comes 400 ms after the address: the Map-Register sent on the address finds none
+    const routed = await jump(lab, 'mn1', 'eth0', 'eth1', '198.18.11.2/24', '198.18.11.1', 400);
+    // ...and goes again as soon as the route appears, not at its next retry (250 ms, then 500 ms later)
+    await waitFor(() => events(lab, mn1).some((e) => e.event === 'registered' && e.t > jumped), 3000, () => 'MN1 did not register its new RLOC');
+    const registered = events(lab, mn1).find((e) => e.event === 'registered' && e.t > jumped)!;
+    expect(registered.rttMs, JSON.stringify(registered)).toBeGreaterThan(350); // the first one was lost
+    expect(registered.t - routed, JSON.stringify(registered)).toBeLessThan(150);
     const p = await pinging;
     const after = p.replies.filter((r) => r.t > p.replies[0]!.t + 1.2);
     expect(after.length, p.out.slice(-500)).toBeGreaterThan(100);

@@ -202,13 +202,17 @@ export class Agent {
     this.client = channel.client;
     this.grpc = channel.grpc;
 
-    this.monitor = monitorAddresses(() => {
-      try {
-        this.refreshRlocs('address change');
-      } catch (e) {
-        this.fault('reading the RLOC addresses', e);
-      }
-    });
+    this.monitor = monitorAddresses(
+      (e) => {
+        try {
+          if (e.type === 'route') this.client.hurryRegistration();
+          else this.refreshRlocs('address change');
+        } catch (err) {
+          this.fault('reading the RLOC addresses', err);
+        }
+      },
+      { routes: true },
+    );
     this.refreshRlocs('start');
 
     this.tun.onPacket(

@@ -170,6 +170,22 @@ function boundedWait(p: Promise<unknown>, ms: number): Promise<void> {
   return Promise.race([p.then(() => undefined, () => undefined), bound]).finally(() => clearTimeout(timer));
 }
 
+/** After a route appeared, a Map-Register goes again this much later (routes come in bursts). */
+const HURRY_MS = 3;
+
+/** One registration round: Map-Registers with backoff until a Map-Notify answers one of them. */
+interface RegisterRound {
+  start: number;
+  attempts: number;
+  timer: NodeJS.Timeout | undefined;
+  done: boolean;
+  nonces: Set<bigint>;
+  /** Sends one more Map-Register now, outside the retry schedule. */
+  resend?: () => void;
+  /** A resend after a route appeared, pending. */
+  hurry?: NodeJS.Timeout;
+}
+
 export class ControlClient extends EventEmitter<ControlClientEvents> {
   readonly drops = { malformed: 0, 'bad-hmac': 0, 'no-site-key': 0, unexpected: 0, 'unknown-nonce': 0 };
   private readonly socket: dgram.Socket;
@@ -187,7 +203,7 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
   private records: MappingRecord[] = [];
   /** Nonces of recent Map-Registers (all rounds, bounded): their Map-Notifies are not pushes. */
   private readonly regNonces = new Set<bigint>();
-  private regRound: { start: number; attempts: number; timer: NodeJS.Timeout | undefined; done: boolean; nonces: Set<bigint> } | undefined;
+  private regRound: RegisterRound | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private regWaiters: Array<{ resolve: (e: RegisteredEvent) => void; reject: (e: Error) => void }> = [];
   private closed = false;
@@ -279,11 +295,9 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
   private startRound(refresh = true): void {
     if (this.closed) return;
     this.stopRegistering();
-    const round = { start: performance.now(), attempts: 0, timer: undefined as NodeJS.Timeout | undefined, done: false, nonces: new Set<bigint>() };
+    const round: RegisterRound = { start: performance.now(), attempts: 0, timer: undefined, done: false, nonces: new Set<bigint>() };
     this.regRound = round;
-    const attempt = () => {
-      if (round.done || this.regRound !== round) return;
-      round.attempts++;
+    const send = () => {
       const nonce = randomBytes(8).readBigUInt64BE();
       round.nonces.add(nonce);
       this.regNonces.add(nonce);
@@ -294,6 +308,11 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
         this.site!.key,
       );
       this.sendToMs(bytes);
+    };
+    const attempt = () => {
+      if (round.done || this.regRound !== round) return;
+      round.attempts++;
+      send();
       if (round.attempts === this.opts.registerAttempts) {
         const e = new LispwgError('REGISTER_TIMEOUT', `no Map-Notify from the Map-Server ${this.ms.address}:${this.ms.port} after ${round.attempts} Map-Registers (wrong key, a prefix the site does not own, or no route)`);
         this.emit('register-timeout', { ...stamp(), attempts: round.attempts });
@@ -303,11 +322,28 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
       round.timer = setTimeout(attempt, backoff);
       round.timer.unref();
     };
+    round.resend = send;
     attempt();
     if (refresh) {
       this.refreshTimer = setTimeout(() => this.startRound(), this.opts.registerIntervalMs);
       this.refreshTimer.unref();
     }
+  }
+
+  /**
+   * A route just appeared: a Map-Register of the unanswered round, sent when our new address was
+   * there but not yet the route through it, was lost. One goes again shortly, besides the retries:
+   * after HURRY_MS, so that a burst of routes (the subnet's, then the default route a moment
+   * later) sends one Map-Register, once the last of them is in.
+   */
+  hurryRegistration(): void {
+    const round = this.regRound;
+    if (!round || round.done || this.closed || !round.resend || round.hurry) return;
+    round.hurry = setTimeout(() => {
+      round.hurry = undefined;
+      if (!round.done && this.regRound === round && !this.closed) round.resend!();
+    }, HURRY_MS);
+    round.hurry.unref();
   }
 
   private onRegisterNotify(n: MapNotify): void {

@@ -157,7 +157,7 @@ export class LispXtr {
     this.smr = await SmrEndpoint.open({ log: this.log });
     this.smr.onSmr((e) => this.onSmr(e.eid, e.from.address));
 
-    this.monitor = monitorAddresses(() => this.refreshRlocs('address change'));
+    this.monitor = monitorAddresses((e) => (e.type === 'route' ? this.client.hurryRegistration() : this.refreshRlocs('address change')), { routes: true });
     this.refreshRlocs('start');
     this.tick = setInterval(() => this.expire(), 1000);
     this.admin = await serveAdmin(c.adminSocket, (cmd) => this.onAdmin(cmd));
