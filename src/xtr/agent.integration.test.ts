@@ -413,7 +413,7 @@ describe.skipIf(missing !== undefined)('agent: Map-Server and two mobile nodes (
     // ...and goes again as soon as the route appears, not at its next retry (250 ms, then 500 ms later)
     await waitFor(() => events(lab, mn1).some((e) => e.event === 'registered' && e.t > jumped), 3000, () => 'MN1 did not register its new RLOC');
     const registered = events(lab, mn1).find((e) => e.event === 'registered' && e.t > jumped)!;
-    expect(registered.rttMs, JSON.stringify(registered)).toBeGreaterThan(350); // the first one was lost
+    expect(registered.rttMs, JSON.stringify(registered)).toBeGreaterThan(200); // the first one was lost (a round trip is ~5 ms)
     expect(registered.t - routed, JSON.stringify(registered)).toBeLessThan(150);
     const p = await pinging;
     const after = p.replies.filter((r) => r.t > p.replies[0]!.t + 1.2);
