@@ -181,7 +181,7 @@ interface RegisterRound {
   done: boolean;
   nonces: Set<bigint>;
   /** Sends one more Map-Register now, outside the retry schedule. */
-  resend?: () => void;
+  resend: () => void;
   /** A resend after a route appeared, pending. */
   hurry?: NodeJS.Timeout;
 }
@@ -288,14 +288,17 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
 
   private stopRegistering(): void {
     clearTimeout(this.refreshTimer);
-    if (this.regRound) clearTimeout(this.regRound.timer);
+    if (this.regRound) {
+      clearTimeout(this.regRound.timer);
+      clearTimeout(this.regRound.hurry);
+    }
     this.regRound = undefined;
   }
 
   private startRound(refresh = true): void {
     if (this.closed) return;
     this.stopRegistering();
-    const round: RegisterRound = { start: performance.now(), attempts: 0, timer: undefined, done: false, nonces: new Set<bigint>() };
+    const round: RegisterRound = { start: performance.now(), attempts: 0, timer: undefined, done: false, nonces: new Set<bigint>(), resend: () => undefined };
     this.regRound = round;
     const send = () => {
       const nonce = randomBytes(8).readBigUInt64BE();
@@ -338,10 +341,10 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
    */
   hurryRegistration(): void {
     const round = this.regRound;
-    if (!round || round.done || this.closed || !round.resend || round.hurry) return;
+    if (!round || round.done || this.closed || round.hurry) return;
     round.hurry = setTimeout(() => {
       round.hurry = undefined;
-      if (!round.done && this.regRound === round && !this.closed) round.resend!();
+      if (!round.done && this.regRound === round && !this.closed) round.resend();
     }, HURRY_MS);
     round.hurry.unref();
   }
