@@ -22,7 +22,7 @@ const commands: Record<string, Subcommand> = {
   query: { summary: 'send a Map-Request to a Map-Server and print the reply and RTT (our lig); --rate/--count floods', load: () => import('./query.js') },
   xtr: { summary: 'run the tunnel router / mobile node agent (--dry-run prints what it would configure)', load: () => import('./xtr.js') },
   show: { summary: 'show running agents: map-cache, peers, endpoints, handshakes, traffic, buffered and dropped packets', load: () => import('./show.js') },
-  'lisp-dp': { summary: 'run a plain LISP data plane (the OOR baseline) with a static map-cache', load: () => import('../dataplane/lisp/cli.js') },
+  'lisp-dp': { summary: 'run a plain LISP data plane (the OOR baseline) with a static map-cache', load: () => import('./lisp-dp.js') },
   exp: { summary: 'the experiments: run one (quick/full), figures, report, gates, paper', load: () => import('../../experiments/cli.js') },
   lab: { summary: 'the test-bed: bring topologies up/down, inspect, exec, check, graph', load: () => import('../../lab/cli.js') },
 };

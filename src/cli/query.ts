@@ -8,7 +8,7 @@ import { eidOf, recordJson, recordKey, type MappingRecord } from '../lisp/index.
 import { LispwgError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 import dgram from 'node:dgram';
-import { ControlClient, buildEcmMapRequest, localAddressTowards, type Resolution } from '../xtr/control-client.js';
+import { ControlClient, buildEcmMapRequest, localAddressTowards, type Resolution } from '../control/client.js';
 import { Histogram } from '../ms/stats.js';
 
 const USAGE = `usage: lispwg query --ms ADDR[:PORT] EID [--source-eid E] [--iid N] [--json]

@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { isIPv6 } from 'node:net';
 import { eidOf, recordKey, type MappingRecord } from '../lisp/index.js';
 import { prefixOf } from '../mapping/database.js';
-import type { MappingEvent } from '../xtr/control-client.js';
+import type { MappingEvent } from '../control/client.js';
 import { LispwgError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { mappingToRecord } from './mapping.js';

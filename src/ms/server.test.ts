@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MapServer } from './server.js';
 import { parseConfig, type MsConfig } from './config.js';
-import { ControlClient, type MappingEvent, type WithdrawnEvent } from '../xtr/control-client.js';
+import { ControlClient, type MappingEvent, type WithdrawnEvent } from '../control/client.js';
 import { Action, eidAddress, eidOf, recordKey, wrapWireguardKey, type MappingRecord } from '../lisp/index.js';
 import { createLogger } from '../util/log.js';
 import { formatEidPrefix } from '../mapping/eid.js';

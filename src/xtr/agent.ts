@@ -15,7 +15,7 @@
  */
 import { writeFileSync, rmSync } from 'node:fs';
 import type { Server } from 'node:net';
-import type { ControlClient, MappingEvent, Resolution, WithdrawnEvent } from './control-client.js';
+import type { ControlClient, MappingEvent, Resolution, WithdrawnEvent } from '../control/client.js';
 import { openControlChannel, openControlTunnel, readRlocs, repointMapServer, sameRlocs, siteRecords, type Rloc } from './site.js';
 import { eidOf, recordKey, type MappingRecord } from '../lisp/index.js';
 import { MapCache } from '../mapping/map-cache.js';

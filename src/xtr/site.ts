@@ -10,7 +10,7 @@ import type { Logger } from '../util/log.js';
 import { openWireGuard, type WgDevice } from '../wg/wireguard.js';
 import type { GrpcControlClient } from '../grpc/client.js';
 import type { AgentConfig } from './config.js';
-import { ControlClient, type ControlClientOptions, type MappingEvent } from './control-client.js';
+import { ControlClient, type ControlClientOptions, type MappingEvent } from '../control/client.js';
 import type { EventLog } from './events.js';
 import type { Plan } from './plan.js';
 import type { StateFile } from './state.js';

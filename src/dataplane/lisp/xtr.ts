@@ -27,7 +27,7 @@ import { keyToBase64 } from '../../wg/keys.js';
 import { cleanupLeftovers } from '../../xtr/agent.js';
 import { serveAdmin } from '../../xtr/admin.js';
 import type { AgentConfig } from '../../xtr/config.js';
-import type { ControlClient, MappingEvent, Resolution, WithdrawnEvent } from '../../xtr/control-client.js';
+import type { ControlClient, MappingEvent, Resolution, WithdrawnEvent } from '../../control/client.js';
 import { EventLog } from '../../xtr/events.js';
 import { loadOrCreateKey } from '../../xtr/key-source.js';
 import { makePlan } from '../../xtr/plan.js';

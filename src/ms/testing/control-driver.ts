@@ -15,7 +15,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
-import { ControlClient, type ControlClientOptions } from '../../xtr/control-client.js';
+import { ControlClient, type ControlClientOptions } from '../../control/client.js';
 import { eidAddress, recordJson, wrapWireguardKey, type MappingRecord } from '../../lisp/index.js';
 import { formatEidPrefix } from '../../mapping/eid.js';
 import { LispwgError } from '../../util/errors.js';

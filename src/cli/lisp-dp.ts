@@ -6,12 +6,12 @@
  */
 import { parseArgs } from 'node:util';
 import { isIP } from 'node:net';
-import { LispwgError } from '../../util/errors.js';
-import { createLogger, type Level } from '../../util/log.js';
-import { parseEidPrefix } from '../../mapping/eid.js';
-import { Rtnetlink } from '../../net/rtnetlink.js';
-import { TunDevice } from '../tun/tun.js';
-import { LispDataPlane, type MissPolicy } from './dataplane.js';
+import { LispwgError } from '../util/errors.js';
+import { createLogger, type Level } from '../util/log.js';
+import { parseEidPrefix } from '../mapping/eid.js';
+import { Rtnetlink } from '../net/rtnetlink.js';
+import { TunDevice } from '../dataplane/tun/tun.js';
+import { LispDataPlane, type MissPolicy } from '../dataplane/lisp/dataplane.js';
 
 const USAGE = `usage: lispwg lisp-dp --map PREFIX=RLOC... [--address CIDR]... [options]
 
