@@ -13,7 +13,7 @@ import { comparePaper, ratiosOf, statsBy, type Experiment, type Mode, type Paper
 import { labelsFor } from './lib/labels.js';
 import { barsSpec } from './lib/plot.js';
 import { upLab } from './lib/lab.js';
-import { eidOf, status, agentsReady } from './lib/agents.js';
+import { eidOf, wgStatus, agentsReady } from './lib/agents.js';
 import { rng } from '../src/util/random.js';
 
 export interface StateSample extends Sample {
@@ -125,7 +125,7 @@ async function runState(ctx: RunContext<StateSample, StateParams>): Promise<void
     await lab.exec(n, ['sh', '-c', script], { allowFail: true });
     ctx.progress(++k, mns.length * 2, 'traffic');
   });
-  const st = new Map(await mapLimit(mns, 8, async (n) => [n, await status(lab, n)] as const));
+  const st = new Map(await mapLimit(mns, 8, async (n) => [n, await wgStatus(lab, n)] as const));
   const have = new Set(ctx.done.map((s) => `${s.variant}|${s.node}`));
   for (const n of mns) {
     if (have.has(`pull|${n}`)) continue;

@@ -27,7 +27,7 @@ import { Lab } from '../../lab/lab.js';
 import { loadTopology } from '../../lab/topology/load.js';
 import { eidSpace } from '../../lab/roles.js';
 import { PUSH_ORDERS, type PushOrder } from '../../src/ms/config.js';
-import { agentsReady, eidOf, eventOffset, eventsSince, flush, status } from '../lib/agents.js';
+import { agentsReady, eidOf, eventOffset, eventsSince, flush, wgStatus } from '../lib/agents.js';
 import { topologyFile, withNodeSettings } from '../lib/lab.js';
 import { ExperimentRun } from '../lib/run.js';
 import { round, summarize, type Summary } from '../lib/stats.js';
@@ -188,7 +188,7 @@ async function main(): Promise<void> {
       controlRttMs: fig('control-rtt'),
       wgSetMs: fig('wg-set'),
       coldOverWarm: round(first.median / warm.median),
-      backend: (await status(lab, 'mn1')).wireguardBackend,
+      backend: (await wgStatus(lab, 'mn1')).wireguardBackend,
     });
   } finally {
     await lab.down();

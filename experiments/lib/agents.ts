@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LispwgError } from '../../src/util/errors.js';
 import { adminRequest } from '../../src/xtr/admin.js';
-import type { AgentStatus } from '../../src/xtr/show.js';
+import type { AgentStatus, WireGuardAgentStatus } from '../../src/xtr/show.js';
 import type { Lab } from '../../lab/lab.js';
 import { nodeDir } from '../../lab/names.js';
 import { cidrText } from '../../lab/topology/addr.js';
@@ -28,6 +28,13 @@ export async function status(lab: Lab, node: string): Promise<AgentStatus> {
   return (await adminRequest(agentSocket(lab, node), 'show')) as AgentStatus;
 }
 
+/** The status of an agent with the WireGuard data plane (throws for a plain LISP one). */
+export async function wgStatus(lab: Lab, node: string): Promise<WireGuardAgentStatus> {
+  const st = await status(lab, node);
+  if (st.dataPlane !== 'wireguard') throw new LispwgError('EXP_NOT_WIREGUARD', `the agent on ${node} runs the ${st.dataPlane} data plane, not WireGuard`);
+  return st;
+}
+
 /** Waits until the agents have registered with the Map-Server. */
 export async function waitRegistered(lab: Lab, nodes: readonly string[], timeoutMs = 15_000): Promise<void> {
   for (const n of nodes) {
@@ -45,7 +52,7 @@ export async function waitRegistered(lab: Lab, nodes: readonly string[], timeout
 export async function agentsReady(run: ExperimentRun, lab: Lab, nodes: readonly string[], timeoutMs = 15_000): Promise<void> {
   await waitRegistered(lab, nodes, timeoutMs);
   const st = await status(lab, nodes[0]!);
-  run.annotate({ wireguardBackend: { ...((run.metadata.wireguardBackend as Record<string, string> | undefined) ?? {}), [lab.name]: st.wireguardBackend } });
+  run.annotate({ wireguardBackend: { ...((run.metadata.wireguardBackend as Record<string, string> | undefined) ?? {}), [lab.name]: st.dataPlane === 'wireguard' ? st.wireguardBackend : 'none (plain LISP data plane)' } });
 }
 
 /** Empties the agents' map-caches, peers and routes (a cold start without restarting them). */

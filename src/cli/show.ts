@@ -72,5 +72,5 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function isAgentStatus(v: unknown): v is AgentStatus {
-  return typeof v === 'object' && v !== null && 'registration' in v && 'peers' in v && 'mapCache' in v;
+  return typeof v === 'object' && v !== null && 'dataPlane' in v && 'registration' in v && 'mapCache' in v;
 }

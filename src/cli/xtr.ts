@@ -60,7 +60,6 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  if (config.dataPlane === 'lisp') return (await import('../dataplane/lisp/xtr.js')).runLispXtr(config);
   const { runAgent } = await import('../xtr/agent.js');
   return runAgent(config);
 }

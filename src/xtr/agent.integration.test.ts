@@ -18,7 +18,7 @@ import { hasCommand, run, spawn } from '../util/exec.js';
 import { lispwgBin } from '../util/project.js';
 import { generatePrivateKey, keyToBase64, publicKey } from '../wg/keys.js';
 import { adminRequest } from './admin.js';
-import type { AgentStatus } from './show.js';
+import type { WireGuardAgentStatus as AgentStatus } from './show.js';
 
 type Child = ReturnType<typeof spawn>;
 

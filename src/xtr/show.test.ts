@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ago, bytes, latency, renderStatus, type AgentStatus } from './show.js';
+import { ago, bytes, latency, renderStatus, type LispAgentStatus, type WireGuardAgentStatus } from './show.js';
 
-const status: AgentStatus = {
+const status: WireGuardAgentStatus = {
+  dataPlane: 'wireguard',
+  controlChannel: 'lisp',
   name: 'mn1',
   mode: 'mn',
   pid: 42,
@@ -9,7 +11,7 @@ const status: AgentStatus = {
   uptimeS: 125,
   wireguardBackend: 'userspace',
   missPolicy: 'buffer',
-  interfaces: { control: 'mn1-ctl', data: 'mn1-wg', tun: 'mn1-tun', dataPort: 51820, publicKey: 'PUB1', controlPublicKey: 'CPUB1' },
+  interfaces: { control: 'mn1-ctl', data: 'mn1-wg', tun: 'mn1-tun', dataPort: 51820, publicKey: 'PUB1', controlPublicKey: 'CPUB1', controlBackend: 'kernel' },
   registration: { mapServer: '100.100.0.1 via 198.18.0.2:51820', state: 'registered', lastRegisteredAgoS: 12, eidPrefixes: ['198.18.100.1/32'], rlocs: [{ interface: 'eth0', address: '198.18.1.2', priority: 1, weight: 100 }] },
   mapCache: [
     { prefix: '198.18.100.2/32', instanceId: 0, kind: 'positive', rlocs: ['198.18.2.2'], publicKey: 'PUB2PUB2PUB2', expiresInS: 590, source: 'map-reply' },
@@ -33,6 +35,16 @@ describe('lispwg show', () => {
     expect(t).toContain('request to reply: median 2.000 ms, p99 2.980 ms, max 3.000 ms (n=3)');
     expect(t).toContain('miss to installed: none yet');
     expect(t).toContain('counters: misses 2');
+  });
+
+  it('renders a plain LISP agent without WireGuard fields', () => {
+    const { peers: _peers, wireguardBackend: _backend, ...rest } = status;
+    const lisp: LispAgentStatus = { ...rest, dataPlane: 'lisp', interfaces: { control: 'mn1-ctl', controlPublicKey: 'CPUB1', controlBackend: 'kernel', tun: 'mn1-tun', dataPort: 4341 } };
+    const t = renderStatus(lisp);
+    expect(t).toContain('data plane plain LISP (UDP 4341)');
+    expect(t).toContain('interface: mn1-tun (plain LISP: encapsulated to UDP 4341)');
+    expect(t).not.toContain('public key: ');
+    expect(t).not.toContain('peer: ');
   });
 
   it('formats ages, sizes and latencies', () => {

@@ -37,15 +37,49 @@ export interface Latency {
   maxMs: number;
 }
 
-export interface AgentStatus {
+export interface BufferStatus {
+  buffered: number;
+  destinations: number;
+  released: number;
+  dropped: Record<string, number>;
+}
+
+/** The control tunnel to the Map-Server (both data planes have it). */
+export interface ControlInterfaceStatus {
+  control: string;
+  controlPublicKey: string;
+  /** The WireGuard backend of the control tunnel. */
+  controlBackend: string;
+}
+
+/** What the WireGuard data plane adds to a status. */
+export interface WireGuardStatusPart {
+  dataPlane: 'wireguard';
+  /** The data interface's backend. */
+  wireguardBackend: string;
+  interfaces: { data: string; tun: string; dataPort: number; publicKey: string };
+  peers: PeerStatus[];
+  buffer: BufferStatus;
+  counters: Record<string, number>;
+}
+
+/** What the plain LISP data plane adds to a status: no key, no peers. */
+export interface LispStatusPart {
+  dataPlane: 'lisp';
+  /** The TUN packets are encapsulated from, and the LISP data port. */
+  interfaces: { tun: string; dataPort: number };
+  buffer: BufferStatus;
+  counters: Record<string, number>;
+}
+
+interface StatusBase {
   name: string;
   mode: 'xtr' | 'mn';
   pid: number;
   instanceId: number;
   uptimeS: number;
-  wireguardBackend: string;
   missPolicy: 'buffer' | 'drop';
-  interfaces: { control: string; data: string; tun: string; dataPort: number; publicKey: string; controlPublicKey: string };
+  controlChannel: 'lisp' | 'grpc';
   registration: {
     mapServer: string;
     state: 'registered' | 'registering';
@@ -54,13 +88,6 @@ export interface AgentStatus {
     rlocs: Array<{ interface: string; address: string; priority: number; weight: number }>;
   };
   mapCache: MapCacheStatus[];
-  peers: PeerStatus[];
-  buffer: {
-    buffered: number;
-    destinations: number;
-    released: number;
-    dropped: Record<string, number>;
-  };
   resolver: {
     inFlight: number;
     requestsSent: number;
@@ -73,11 +100,15 @@ export interface AgentStatus {
     /** Miss to peer and route installed. */
     missToInstalled: Latency;
   };
-  counters: Record<string, number>;
 }
 
+export type WireGuardAgentStatus = StatusBase & Omit<WireGuardStatusPart, 'interfaces'> & { interfaces: WireGuardStatusPart['interfaces'] & ControlInterfaceStatus };
+export type LispAgentStatus = StatusBase & Omit<LispStatusPart, 'interfaces'> & { interfaces: LispStatusPart['interfaces'] & ControlInterfaceStatus };
+/** An agent's status, as its admin socket returns it; `dataPlane` says which fields it has. */
+export type AgentStatus = WireGuardAgentStatus | LispAgentStatus;
+
 /** The `resolver` block of a status, from the resolver's counters and the agent's own. */
-export function resolverStatus(r: ResolverStats, negativeReplies: number, missToInstalledMs: readonly number[]): AgentStatus['resolver'] {
+export function resolverStatus(r: ResolverStats, negativeReplies: number, missToInstalledMs: readonly number[]): StatusBase['resolver'] {
   const { latenciesMs, ...counts } = r;
   return { ...counts, negativeReplies, resolution: latency(latenciesMs), missToInstalled: latency(missToInstalledMs) };
 }
@@ -124,24 +155,31 @@ const duration = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >=
 export function renderStatus(st: AgentStatus): string {
   const o: string[] = [];
   o.push(`agent: ${st.name}`);
-  o.push(`  mode: ${st.mode}, instance ID ${st.instanceId}, pid ${st.pid}, up ${duration(st.uptimeS)}, wireguard ${st.wireguardBackend}, miss policy ${st.missPolicy}`);
+  const dataPlane = st.dataPlane === 'wireguard' ? `wireguard ${st.wireguardBackend}` : `plain LISP (UDP ${st.interfaces.dataPort})`;
+  o.push(`  mode: ${st.mode}, instance ID ${st.instanceId}, pid ${st.pid}, up ${duration(st.uptimeS)}, data plane ${dataPlane}, control channel ${st.controlChannel}, miss policy ${st.missPolicy}`);
   const r = st.registration;
   o.push(`  map-server: ${r.mapServer} (${r.state}${r.lastRegisteredAgoS !== undefined ? `, last Map-Notify ${ago(r.lastRegisteredAgoS)}` : ''})`);
   o.push(`  eid prefixes: ${r.eidPrefixes.join(', ')}`);
   o.push(`  rlocs: ${r.rlocs.length ? r.rlocs.map((x) => `${x.address} (${x.interface}, priority ${x.priority}, weight ${x.weight})`).join(', ') : 'none'}`);
   o.push('');
-  o.push(`interface: ${st.interfaces.data}`);
-  o.push(`  public key: ${st.interfaces.publicKey}`);
-  o.push(`  listening port: ${st.interfaces.dataPort}`);
-  o.push(`  control: ${st.interfaces.control} (public key ${st.interfaces.controlPublicKey}), miss capture: ${st.interfaces.tun}`);
-  for (const p of st.peers) {
-    o.push('');
-    o.push(`peer: ${p.publicKey}`);
-    if (p.endpoint) o.push(`  endpoint: ${p.endpoint}`);
-    o.push(`  allowed ips: ${p.eidPrefixes.join(', ')}`);
-    o.push(`  latest handshake: ${ago(p.latestHandshakeS)}`);
-    o.push(`  transfer: ${bytes(p.rxBytes)} received, ${bytes(p.txBytes)} sent`);
-    o.push(`  learnt from: ${p.source}, ${ago(p.installedAgoS)}`);
+  const control = `control: ${st.interfaces.control} (${st.interfaces.controlBackend}, public key ${st.interfaces.controlPublicKey})`;
+  if (st.dataPlane === 'lisp') {
+    o.push(`interface: ${st.interfaces.tun} (plain LISP: encapsulated to UDP ${st.interfaces.dataPort})`);
+    o.push(`  ${control}`);
+  } else {
+    o.push(`interface: ${st.interfaces.data}`);
+    o.push(`  public key: ${st.interfaces.publicKey}`);
+    o.push(`  listening port: ${st.interfaces.dataPort}`);
+    o.push(`  ${control}, miss capture: ${st.interfaces.tun}`);
+    for (const p of st.peers) {
+      o.push('');
+      o.push(`peer: ${p.publicKey}`);
+      if (p.endpoint) o.push(`  endpoint: ${p.endpoint}`);
+      o.push(`  allowed ips: ${p.eidPrefixes.join(', ')}`);
+      o.push(`  latest handshake: ${ago(p.latestHandshakeS)}`);
+      o.push(`  transfer: ${bytes(p.rxBytes)} received, ${bytes(p.txBytes)} sent`);
+      o.push(`  learnt from: ${p.source}, ${ago(p.installedAgoS)}`);
+    }
   }
   o.push('');
   o.push(`map-cache: ${st.mapCache.length} entr${st.mapCache.length === 1 ? 'y' : 'ies'}`);

@@ -1,17 +1,14 @@
 /**
- * What both agents share of a LISP site (the LISP+WireGuard agent, src/xtr/agent.ts, and the
- * plain LISP one, src/dataplane/lisp/xtr.ts): the static WireGuard tunnel to the Map-Server, the
- * control channel (the LISP control client, and the gRPC client when configured), the RLOCs read
- * from the configured interfaces, and the records registered for the site's EID prefixes.
+ * The plumbing of a LISP site, whatever its data plane: the static WireGuard tunnel to the
+ * Map-Server, the RLOCs read from the configured interfaces, the records registered for the
+ * site's EID prefixes, and the TUN that holds the route for the EID space.
  */
 import { eidAddress, wrapWireguardKey, type Locator, type MappingRecord } from '../lisp/index.js';
 import type { Rtnetlink } from '../net/rtnetlink.js';
 import type { Logger } from '../util/log.js';
 import { openWireGuard, type WgDevice } from '../wg/wireguard.js';
-import type { GrpcControlClient } from '../grpc/client.js';
 import type { AgentConfig } from './config.js';
-import { ControlClient, type ControlClientOptions, type MappingEvent } from '../control/client.js';
-import type { EventLog } from './events.js';
+import { TunDevice } from '../dataplane/tun/tun.js';
 import type { Plan } from './plan.js';
 import type { StateFile } from './state.js';
 
@@ -79,48 +76,19 @@ export function repointMapServer(control: WgDevice, config: AgentConfig): Promis
   return control.setPeer({ publicKey: Buffer.from(config.mapServer.publicKey, 'base64'), endpoint: { address: config.mapServer.address, port: config.mapServer.port }, allowedIps: [] });
 }
 
-export interface ControlChannelHooks {
-  /** Pushed Map-Notifies (their Ack goes back when the promise resolves). */
-  onPush: NonNullable<ControlClientOptions['onPush']>;
-  /** A mapping pushed over gRPC (control-channel: grpc); acked when the promise resolves. */
-  onGrpcPush: (e: MappingEvent) => Promise<void> | void;
-  /** The Map-Server acknowledged our registration (at performance.now() `t`). */
-  onRegistered: (t: number) => void;
-  count: (what: string) => void;
-}
-
 /**
- * The control channel to the Map-Server: the LISP control client (its registrations and dropped
- * packets go to the event log and the counters) and, with `control-channel: grpc`, the gRPC client
- * (loaded only then: grpc-js is not small).
+ * The TUN that holds the route for the EID space (the plan's routes after the control one):
+ * what the kernel routes into it is a miss (WireGuard data plane) or is encapsulated (plain LISP).
+ * `addresses` go on it first (a plain-LISP mobile node's EIDs).
  */
-export async function openControlChannel(config: AgentConfig, log: Logger, events: EventLog, hooks: ControlChannelHooks): Promise<{ client: ControlClient; grpc?: GrpcControlClient }> {
-  const round = (v: number) => Math.round(v * 1000) / 1000;
-  const client = await ControlClient.open({
-    mapServer: { address: config.mapServer.controlAddress },
-    localAddress: config.control.address.address,
-    site: { key: config.mapServer.sharedKey, keyId: config.mapServer.keyId },
-    registerIntervalMs: config.timers.registerRefreshMs,
-    registerRetryMs: config.timers.registerRetryMs,
-    onPush: hooks.onPush,
-    logger: log.child({ component: 'control-client' }),
-  });
-  client.on('registered', (e) => {
-    hooks.onRegistered(e.t);
-    events.emit('registered', { rttMs: round(e.rttMs), attempts: e.attempts }, e.t);
-  });
-  client.on('register-timeout', (e) => log.warn('no Map-Notify from the Map-Server yet: still trying', { attempts: e.attempts }));
-  client.on('drop', (e) => {
-    hooks.count(`control-drop-${e.reason}`);
-    if (e.reason === 'bad-hmac') events.emit('map-notify-rejected', { from: e.from.address, reason: e.reason }, e.t);
-  });
-  if (config.controlChannel.protocol !== 'grpc') return { client };
-  const { GrpcControlClient, pushedMappingEvent } = await import('../grpc/client.js');
-  const server = { address: config.mapServer.controlAddress, port: config.controlChannel.grpcPort };
-  const grpc = new GrpcControlClient({ server, log });
-  grpc.watch(async (record) => {
-    const e = pushedMappingEvent(record, server);
-    if (e) await hooks.onGrpcPush(e);
-  });
-  return { client, grpc };
+export function openMissTun(config: AgentConfig, plan: Plan, state: StateFile, rt: Rtnetlink, mtu: number, addresses: readonly string[] = []): TunDevice {
+  const name = config.tun.interface;
+  state.addInterface(name);
+  const tun = TunDevice.open(name);
+  rt.setMtu(name, mtu);
+  for (const s of plan.sysctls) state.setSysctl(s.key, s.value, name);
+  for (const a of addresses) rt.addAddress(name, a, { noDad: true });
+  rt.setLinkUp(name);
+  for (const r of plan.routes.slice(1)) rt.replaceRoute(r);
+  return tun;
 }

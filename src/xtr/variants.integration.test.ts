@@ -16,12 +16,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, spawn } from '../../util/exec.js';
-import { lispwgBin } from '../../util/project.js';
-import { generatePrivateKey, keyToBase64, publicKey } from '../../wg/keys.js';
-import { adminRequest } from '../../xtr/admin.js';
-import type { AgentStatus } from '../../xtr/show.js';
-import { tcpTransfer } from './testing/transfer.js';
+import { run, spawn } from '../util/exec.js';
+import { lispwgBin } from '../util/project.js';
+import { generatePrivateKey, keyToBase64, publicKey } from '../wg/keys.js';
+import { adminRequest } from './admin.js';
+import type { AgentStatus, WireGuardAgentStatus } from './show.js';
+import { tcpTransfer } from '../dataplane/lisp/testing/transfer.js';
 
 type Child = ReturnType<typeof spawn>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -73,6 +73,7 @@ async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number
 
 const log = (name: string) => (existsSync(join(dir, `${name}.log`)) ? readFileSync(join(dir, `${name}.log`), 'utf8') : '');
 const status = (n: Node) => adminRequest(join(dir, 'run', `${n.agent}.sock`), 'show') as Promise<AgentStatus>;
+const wgStatus = (n: Node) => status(n) as Promise<WireGuardAgentStatus>;
 /** Each run of an agent logs its events to a file of its own. */
 const runs = new Map<string, number>();
 const eventLog = (n: Node) => join(dir, `${n.agent}-${runs.get(n.agent) ?? 0}.events.jsonl`);
@@ -241,7 +242,7 @@ describe('control-channel: grpc (resolution over gRPC/HTTP2, WireGuard data plan
   });
 
   const peerOf = async (n: Node, eid: string) => {
-    const p = (await status(n)).peers.find((x) => x.eidPrefixes.includes(`${eid}/32`));
+    const p = (await wgStatus(n)).peers.find((x) => x.eidPrefixes.includes(`${eid}/32`));
     return p && { publicKey: p.publicKey, endpoint: p.endpoint, eidPrefixes: p.eidPrefixes };
   };
 
@@ -250,7 +251,7 @@ describe('control-channel: grpc (resolution over gRPC/HTTP2, WireGuard data plan
     expect(events(A).find((e) => e.event === 'map-request-sent')).toMatchObject({ channel: 'grpc' });
     expect(await peerOf(A, B.eid)).toEqual({ publicKey: keyToBase64(publicKey(B.dataKey)), endpoint: `${RLOC.b}:51820`, eidPrefixes: [`${B.eid}/32`] });
     // B learnt A's key from the gRPC push (B never resolved A)
-    expect((await status(B)).peers.find((p) => p.publicKey === keyToBase64(publicKey(A.dataKey)))).toMatchObject({ source: 'map-notify' });
+    expect((await wgStatus(B)).peers.find((p) => p.publicKey === keyToBase64(publicKey(A.dataKey)))).toMatchObject({ source: 'map-notify' });
     expect(events(B).some((e) => e.event === 'map-request-sent')).toBe(false);
   });
 

@@ -1,0 +1,88 @@
+/**
+ * The agent's mapping source: where its registrations go, where its resolutions come from, and
+ * where pushed mappings arrive. Registration always travels over LISP (Map-Register, Map-Notify);
+ * resolution and pushes over LISP (ECM Map-Request, Map-Notify) or, with `control-channel: grpc`,
+ * over gRPC (Resolve, Watch). The core sees one interface either way.
+ */
+import type { MappingRecord } from '../lisp/index.js';
+import { ControlClient, type MappingEvent, type Resolution, type WithdrawnEvent } from '../control/client.js';
+import type { GrpcControlClient } from '../grpc/client.js';
+import type { Logger } from '../util/log.js';
+import type { AgentConfig } from './config.js';
+import type { EventLog } from './events.js';
+
+export interface MappingSource {
+  /** The channel resolutions travel on. */
+  readonly channel: 'lisp' | 'grpc';
+  /** Registers the records (again at once when called again, then refreshed); resolves on the Map-Notify. */
+  register(records: MappingRecord[]): Promise<void>;
+  /** A route appeared during an unanswered registration: send the Map-Register again now. */
+  hurryRegistration(): void;
+  /** One request for the mapping of `eid` (an address), no retransmission; rejects when unanswered within `timeoutMs`. */
+  resolve(eid: string, opts: { iid: number; sourceEid?: string; timeoutMs: number }): Promise<Resolution>;
+  /** Control packets dropped, by reason. */
+  readonly drops: Readonly<Record<string, number>>;
+  close(): Promise<void>;
+}
+
+export interface MappingSourceHooks {
+  /** Pushed mappings and withdrawals; the Ack goes back when the promise resolves (bounded by the client). */
+  push(events: Array<MappingEvent | WithdrawnEvent>): Promise<void>;
+  /** The Map-Server acknowledged our registration (at performance.now() `t`). */
+  registered(t: number): void;
+  count(what: string): void;
+}
+
+const round = (v: number) => Math.round(v * 1000) / 1000;
+
+/**
+ * The mapping source of an agent config: the LISP control client (its registrations and dropped
+ * packets go to the event log and the counters) and, with `control-channel: grpc`, the gRPC
+ * client (loaded only then: grpc-js is not small).
+ */
+export async function openMappingSource(config: AgentConfig, log: Logger, events: EventLog, hooks: MappingSourceHooks): Promise<MappingSource> {
+  const client = await ControlClient.open({
+    mapServer: { address: config.mapServer.controlAddress },
+    localAddress: config.control.address.address,
+    site: { key: config.mapServer.sharedKey, keyId: config.mapServer.keyId },
+    registerIntervalMs: config.timers.registerRefreshMs,
+    registerRetryMs: config.timers.registerRetryMs,
+    onPush: hooks.push,
+    logger: log.child({ component: 'control-client' }),
+  });
+  client.on('registered', (e) => {
+    hooks.registered(e.t);
+    events.emit('registered', { rttMs: round(e.rttMs), attempts: e.attempts }, e.t);
+  });
+  client.on('register-timeout', (e) => log.warn('no Map-Notify from the Map-Server yet: still trying', { attempts: e.attempts }));
+  client.on('drop', (e) => {
+    hooks.count(`control-drop-${e.reason}`);
+    if (e.reason === 'bad-hmac') events.emit('map-notify-rejected', { from: e.from.address, reason: e.reason }, e.t);
+  });
+  let grpc: GrpcControlClient | undefined;
+  if (config.controlChannel.protocol === 'grpc') {
+    const { GrpcControlClient, pushedMappingEvent } = await import('../grpc/client.js');
+    const server = { address: config.mapServer.controlAddress, port: config.controlChannel.grpcPort };
+    grpc = new GrpcControlClient({ server, log });
+    grpc.watch(async (record) => {
+      const e = pushedMappingEvent(record, server);
+      if (e) await hooks.push([e]);
+    });
+  }
+  return {
+    channel: grpc ? 'grpc' : 'lisp',
+    drops: client.drops,
+    register: async (records) => {
+      await client.register(records);
+    },
+    hurryRegistration: () => client.hurryRegistration(),
+    resolve: (eid, o) =>
+      grpc
+        ? grpc.resolve(eid, { instanceId: o.iid, ...(o.sourceEid ? { sourceEid: o.sourceEid } : {}) }).then((res) => ({ ...res, nonce: 0n, attempts: 1, elapsedMs: res.rttMs }))
+        : client.resolve(eid, { iid: o.iid, ...(o.sourceEid ? { sourceEid: o.sourceEid } : {}), retries: 0, timeoutMs: o.timeoutMs }),
+    close: async () => {
+      grpc?.close();
+      await client.close();
+    },
+  };
+}
