@@ -170,7 +170,7 @@ function restoreSysctl(path: string, value: string): void {
  * Undoes what a previous run that did not stop cleanly left behind (interfaces, processes,
  * sysctls, socket files), as its state file lists. Refuses to start next to a live agent.
  */
-export function cleanupLeftovers(stateFile: string, rt: Rtnetlink, log: Logger): void {
+function cleanupLeftovers(stateFile: string, rt: Rtnetlink, log: Logger): void {
   const old = StateFile.read(stateFile);
   if (!old) return;
   if (old.pid !== process.pid && processMatches(old.pid, 'xtr')) {
