@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { hasCommand, run } from '../src/util/exec.js';
 import type { MsSnapshot } from '../src/ms/server.js';
-import type { AgentStatus } from '../src/xtr/show.js';
+import type { WireGuardAgentStatus as AgentStatus } from '../src/xtr/show.js';
 import { lispwgBin, projectRoot } from '../src/util/project.js';
 import { destroyLab } from './down.js';
 import { Lab } from './lab.js';
