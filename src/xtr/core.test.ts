@@ -302,6 +302,14 @@ describe('agent core: resolution', () => {
     expect(await cacheOf()).toEqual([]);
   });
 
+  it('reports the status of its data plane only: a plain LISP one has no WireGuard fields', async () => {
+    const st = await core.status();
+    expect(st).toMatchObject({ dataPlane: 'lisp', interfaces: { tun: 'tun0', dataPort: 4341, control: 'ctl0', controlPublicKey: 'CPUB' } });
+    expect(st).not.toHaveProperty('peers');
+    expect(st).not.toHaveProperty('wireguardBackend');
+    expect(st.interfaces).not.toHaveProperty('publicKey');
+  });
+
   it('registers with the data plane key at each RLOC change', async () => {
     core.setRlocs([{ interface: 'eth0', address: '198.18.1.2', priority: 1, weight: 100 }], 'start');
     await vi.advanceTimersByTimeAsync(0);

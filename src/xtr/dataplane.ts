@@ -53,7 +53,7 @@ export interface DataPlaneHost {
   idle(prefixes: readonly string[]): Promise<void>;
   /** The positive entries of the map-cache (SMRs go to their RLOCs). */
   positives(): Array<{ prefix: EidPrefix; rlocs: string[] }>;
-  /** A mapping became usable `at` (performance.now()) for a miss that started at `missAt`. */
+  /** A mapping asked for by a miss became usable `ms` after the miss (the resolver's `miss to installed`). */
   missToInstalled(ms: number): void;
   emit(event: AgentEvent, fields?: Record<string, unknown>, mono?: number): void;
   count(what: string): void;
