@@ -14,6 +14,7 @@ import type { DataPlane, DataPlaneHost, Mapping } from './dataplane.js';
 import { EventLog } from './events.js';
 import type { MappingSource } from './mapping-source.js';
 import type { LispStatusPart } from './show.js';
+import type { Rloc } from './site.js';
 
 const MS_KEY = 'HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=';
 const RESOLVE = { firstTimeoutMs: 100, backoff: 2, maxTimeoutMs: 300, attempts: 4, negativeTtlMs: 5000 };
@@ -118,7 +119,10 @@ class FakeDataPlane implements DataPlane {
   lastActive(prefix: EidPrefix): number | undefined {
     return this.active.get(prefixText(prefix));
   }
-  async rlocsChanged(): Promise<void> {}
+  readonly moves: string[][] = [];
+  async moved(rlocs: readonly Rloc[]): Promise<void> {
+    this.moves.push(rlocs.map((r) => r.address));
+  }
   async upkeep(): Promise<void> {}
   async flush(): Promise<void> {}
   async status(): Promise<LispStatusPart> {
@@ -317,5 +321,6 @@ describe('agent core: resolution', () => {
     core.setRlocs([{ interface: 'eth0', address: '198.18.11.2', priority: 1, weight: 100 }], 'address change');
     await vi.advanceTimersByTimeAsync(0);
     expect(source.registered.map((r) => r[0]!.locators.map((l) => (l.address as { address: string }).address))).toEqual([['198.18.1.2'], ['198.18.11.2']]);
+    expect(dp.moves).toEqual([['198.18.11.2']]); // the start was no move
   });
 });

@@ -182,7 +182,7 @@ export class AgentCore {
       .then(async () => {
         if (moved) {
           await this.opts.moved?.();
-          await this.dp.rlocsChanged(next, true);
+          await this.dp.moved(next);
         }
       })
       .catch((e: unknown) => this.fault('re-setting endpoints after an RLOC change', e))

@@ -80,8 +80,8 @@ export interface DataPlane {
   unresolved(dest: string): number;
   /** When traffic last used the mapping of `prefix` (performance.now()); undefined: unknown or never. */
   lastActive(prefix: EidPrefix): number | undefined;
-  /** Our RLOCs changed; `moved`: other RLOCs were registered before. */
-  rlocsChanged(rlocs: readonly Rloc[], moved: boolean): Promise<void>;
+  /** We moved: our RLOCs changed after others had been registered (before the new registration goes). */
+  moved(rlocs: readonly Rloc[]): Promise<void>;
   /** Optional: the Map-Server acknowledged the registration that followed a move (plain LISP: SMRs). */
   registeredAfterMove?(rlocs: readonly Rloc[]): void;
   /** One upkeep round (peer counters, buffer expiry); called from the core's tick. */

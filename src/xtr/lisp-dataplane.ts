@@ -124,8 +124,9 @@ export class PlainLispDataPlane implements DataPlane {
 
   // --- mobility ----------------------------------------------------------------------------------
 
-  async rlocsChanged(_rlocs: readonly Rloc[], moved: boolean): Promise<void> {
-    if (moved) this.dp!.localRlocChanged();
+  /** Encapsulated packets leave from the new address from now on. */
+  async moved(): Promise<void> {
+    this.dp!.localRlocChanged();
   }
 
   registeredAfterMove(rlocs: readonly Rloc[]): void {

@@ -26,7 +26,6 @@ import { Installer } from './install.js';
 import { loadOrCreateKey, type AgentKey } from './key-source.js';
 import type { Plan } from './plan.js';
 import type { PeerStatus, WireGuardStatusPart } from './show.js';
-import type { Rloc } from './site.js';
 import { openMissTun } from './site.js';
 import type { StateFile } from './state.js';
 import { PeerTimers } from './wg-timers.js';
@@ -262,8 +261,8 @@ export class WireGuardDataPlane implements DataPlane {
 
   // --- upkeep -----------------------------------------------------------------------------------
 
-  /** After an RLOC change every peer is given its endpoint again (wireguard-go pins the source address it last sent from). */
-  async rlocsChanged(_rlocs: readonly Rloc[], _moved: boolean): Promise<void> {
+  /** After a move every peer is given its endpoint again (wireguard-go pins the source address it last sent from). */
+  async moved(): Promise<void> {
     if (this.installer.size() === 0) return;
     const port = this.o.config.data.port;
     const current = new Map((await this.data!.peers()).map((s) => [keyToHex(s.publicKey), s.endpoint]));
