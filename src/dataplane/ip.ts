@@ -3,7 +3,7 @@
  * (family, source, destination), straight from the bytes. Addresses come out as text in the
  * codec's canonical form (dotted quad, RFC 5952), the form the map-cache is keyed with.
  */
-import { formatIpv4, formatIpv6 } from '../lisp/ip.js';
+import { formatIpv4, formatIpv6 } from '../ip/ip.js';
 
 export interface IpHeader {
   family: 4 | 6;

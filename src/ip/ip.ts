@@ -7,10 +7,11 @@
  * Text in: dotted quad (no leading zeros: `010` could be octal), RFC 4291 IPv6 in any case, with
  * or without leading zeros, `::` and an embedded IPv4 tail (`::ffff:198.18.0.1`); no zone
  * (`%eth0`), no brackets, no blanks. Text out (RFC 5952): lower case, no leading zeros, the
- * longest run of two or more zero groups (the first on ties) as `::`, and mixed notation for
- * IPv4-mapped addresses only (`::ffff:198.18.0.1`). Node prints the same, except for the
- * deprecated IPv4-compatible range ::/96, which it also prints mixed (`::198.18.0.1`); here that
- * is `::c612:1`.
+ * longest run of two or more zero groups (the first on ties) as `::`, and mixed notation (RFC
+ * 5952 section 5) for the two well-known prefixes of RFC 4291: IPv4-mapped `::ffff:198.18.0.1`
+ * and the deprecated IPv4-compatible `::198.18.0.1` (not `::` and `::1`). That is what Node
+ * prints (libuv's inet_ntop), so an address formatted here equals the one dgram or
+ * os.networkInterfaces() reports.
  *
  * The text <-> bytes and text <-> words paths are the codec's and the trie's hot paths: one pass
  * over the characters, table lookups, no regexes, no allocation but the result string.
@@ -144,7 +145,10 @@ const dottedQuad = (hi: number, lo: number): string => DEC[hi >>> 8]! + '.' + DE
 
 /** RFC 5952 text of the groups in G. */
 function formatGroups(): string {
-  if (G[0] === 0 && G[1] === 0 && G[2] === 0 && G[3] === 0 && G[4] === 0 && G[5] === 0xffff) return '::ffff:' + dottedQuad(G[6]!, G[7]!);
+  if (G[0] === 0 && G[1] === 0 && G[2] === 0 && G[3] === 0 && G[4] === 0) {
+    if (G[5] === 0xffff) return '::ffff:' + dottedQuad(G[6]!, G[7]!); // IPv4-mapped
+    if (G[5] === 0 && G[6] !== 0) return '::' + dottedQuad(G[6]!, G[7]!); // IPv4-compatible (not ::1)
+  }
   let best = -1;
   let bestLen = 1; // a single zero group is not compressed
   for (let i = 0; i < 8; ) {
