@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { eidAddress, recordKey, wrapWireguardKey, type MappingRecord } from '../lisp/index.js';
 import { MappingDatabase } from '../mapping/database.js';
-import { parseEidPrefix, type EidFamily } from '../mapping/eid.js';
+import { parseEidPrefix } from '../mapping/eid.js';
+import type { IpFamily } from '../ip/ip.js';
 import { createLogger } from '../util/log.js';
 import { GrpcControlClient } from './client.js';
 import { mappingToRecord, recordToMapping } from './mapping.js';
@@ -33,8 +34,8 @@ function source(entries: Array<[string, MappingRecord, string]>, pushWaitMs = 50
   const db = new MappingDatabase<{ record: MappingRecord; controlAddress: string }>();
   for (const [p, r, c] of entries) db.set(parseEidPrefix(p), { record: r, controlAddress: c });
   return {
-    lookup: (iid: number, afi: EidFamily, a: string) => db.lookupValue(iid, afi, a),
-    negative: (iid: number, afi: EidFamily, a: string) => ({ ...record(`${a}/${afi === 'ipv4' ? 16 : 48}`, '0.0.0.0'), locators: [], action: 1, ttl: 15 }),
+    lookup: (iid: number, afi: IpFamily, a: string) => db.lookupValue(iid, afi, a),
+    negative: (iid: number, afi: IpFamily, a: string) => ({ ...record(`${a}/${afi === 'ipv4' ? 16 : 48}`, '0.0.0.0'), locators: [], action: 1, ttl: 15 }),
     pushWaitMs: () => pushWaitMs,
   };
 }

@@ -86,6 +86,20 @@ describe('addresses', () => {
     expect(writeIpv6(input, new Uint8Array(16), 0)).toBe(false);
   });
 
+  it('reads every IPv6 form into trie words', () => {
+    const hex = (t: string) => [...ipWords('ipv6', t)].map((w) => w.toString(16).padStart(8, '0')).join('');
+    expect(hex('2001:db8::1')).toBe('20010db8000000000000000000000001');
+    expect(hex('::')).toBe('0'.repeat(32));
+    expect(hex('::1')).toBe('0'.repeat(31) + '1');
+    expect(hex('fe80::')).toBe('fe80' + '0'.repeat(28));
+    expect(hex('1:2:3:4:5:6:7:8')).toBe('00010002000300040005000600070008');
+    expect(hex('2001:DB8:0:0:1::')).toBe('20010db8000000000001000000000000');
+    expect(hex('::ffff:198.18.0.1')).toBe('00000000000000000000ffffc6120001');
+    expect(hex('64:ff9b::198.18.0.1')).toBe('0064ff9b0000000000000000c6120001');
+    expect(hex('1::2:3')).toBe('00010000000000000000000000020003');
+    expect(hex('ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255')).toBe('f'.repeat(32));
+  });
+
   it('refuses the other family on the family-specific paths', () => {
     expect(() => ipWords('ipv4', '::1')).toThrow(/'::1' is not an IPv4 address/);
     expect(() => ipWords('ipv6', '198.18.0.1')).toThrow(/'198.18.0.1' is not an IPv6 address/);
@@ -164,16 +178,16 @@ describe('prefixes', () => {
   });
 
   it.each([
-    ['198.18.0.0/33', 'BAD_PREFIX', "prefix length /33 is longer than an IPv4 address (32 bits) in '198.18.0.0/33'"],
-    ['2001:db8::/129', 'BAD_PREFIX', "prefix length /129 is longer than an IPv6 address (128 bits) in '2001:db8::/129'"],
+    ['198.18.0.0/33', 'BAD_PREFIX', "'198.18.0.0/33': prefix length /33 is longer than an IPv4 address (32 bits)"],
+    ['2001:db8::/129', 'BAD_PREFIX', "'2001:db8::/129': prefix length /129 is longer than an IPv6 address (128 bits)"],
     ['198.18.0.0/1x', 'BAD_PREFIX', "'198.18.0.0/1x': '1x' is not a prefix length (0..32)"],
     ['198.18.0.0/', 'BAD_PREFIX', "'198.18.0.0/': '' is not a prefix length (0..32)"],
     ['198.18.0.0/0024', 'BAD_PREFIX', "'198.18.0.0/0024': '0024' is not a prefix length (0..32)"],
     ['198.18.0.0/-1', 'BAD_PREFIX', "'198.18.0.0/-1': '-1' is not a prefix length (0..32)"],
     ['198.18.0.1/2/3', 'BAD_PREFIX', "'198.18.0.1/2/3' has more than one '/'"],
-    ['198.18.0.300/24', 'BAD_ADDRESS', "'198.18.0.300' is not an IPv4 or IPv6 address"],
-    ['fe80::%eth0/64', 'BAD_ADDRESS', "'fe80::%eth0' is not an IPv4 or IPv6 address"],
-    ['/24', 'BAD_ADDRESS', "'' is not an IPv4 or IPv6 address"],
+    ['198.18.0.300/24', 'BAD_ADDRESS', "'198.18.0.300/24': '198.18.0.300' is not an IPv4 or IPv6 address"],
+    ['fe80::%eth0/64', 'BAD_ADDRESS', "'fe80::%eth0/64': 'fe80::%eth0' is not an IPv4 or IPv6 address"],
+    ['/24', 'BAD_ADDRESS', "'/24': '' is not an IPv4 or IPv6 address"],
   ])('refuses %j (%s), naming it', (input, code, message) => {
     expect(() => parsePrefix(input, { bareIsHost: true })).toThrow(expect.objectContaining({ code, input, message }));
   });

@@ -31,15 +31,18 @@ export interface IpPrefix extends IpAddress {
   readonly maskLen: number;
 }
 
-/** A bad address or prefix: code BAD_ADDRESS or BAD_PREFIX, the message quotes the input. */
+/**
+ * A bad address or prefix: code BAD_ADDRESS or BAD_PREFIX. The message quotes the input;
+ * `reason` is the part after it, for callers that name the input themselves.
+ */
 export class IpError extends LispwgError {
   constructor(
     code: 'BAD_ADDRESS' | 'BAD_PREFIX',
     /** The text that was refused. */
     readonly input: string,
-    message: string,
+    readonly reason: string,
   ) {
-    super(code, message);
+    super(code, reason.startsWith(`'${input}'`) ? reason : `'${input}': ${reason}`);
   }
 }
 
@@ -283,9 +286,9 @@ export function parsePrefix(text: string, opts: ParsePrefixOptions = {}): IpPref
   }
   const lenText = text.slice(slash + 1);
   if (lenText.includes('/')) throw new IpError('BAD_PREFIX', text, `'${text}' has more than one '/'`);
-  if (!/^\d{1,3}$/.test(lenText)) throw new IpError('BAD_PREFIX', text, `'${text}': '${lenText}' is not a prefix length (0..${bits})`);
+  if (!/^\d{1,3}$/.test(lenText)) throw new IpError('BAD_PREFIX', text, `'${lenText}' is not a prefix length (0..${bits})`);
   const maskLen = Number(lenText);
-  if (maskLen > bits) throw new IpError('BAD_PREFIX', text, `prefix length /${maskLen} is longer than an IPv${a.family === 'ipv4' ? 4 : 6} address (${bits} bits) in '${text}'`);
+  if (maskLen > bits) throw new IpError('BAD_PREFIX', text, `prefix length /${maskLen} is longer than an IPv${a.family === 'ipv4' ? 4 : 6} address (${bits} bits)`);
   return { ...a, maskLen };
 }
 
