@@ -41,13 +41,17 @@ export class IpError extends LispwgError {
     /** The text that was refused. */
     readonly input: string,
     readonly reason: string,
+    /** What the input is, to start the message with: 'gateway', 'allowed IP of peer x'. */
+    what?: string,
   ) {
-    super(code, reason.startsWith(`'${input}'`) ? reason : `'${input}': ${reason}`);
+    super(code, `${what ? `${what} ` : ''}${reason.startsWith(`'${input}'`) ? reason : `'${input}': ${reason}`}`);
   }
 }
 
 export const familyBits = (f: IpFamily): number => (f === 'ipv4' ? 32 : 128);
 export const familyBytes = (f: IpFamily): number => (f === 'ipv4' ? 4 : 16);
+/** 'IPv4' or 'IPv6', for messages. */
+export const familyName = (f: IpFamily): string => (f === 'ipv4' ? 'IPv4' : 'IPv6');
 
 // ---------------------------------------------------------------------------------------------
 // Text -> groups (the one parser)
@@ -235,12 +239,12 @@ export function tryParseIp(text: string): IpAddress | undefined {
   return writeIpv6(text, v6, 0) ? { family: 'ipv6', bytes: v6 } : undefined;
 }
 
-const notAnAddress = (text: string): IpError => new IpError('BAD_ADDRESS', text, `'${text}' is not an IPv4 or IPv6 address`);
+const notAnAddress = (text: string, what?: string): IpError => new IpError('BAD_ADDRESS', text, `'${text}' is not an IPv4 or IPv6 address`, what);
 
-/** Parses an address; throws IpError BAD_ADDRESS quoting the text. */
-export function parseIp(text: string): IpAddress {
+/** Parses an address; throws IpError BAD_ADDRESS quoting the text (after `what` it is, if given). */
+export function parseIp(text: string, what?: string): IpAddress {
   const a = tryParseIp(text);
-  if (!a) throw notAnAddress(text);
+  if (!a) throw notAnAddress(text, what);
   return a;
 }
 
@@ -248,10 +252,17 @@ export function formatIp(a: IpAddress): string {
   return a.family === 'ipv4' ? formatIpv4(a.bytes) : formatIpv6(a.bytes);
 }
 
+/** The text of a bare 4- or 16-byte address (as kernel APIs hand them over). */
+export function formatIpBytes(b: Uint8Array): string {
+  if (b.length === 4) return formatIpv4(b);
+  if (b.length === 16) return formatIpv6(b);
+  throw new LispwgError('BAD_ADDRESS', `an IP address is 4 or 16 bytes, got ${b.length}`);
+}
+
 /** The canonical text of an address text; throws IpError BAD_ADDRESS. */
-export function canonicalIp(text: string): string {
+export function canonicalIp(text: string, what?: string): string {
   if (ipv4Value(text, 0, text.length) >= 0) return text;
-  if (!ipv6Groups(text)) throw notAnAddress(text);
+  if (!ipv6Groups(text)) throw notAnAddress(text, what);
   return formatGroups();
 }
 
@@ -268,6 +279,8 @@ export function sameIp(a: IpAddress, b: IpAddress): boolean {
 export interface ParsePrefixOptions {
   /** A bare address is a host prefix (/32, /128). Default: a mask length is required. */
   bareIsHost?: boolean;
+  /** What the text is, to start error messages with ('route destination'). */
+  what?: string;
 }
 
 /**
@@ -278,17 +291,17 @@ export function parsePrefix(text: string, opts: ParsePrefixOptions = {}): IpPref
   const slash = text.indexOf('/');
   const addrText = slash < 0 ? text : text.slice(0, slash);
   const a = tryParseIp(addrText);
-  if (!a) throw new IpError('BAD_ADDRESS', text, `'${addrText}' is not an IPv4 or IPv6 address`);
+  if (!a) throw new IpError('BAD_ADDRESS', text, `'${addrText}' is not an IPv4 or IPv6 address`, opts.what);
   const bits = familyBits(a.family);
   if (slash < 0) {
     if (opts.bareIsHost) return { ...a, maskLen: bits };
-    throw new IpError('BAD_PREFIX', text, `'${text}' has no prefix length (write it as ${text}/${bits} for one address)`);
+    throw new IpError('BAD_PREFIX', text, `'${text}' has no prefix length (write it as ${text}/${bits} for one address)`, opts.what);
   }
   const lenText = text.slice(slash + 1);
-  if (lenText.includes('/')) throw new IpError('BAD_PREFIX', text, `'${text}' has more than one '/'`);
-  if (!/^\d{1,3}$/.test(lenText)) throw new IpError('BAD_PREFIX', text, `'${lenText}' is not a prefix length (0..${bits})`);
+  if (lenText.includes('/')) throw new IpError('BAD_PREFIX', text, `'${text}' has more than one '/'`, opts.what);
+  if (!/^\d{1,3}$/.test(lenText)) throw new IpError('BAD_PREFIX', text, `'${lenText}' is not a prefix length (0..${bits})`, opts.what);
   const maskLen = Number(lenText);
-  if (maskLen > bits) throw new IpError('BAD_PREFIX', text, `prefix length /${maskLen} is longer than an IPv${a.family === 'ipv4' ? 4 : 6} address (${bits} bits)`);
+  if (maskLen > bits) throw new IpError('BAD_PREFIX', text, `prefix length /${maskLen} is longer than an ${familyName(a.family)} address (${bits} bits)`, opts.what);
   return { ...a, maskLen };
 }
 
