@@ -64,6 +64,15 @@ describe('gRPC mapping conversion', () => {
     }
   });
 
+  it('reads addresses from the wire in the canonical text a Map-Reply decodes to', () => {
+    const m = recordToMapping(record('2001:db8:2::/48', '198.18.0.2'));
+    const back = mappingToRecord({ ...m, prefix: { ...m.prefix!, address: '2001:0DB8:2:0::' }, locators: [{ ...m.locators[0]!, address: '2001:DB8:0::2' }] });
+    expect(back.eid).toEqual(record('2001:db8:2::/48', '198.18.0.2').eid);
+    expect(back.locators.map((l) => l.address)).toEqual([{ afi: 'ipv6', address: '2001:db8::2' }]);
+    expect(() => mappingToRecord({ ...m, prefix: { ...m.prefix!, address: '2001:db8::/48' } })).toThrow(/without a valid EID prefix/);
+    expect(() => mappingToRecord({ ...m, locators: [{ ...m.locators[0]!, address: 'rloc' }] })).toThrow(/locator 'rloc' is not an IP address/);
+  });
+
   it('reads peer addresses as grpc-js writes them', () => {
     expect(peerAddress('ipv4:100.100.0.2:4711')).toBe('100.100.0.2');
     expect(peerAddress('ipv6:[2001:db8::2]:4711')).toBe('2001:db8::2');
