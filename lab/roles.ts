@@ -18,7 +18,7 @@ import { stringify } from 'yaml';
 import { LispwgError } from '../src/util/errors.js';
 import { lispwgBin } from '../src/util/project.js';
 import { generatePrivateKey, keyToBase64, parseKey, publicKey, savePrivateKey } from '../src/wg/keys.js';
-import { bits, type Cidr, cidrText, contains, ipText } from './topology/addr.js';
+import { cidrText, contains, ipText, networkOf } from './topology/addr.js';
 import { interfacesOf, type LabModel, type NodeModel } from './topology/model.js';
 import { nodeDir, wgInterface } from './names.js';
 
@@ -62,7 +62,7 @@ export function rlocInterfaces(model: LabModel, node: NodeModel): string[] {
 export function rlocOf(model: LabModel, node: NodeModel): string | undefined {
   const names = node.kind === 'ms' ? interfacesOf(model, node.name).map((i) => i.name) : rlocInterfaces(model, node);
   for (const i of interfacesOf(model, node.name).filter((x) => names.includes(x.name))) {
-    const a = i.addresses.find((c) => c.family === 4) ?? i.addresses[0];
+    const a = i.addresses.find((c) => c.family === 'ipv4') ?? i.addresses[0];
     if (a) return ipText(a);
   }
   return undefined;
@@ -71,14 +71,13 @@ export function rlocOf(model: LabModel, node: NodeModel): string | undefined {
 /** The smallest prefix holding every EID of the lab (per family): the overlay's EID space. */
 export function eidSpace(model: LabModel): string[] {
   const out: string[] = [];
-  for (const family of [4, 6] as const) {
+  for (const family of ['ipv4', 'ipv6'] as const) {
     const eids = model.nodes.flatMap((n) => n.role?.eids ?? []).filter((e) => e.family === family);
     if (!eids.length) continue;
     let len = Math.min(...eids.map((e) => e.prefix));
     const first = eids[0]!;
     while (len > 0 && !eids.every((e) => contains({ family, value: first.value, prefix: len }, e))) len--;
-    const net: Cidr = { family, value: first.value & ~((1n << BigInt(bits(family) - len)) - 1n), prefix: len };
-    out.push(cidrText(net));
+    out.push(cidrText(networkOf({ family, value: first.value, prefix: len })));
   }
   return out;
 }

@@ -26,6 +26,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Lab } from '../../lab/lab.js';
 import { loadTopology } from '../../lab/topology/load.js';
 import { eidSpace } from '../../lab/roles.js';
+import { hostAt, ipText, parseCidr } from '../../lab/topology/addr.js';
 import { PUSH_ORDERS, type PushOrder } from '../../src/ms/config.js';
 import { agentsReady, eidOf, eventOffset, eventsSince, flush, wgStatus } from '../lib/agents.js';
 import { topologyFile, withNodeSettings } from '../lib/lab.js';
@@ -54,9 +55,9 @@ async function pingRtt(lab: Lab, node: string, to: string): Promise<number | und
 
 /** The last host address of an IPv4 prefix (inside the EID space, registered by nobody in paper-lan). */
 function lastHost(prefix: string): string {
-  const [addr, len] = prefix.split('/') as [string, string];
-  const v = addr.split('.').reduce((a, o) => a * 256 + Number(o), 0) + 2 ** (32 - Number(len)) - 2;
-  return [24, 16, 8, 0].map((sh) => Math.floor(v / 2 ** sh) % 256).join('.');
+  const c = parseCidr(prefix);
+  if (typeof c === 'string') throw new Error(c);
+  return ipText(hostAt(c, 2 ** (32 - c.prefix) - 2));
 }
 
 const STEPS = [

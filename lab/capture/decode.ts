@@ -5,7 +5,7 @@
  * packet), other UDP, TCP. Bounded reads only: a short or odd frame becomes `other`, never a throw.
  */
 import { type DataHeader, decodeDataHeader, decodeMessage, LinkType, type LispMessage } from '../../src/lisp/index.js';
-import { formatIp } from '../topology/addr.js';
+import { formatIpv4, formatIpv6 } from '../../src/ip/ip.js';
 
 export interface Base {
   /** Capture time, microseconds since the epoch (the same clock as Date.now() * 1000). */
@@ -96,17 +96,16 @@ export function decodeIp(buf: Buffer, off: number, timeUs: number, length: numbe
     if ((buf.readUInt16BE(off + 6) & 0x1fff) !== 0) return other('IPv4 fragment');
     proto = buf[off + 9]!;
     ttl = buf[off + 8]!;
-    src = formatIp(4, BigInt(buf.readUInt32BE(off + 12)));
-    dst = formatIp(4, BigInt(buf.readUInt32BE(off + 16)));
+    src = formatIpv4(buf, off + 12);
+    dst = formatIpv4(buf, off + 16);
     l4 = off + ihl;
     end = Math.min(buf.length, off + total);
   } else if (version === 6) {
     if (buf.length < off + 40) return other('truncated IPv6 header');
     proto = buf[off + 6]!;
     ttl = buf[off + 7]!;
-    const addr = (o: number) => formatIp(6, BigInt('0x' + buf.subarray(o, o + 16).toString('hex')));
-    src = addr(off + 8);
-    dst = addr(off + 24);
+    src = formatIpv6(buf, off + 8);
+    dst = formatIpv6(buf, off + 24);
     l4 = off + 40;
     end = Math.min(buf.length, l4 + buf.readUInt16BE(off + 4));
     // hop-by-hop, routing, destination options: skip; a fragment header ends decoding

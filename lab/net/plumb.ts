@@ -9,7 +9,7 @@ import { netnsName, stationPort } from '../names.js';
 import { formatRate } from '../topology/units.js';
 
 /** IPv6 addresses skip duplicate address detection, so they are usable at once. */
-export const addrLine = (c: Cidr, dev: string): string => `addr add ${cidrText(c)} dev ${dev}${c.family === 6 ? ' nodad' : ''}`;
+export const addrLine = (c: Cidr, dev: string): string => `addr add ${cidrText(c)} dev ${dev}${c.family === 'ipv6' ? ' nodad' : ''}`;
 
 /** Creates every veth of the lab, each end born in its node's namespace. */
 export function vethLines(lab: string, model: LabModel): string[] {

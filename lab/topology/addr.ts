@@ -1,15 +1,25 @@
 /**
- * IP addresses and prefixes as the test-bed needs them: parse, contain, enumerate, and the
- * project's safety rule that a lab only ever uses the documentation/benchmark ranges.
+ * Address plans as the test-bed needs them: enumerate hosts of a network, and the project's
+ * safety rule that a lab only ever uses the documentation/benchmark ranges. Parsing, text,
+ * masks and containment are src/ip's; the plan keeps an address as a number to count hosts.
  */
-import { isIPv4, isIPv6 } from 'node:net';
-
-export type Family = 4 | 6;
+import {
+  familyBits,
+  familyBytes,
+  formatIp as formatAddress,
+  IpError,
+  maskPrefix,
+  parsePrefix,
+  prefixContains,
+  tryParseIp,
+  type IpFamily,
+  type IpPrefix,
+} from '../../src/ip/ip.js';
 
 /** An address with its prefix length: `198.18.0.1/24` (an interface address) or a network. */
 export interface Cidr {
-  family: Family;
-  /** The address as written (host bits kept). */
+  family: IpFamily;
+  /** The address as written (host bits kept), as a number: address plans count hosts. */
   value: bigint;
   prefix: number;
 }
@@ -17,70 +27,46 @@ export interface Cidr {
 /** The only ranges a lab may use (project rule): benchmark, control and documentation space. */
 export const ALLOWED_RANGES: readonly string[] = ['198.18.0.0/15', '100.100.0.0/16', '2001:db8::/32'];
 
-export const bits = (f: Family): number => (f === 4 ? 32 : 128);
+// the numeric form of src/ip's bytes, and back
+const toValue = (bytes: Uint8Array): bigint => bytes.reduce((acc, x) => (acc << 8n) | BigInt(x), 0n);
+function toBytes(family: IpFamily, value: bigint): Uint8Array {
+  const b = new Uint8Array(familyBytes(family));
+  for (let i = b.length - 1; i >= 0; i--, value >>= 8n) b[i] = Number(value & 0xffn);
+  return b;
+}
+const toPrefix = (c: { family: IpFamily; value: bigint; prefix?: number }): IpPrefix => ({ family: c.family, bytes: toBytes(c.family, c.value), maskLen: c.prefix ?? familyBits(c.family) });
 
-/** Parses an IPv4/IPv6 address (no prefix); undefined when it is not one. */
-export function parseIp(text: string): { family: Family; value: bigint } | undefined {
-  const t = text.trim();
-  if (isIPv4(t)) {
-    const v = t.split('.').reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n);
-    return { family: 4, value: v };
-  }
-  if (isIPv6(t)) {
-    if (t.includes('.')) return undefined; // IPv4-mapped forms are not used in labs
-    const [head, tail] = t.split('::') as [string, string | undefined];
-    const h = head ? head.split(':') : [];
-    const tl = tail !== undefined && tail !== '' ? tail.split(':') : [];
-    const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - tl.length).fill('0'), ...tl];
-    const v = groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
-    return { family: 6, value: v };
-  }
-  return undefined;
+/** Parses an IPv4/IPv6 address (no prefix; blanks around it allowed); undefined when it is not one. */
+export function parseIp(text: string): { family: IpFamily; value: bigint } | undefined {
+  const a = tryParseIp(text.trim());
+  return a && { family: a.family, value: toValue(a.bytes) };
 }
 
 /**
  * Parses `addr/len`; with `defaultPrefix` a bare address is accepted (a host address).
  * Returns a string describing the problem instead of throwing, so validators can place it.
  */
-export function parseCidr(text: string, defaultPrefix?: (f: Family) => number): Cidr | string {
+export function parseCidr(text: string, defaultPrefix?: (f: IpFamily) => number): Cidr | string {
   if (typeof text !== 'string') return `expected an address like 198.18.0.1/24, got ${JSON.stringify(text)}`;
-  const [addr, len, extra] = text.trim().split('/');
-  if (extra !== undefined) return `'${text}' has more than one '/'`;
-  const ip = parseIp(addr ?? '');
-  if (!ip) return `'${addr}' is not an IPv4 or IPv6 address`;
-  let prefix: number;
-  if (len === undefined) {
-    if (!defaultPrefix) return `'${text}' has no prefix length (write it as ${addr}/${ip.family === 4 ? 24 : 64})`;
-    prefix = defaultPrefix(ip.family);
-  } else {
-    if (!/^\d{1,3}$/.test(len)) return `'${len}' is not a prefix length`;
-    prefix = Number(len);
+  const t = text.trim();
+  let p: IpPrefix;
+  try {
+    p = parsePrefix(t, { bareIsHost: true });
+  } catch (e) {
+    if (e instanceof IpError) return e.reason;
+    throw e;
   }
-  if (prefix > bits(ip.family)) return `prefix length /${prefix} is longer than an IPv${ip.family} address (${bits(ip.family)} bits)`;
-  return { family: ip.family, value: ip.value, prefix };
+  let prefix = p.maskLen;
+  if (!t.includes('/')) {
+    // an interface address, most likely: suggest a subnet's length
+    if (!defaultPrefix) return `'${t}' has no prefix length (write it as ${t}/${p.family === 'ipv4' ? 24 : 64})`;
+    prefix = defaultPrefix(p.family);
+  }
+  return { family: p.family, value: toValue(p.bytes), prefix };
 }
 
-const mask = (f: Family, prefix: number): bigint => {
-  const all = (1n << BigInt(bits(f))) - 1n;
-  return all ^ ((1n << BigInt(bits(f) - prefix)) - 1n);
-};
-
-export function formatIp(family: Family, value: bigint): string {
-  if (family === 4) return [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 255n)).join('.');
-  const groups = Array.from({ length: 8 }, (_, i) => Number((value >> BigInt(112 - 16 * i)) & 0xffffn));
-  // RFC 5952: compress the longest run of two or more zero groups
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+export function formatIp(family: IpFamily, value: bigint): string {
+  return formatAddress({ family, bytes: toBytes(family, value) });
 }
 
 /** `198.18.0.1` */
@@ -89,19 +75,16 @@ export const ipText = (c: Cidr): string => formatIp(c.family, c.value);
 export const cidrText = (c: Cidr): string => `${ipText(c)}/${c.prefix}`;
 
 /** The network of an interface address: `198.18.0.1/24` -> `198.18.0.0/24`. */
-export const networkOf = (c: Cidr): Cidr => ({ ...c, value: c.value & mask(c.family, c.prefix) });
+export const networkOf = (c: Cidr): Cidr => ({ ...c, value: toValue(maskPrefix(toPrefix(c)).bytes) });
 
 /** True when `c` (an address or a whole prefix) lies inside `net`. */
-export function contains(net: Cidr, c: { family: Family; value: bigint; prefix?: number }): boolean {
-  if (net.family !== c.family) return false;
-  if (c.prefix !== undefined && c.prefix < net.prefix) return false;
-  const m = mask(net.family, net.prefix);
-  return (c.value & m) === (net.value & m);
+export function contains(net: Cidr, c: { family: IpFamily; value: bigint; prefix?: number }): boolean {
+  return prefixContains(toPrefix(net), toPrefix(c));
 }
 
 /** The n-th address of a network, with the network's prefix: hostAt(198.18.0.0/24, 1) = 198.18.0.1/24. */
 export function hostAt(net: Cidr, n: number): Cidr {
-  const size = 1n << BigInt(bits(net.family) - net.prefix);
+  const size = 1n << BigInt(familyBits(net.family) - net.prefix);
   if (BigInt(n) >= size) throw new RangeError(`${cidrText(networkOf(net))} has no host number ${n}`);
   return { family: net.family, value: networkOf(net).value + BigInt(n), prefix: net.prefix };
 }
@@ -116,7 +99,7 @@ export const inAllowedRange = (c: Cidr): boolean => allowed.some((r) => contains
 
 /** True when the address is the network address or the IPv4 broadcast address of its prefix. */
 export function isReservedHost(c: Cidr): boolean {
-  if (c.family === 6 || c.prefix >= 31) return false;
+  if (c.family === 'ipv6' || c.prefix >= 31) return false;
   const host = hostNumber(c);
   return host === 0n || host === (1n << BigInt(32 - c.prefix)) - 1n;
 }

@@ -120,7 +120,7 @@ describe('the shipped topologies', () => {
     expect(file).toEqual(parse(built.toYaml()));
     const m = built.build();
     expect(m.nodes.filter((n) => n.kind === 'mn').length).toBeGreaterThanOrEqual(50);
-    expect(new Set(m.nodes.map((n) => cidrText(n.role?.control ?? { family: 4, value: 0n, prefix: 0 }))).size).toBe(m.nodes.length - 6 + 1);
+    expect(new Set(m.nodes.map((n) => cidrText(n.role?.control ?? { family: 'ipv4', value: 0n, prefix: 0 }))).size).toBe(m.nodes.length - 6 + 1);
   });
 });
 

@@ -3,7 +3,8 @@
  * and what the backends bring up. Everything here has been checked: names exist, addresses parse
  * and lie in the allowed ranges, no address is used twice.
  */
-import type { Cidr, Family } from './addr.js';
+import type { IpFamily } from '../../src/ip/ip.js';
+import type { Cidr } from './addr.js';
 import type { BackendKind, NodeKind, RawTopology } from './schema.js';
 
 export type { NodeKind, BackendKind };
@@ -33,7 +34,7 @@ export interface LinkModel {
 export interface RouteModel {
   /** `default` or a prefix. */
   to: Cidr | 'default';
-  family: Family;
+  family: IpFamily;
   via: Cidr;
   /** As written: `default via 198.18.1.1`. */
   text: string;

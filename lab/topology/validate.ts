@@ -17,8 +17,8 @@ import {
   isReservedHost,
   networkOf,
   parseCidr,
-  bits,
 } from './addr.js';
+import { familyBits, familyName } from '../../src/ip/ip.js';
 import {
   BRIDGE,
   type ApModel,
@@ -213,7 +213,7 @@ class Validator {
 
   /** A prefix (EID, subnet, route destination): host bits must be clear. */
   private prefix(text: string, path: Path, opts: { bare?: boolean; range?: Cidr; rangeWhy?: string } = {}): Cidr | undefined {
-    const c = parseCidr(text, opts.bare ? (f) => bits(f) : undefined);
+    const c = parseCidr(text, opts.bare ? familyBits : undefined);
     if (typeof c === 'string') {
       this.add(path, `bad CIDR: ${c}`, 'write a prefix as address/length, e.g. 198.19.1.0/24');
       return undefined;
@@ -379,7 +379,7 @@ class Validator {
 
   /** The first free host address of `net` from host number `from`. */
   private allocate(net: Cidr, from: number, where: string, path: Path): Cidr | undefined {
-    const size = Math.min(Number(1n << BigInt(bits(net.family) - net.prefix)), 65536);
+    const size = Math.min(Number(1n << BigInt(familyBits(net.family) - net.prefix)), 65536);
     for (let h = from; h < size - 1; h++) {
       const c = hostAt(net, h);
       if (!this.used.has(ipText(c))) {
@@ -475,7 +475,7 @@ class Validator {
         this.add(path, `route '${text}' is not '<prefix|default> via <address>'`, 'write e.g. "default via 198.18.1.1" or "198.19.0.0/16 via 198.18.0.2"');
         return;
       }
-      const via = parseCidr(m[2]!, (f) => bits(f));
+      const via = parseCidr(m[2]!, familyBits);
       if (typeof via === 'string') {
         this.add(path, `route '${text}': bad gateway: ${via}`);
         return;
@@ -484,7 +484,7 @@ class Validator {
       if (m[1] !== 'default') to = this.prefix(m[1]!, path);
       if (!to) return;
       if (to !== 'default' && to.family !== via.family) {
-        this.add(path, `route '${text}' mixes IPv${to.family} and IPv${via.family}`);
+        this.add(path, `route '${text}' mixes ${familyName(to.family)} and ${familyName(via.family)}`);
         return;
       }
       if (!connected.some((c) => contains(networkOf(c), via))) {

@@ -8,7 +8,7 @@
  *   peer installed), as a Map-Notify-Ack would be. The stream is re-opened if it breaks.
  */
 import * as grpc from '@grpc/grpc-js';
-import { isIPv6 } from 'node:net';
+import { ipFamily } from '../ip/ip.js';
 import { eidOf, recordKey, type MappingRecord } from '../lisp/index.js';
 import { prefixOf } from '../mapping/database.js';
 import type { MappingEvent } from '../control/client.js';
@@ -51,7 +51,7 @@ export class GrpcControlClient {
   private retry: NodeJS.Timeout | undefined;
 
   constructor(opts: GrpcControlClientOptions) {
-    const host = isIPv6(opts.server.address) ? `[${opts.server.address}]` : opts.server.address;
+    const host = ipFamily(opts.server.address) === 'ipv6' ? `[${opts.server.address}]` : opts.server.address;
     const Ctor = mapResolverClient();
     // no idle timeout: the channel stays connected, as the LISP side's socket does
     this.client = new Ctor(`${host}:${opts.server.port ?? GRPC_PORT}`, grpc.credentials.createInsecure(), { 'grpc.client_idle_timeout_ms': 2 ** 31 - 1 }) as unknown as Client;

@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { eidAddress, recordKey, wrapWireguardKey, type MappingRecord } from '../lisp/index.js';
 import { MappingDatabase } from '../mapping/database.js';
-import { parseEidPrefix, type EidFamily } from '../mapping/eid.js';
+import { parseEidPrefix } from '../mapping/eid.js';
+import type { IpFamily } from '../ip/ip.js';
 import { createLogger } from '../util/log.js';
 import { GrpcControlClient } from './client.js';
 import { mappingToRecord, recordToMapping } from './mapping.js';
@@ -33,8 +34,8 @@ function source(entries: Array<[string, MappingRecord, string]>, pushWaitMs = 50
   const db = new MappingDatabase<{ record: MappingRecord; controlAddress: string }>();
   for (const [p, r, c] of entries) db.set(parseEidPrefix(p), { record: r, controlAddress: c });
   return {
-    lookup: (iid: number, afi: EidFamily, a: string) => db.lookupValue(iid, afi, a),
-    negative: (iid: number, afi: EidFamily, a: string) => ({ ...record(`${a}/${afi === 'ipv4' ? 16 : 48}`, '0.0.0.0'), locators: [], action: 1, ttl: 15 }),
+    lookup: (iid: number, afi: IpFamily, a: string) => db.lookupValue(iid, afi, a),
+    negative: (iid: number, afi: IpFamily, a: string) => ({ ...record(`${a}/${afi === 'ipv4' ? 16 : 48}`, '0.0.0.0'), locators: [], action: 1, ttl: 15 }),
     pushWaitMs: () => pushWaitMs,
   };
 }
@@ -61,6 +62,15 @@ describe('gRPC mapping conversion', () => {
       const back = mappingToRecord(recordToMapping(r));
       expect(back).toEqual(r);
     }
+  });
+
+  it('reads addresses from the wire in the canonical text a Map-Reply decodes to', () => {
+    const m = recordToMapping(record('2001:db8:2::/48', '198.18.0.2'));
+    const back = mappingToRecord({ ...m, prefix: { ...m.prefix!, address: '2001:0DB8:2:0::' }, locators: [{ ...m.locators[0]!, address: '2001:DB8:0::2' }] });
+    expect(back.eid).toEqual(record('2001:db8:2::/48', '198.18.0.2').eid);
+    expect(back.locators.map((l) => l.address)).toEqual([{ afi: 'ipv6', address: '2001:db8::2' }]);
+    expect(() => mappingToRecord({ ...m, prefix: { ...m.prefix!, address: '2001:db8::/48' } })).toThrow(/without a valid EID prefix/);
+    expect(() => mappingToRecord({ ...m, locators: [{ ...m.locators[0]!, address: 'rloc' }] })).toThrow(/locator 'rloc' is not an IP address/);
   });
 
   it('reads peer addresses as grpc-js writes them', () => {

@@ -5,13 +5,14 @@
  */
 import { eidAddress, eidOf, recordKey, wrapWireguardKey, type Address, type Locator, type MappingRecord } from '../lisp/index.js';
 import { LispwgError } from '../util/errors.js';
-import { isIPv4, isIPv6 } from 'node:net';
+import { canonicalIp, familyBits, ipFamily } from '../ip/ip.js';
 import type { MappingMsg } from './proto.js';
 
+/** A locator from the wire, in canonical text (as a decoded Map-Reply would carry it). */
 function ip(a: string): Address {
-  if (isIPv4(a)) return { afi: 'ipv4', address: a };
-  if (isIPv6(a)) return { afi: 'ipv6', address: a };
-  throw new LispwgError('GRPC_BAD_MAPPING', `locator '${a}' is not an IP address`);
+  const afi = ipFamily(a);
+  if (!afi) throw new LispwgError('GRPC_BAD_MAPPING', `locator '${a}' is not an IP address`);
+  return { afi, address: canonicalIp(a) };
 }
 
 export function recordToMapping(r: MappingRecord): MappingMsg {
@@ -29,10 +30,11 @@ export function recordToMapping(r: MappingRecord): MappingMsg {
 
 export function mappingToRecord(m: MappingMsg): MappingRecord {
   const p = m.prefix;
-  if (!p || !(isIPv4(p.address) || isIPv6(p.address))) throw new LispwgError('GRPC_BAD_MAPPING', `a gRPC mapping without a valid EID prefix (${JSON.stringify(p)})`);
-  const bits = isIPv4(p.address) ? 32 : 128;
+  const afi = p && ipFamily(p.address);
+  if (!p || !afi) throw new LispwgError('GRPC_BAD_MAPPING', `a gRPC mapping without a valid EID prefix (${JSON.stringify(p)})`);
+  const bits = familyBits(afi);
   if (p.maskLen > bits) throw new LispwgError('GRPC_BAD_MAPPING', `mask length ${p.maskLen} > ${bits} in a gRPC mapping`);
-  const inner = eidAddress(p.address, p.instanceId);
+  const inner = eidAddress(canonicalIp(p.address), p.instanceId);
   const locators: Locator[] = m.locators.map((l) => ({ priority: l.priority, weight: l.weight, mPriority: 255, mWeight: 0, local: false, probed: false, reachable: true, address: ip(l.address) }));
   return {
     ttl: m.ttlMinutes,

@@ -11,9 +11,8 @@
  * when the caller's source EID was registered from that same control address.
  */
 import * as grpc from '@grpc/grpc-js';
-import { isIPv4, isIPv6 } from 'node:net';
 import type { MappingRecord } from '../lisp/index.js';
-import type { EidFamily } from '../mapping/eid.js';
+import { ipFamily, type IpFamily } from '../ip/ip.js';
 import { LispwgError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { recordToMapping } from './mapping.js';
@@ -22,9 +21,9 @@ import { mapResolverService, type PushAckMsg, type PushMsg, type ResolveReplyMsg
 /** What the front needs from the Map-Server's database. */
 export interface MappingSource {
   /** The registration covering an EID: its record and the control address it registered from. */
-  lookup(iid: number, afi: EidFamily, address: string): { record: MappingRecord; controlAddress: string | undefined } | undefined;
+  lookup(iid: number, afi: IpFamily, address: string): { record: MappingRecord; controlAddress: string | undefined } | undefined;
   /** The negative record the Map-Server answers with for an EID nothing covers. */
-  negative(iid: number, afi: EidFamily, address: string): MappingRecord;
+  negative(iid: number, afi: IpFamily, address: string): MappingRecord;
   /** How long a reply waits for the push's ack (the Map-Server's push.wait-ms). */
   pushWaitMs(): number;
 }
@@ -48,12 +47,10 @@ export function peerAddress(peer: string): string {
   if (bracket) s = bracket[1]!;
   else {
     const colon = s.lastIndexOf(':');
-    if (colon > 0 && /^\d+$/.test(s.slice(colon + 1)) && (isIPv4(s.slice(0, colon)) || isIPv6(s.slice(0, colon)))) s = s.slice(0, colon);
+    if (colon > 0 && /^\d+$/.test(s.slice(colon + 1)) && ipFamily(s.slice(0, colon))) s = s.slice(0, colon);
   }
   return /^::ffff:[\d.]+$/i.test(s) ? s.slice(7) : s;
 }
-
-const family = (a: string): EidFamily | undefined => (isIPv4(a) ? 'ipv4' : isIPv6(a) ? 'ipv6' : undefined);
 
 export class GrpcMapResolver {
   private readonly watchers = new Map<string, WatchCall>();
@@ -81,7 +78,7 @@ export class GrpcMapResolver {
       },
       Watch: (call: WatchCall) => self!.watch(call),
     });
-    const host = isIPv6(opts.address) ? `[${opts.address}]` : opts.address;
+    const host = ipFamily(opts.address) === 'ipv6' ? `[${opts.address}]` : opts.address;
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(`${host}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
         err ? reject(new LispwgError('GRPC_LISTEN', `the gRPC front cannot listen on ${host}:${opts.port}: ${err.message}`)) : resolve(p),
@@ -93,7 +90,7 @@ export class GrpcMapResolver {
   }
 
   private async resolve(req: ResolveRequestMsg, caller: string): Promise<ResolveReplyMsg> {
-    const afi = family(req.eid);
+    const afi = ipFamily(req.eid);
     if (!afi) throw new LispwgError('GRPC_BAD_REQUEST', `eid '${req.eid}' is not an IP address`);
     this.stats.resolves++;
     const found = this.source.lookup(req.instanceId, afi, req.eid);
@@ -101,7 +98,7 @@ export class GrpcMapResolver {
       this.stats.negative++;
       return { mappings: [recordToMapping(this.source.negative(req.instanceId, afi, req.eid))] };
     }
-    const srcAfi = req.sourceEid ? family(req.sourceEid) : undefined;
+    const srcAfi = req.sourceEid ? ipFamily(req.sourceEid) : undefined;
     const requester = srcAfi ? this.source.lookup(req.instanceId, srcAfi, req.sourceEid) : undefined;
     const dest = found.controlAddress ? this.watchers.get(found.controlAddress) : undefined;
     if (requester && requester.controlAddress === caller && dest && found.controlAddress !== caller) {

@@ -13,7 +13,8 @@
 import type { Address, AfiListLcaf, InstanceIdLcaf, Lcaf, SecurityKeyLcaf, UnknownLcaf } from './types.js';
 import { Afi, LcafType } from './types.js';
 import { LispDecodeError, LispEncodeError } from './errors.js';
-import { formatIpv4, formatIpv6, writeIpv4, writeIpv6 } from './ip.js';
+import { formatIpv4, formatIpv6 } from '../ip/ip.js';
+import { putIpv4, putIpv6 } from './ip.js';
 import { checkU16, checkU8, checkUint, type Reader, type Writer } from './wire.js';
 
 /** LCAFs nested deeper than this are refused (Security Key > Instance ID > address is depth 2). */
@@ -54,11 +55,11 @@ export const address = {
     switch (a.afi) {
       case 'ipv4':
         w.view.setUint16(off, Afi.Ipv4);
-        writeIpv4(a.address, b, off + 2);
+        putIpv4(a.address, b, off + 2);
         return off + 6;
       case 'ipv6':
         w.view.setUint16(off, Afi.Ipv6);
-        writeIpv6(a.address, b, off + 2);
+        putIpv6(a.address, b, off + 2);
         return off + 18;
       case 'none':
         w.view.setUint16(off, Afi.None);

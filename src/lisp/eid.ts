@@ -3,7 +3,7 @@
  * wire wraps it in (Security Key, Instance ID), and back.
  */
 import type { Address } from './types.js';
-import { ipFamily, type IpFamily } from './ip.js';
+import { ipFamily, type IpFamily } from '../ip/ip.js';
 import { MAX_LCAF_DEPTH } from './address.js';
 import { LispEncodeError } from './errors.js';
 

@@ -1,167 +1,17 @@
 /**
- * IP addresses and headers as the codec needs them: text <-> bytes for IPv4 and IPv6 (decoding
- * is on the hot path: table lookups, no regexes), the Internet checksum, and the IPv4/IPv6 + UDP
- * headers that an ECM carries and that pcap frames wrap.
- *
- * IPv6 text follows RFC 5952 like Node's own formatting (libuv's inet_ntop): lower case, the
- * longest run of two or more zero groups as '::', '::ffff:a.b.c.d' for IPv4-mapped addresses,
- * so an address decoded here compares equal to the one dgram reports for the same peer.
+ * IP headers as the codec needs them: the Internet checksum, and the IPv4/IPv6 + UDP headers
+ * that an ECM carries and that pcap frames wrap. Address text <-> bytes is src/ip's.
  */
+import { formatIpv4, formatIpv6, writeIpv4, writeIpv6, type IpFamily } from '../ip/ip.js';
 import { LispDecodeError, LispEncodeError } from './errors.js';
 
-export type IpFamily = 'ipv4' | 'ipv6';
-
-const DEC: string[] = Array.from({ length: 256 }, (_, i) => String(i));
-const HEX16: string[] = [];
-for (let i = 0; i < 0x10000; i++) HEX16.push(i.toString(16));
-
-/** Formats 4 bytes at `off` as dotted-quad text. */
-export function formatIpv4(b: Uint8Array, off: number): string {
-  return DEC[b[off]!]! + '.' + DEC[b[off + 1]!]! + '.' + DEC[b[off + 2]!]! + '.' + DEC[b[off + 3]!]!;
+/** Writes an IPv4 text address at `off`; LispEncodeError when it is not one. */
+export function putIpv4(text: string, buf: Uint8Array, off: number): void {
+  if (!writeIpv4(text, buf, off)) throw new LispEncodeError(`'${text}' is not an IPv4 address`);
 }
 
-/** Formats 16 bytes at `off` as RFC 5952 text. */
-export function formatIpv6(b: Uint8Array, off: number): string {
-  const w = new Array<number>(8);
-  for (let i = 0; i < 8; i++) w[i] = (b[off + 2 * i]! << 8) | b[off + 2 * i + 1]!;
-  // longest run of zero groups (leftmost on ties), only when 2 or more long
-  let bestBase = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (w[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && w[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestBase = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (bestLen < 2) bestBase = -1;
-  let s = '';
-  for (let i = 0; i < 8; i++) {
-    if (i === bestBase) {
-      s += i === 0 ? '::' : ':';
-      i += bestLen - 1;
-      continue;
-    }
-    if (i === 6 && bestBase === 0 && (bestLen === 6 || (bestLen === 5 && w[5] === 0xffff))) {
-      return s + formatIpv4(b, off + 12);
-    }
-    s += HEX16[w[i]!]!;
-    if (i < 7) s += ':';
-  }
-  return s;
-}
-
-function badAddress(text: string, family: string): LispEncodeError {
-  return new LispEncodeError(`'${text}' is not an ${family} address`);
-}
-
-/** Parses dotted-quad text into buf at off; returns false when the text is not IPv4. */
-function parseIpv4Into(text: string, start: number, end: number, buf: Uint8Array, off: number): boolean {
-  let part = 0;
-  let value = 0;
-  let digits = 0;
-  for (let i = start; i <= end; i++) {
-    const c = i < end ? text.charCodeAt(i) : 46; // a final '.'
-    if (c >= 48 && c <= 57) {
-      if (digits > 0 && value === 0) return false; // no leading zeros (octal ambiguity)
-      value = value * 10 + (c - 48);
-      if (++digits > 3 || value > 255) return false;
-    } else if (c === 46) {
-      if (digits === 0 || part > 3) return false;
-      buf[off + part++] = value;
-      value = 0;
-      digits = 0;
-    } else {
-      return false;
-    }
-  }
-  return part === 4;
-}
-
-/** Writes the 4 bytes of an IPv4 text address at `off`. Throws LispEncodeError on bad text. */
-export function writeIpv4(text: string, buf: Uint8Array, off: number): void {
-  if (!parseIpv4Into(text, 0, text.length, buf, off)) throw badAddress(text, 'IPv4');
-}
-
-function hexValue(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
-}
-
-/** Writes the 16 bytes of an IPv6 text address at `off`. Throws LispEncodeError on bad text. */
-export function writeIpv6(text: string, buf: Uint8Array, off: number): void {
-  const groups: number[] = [];
-  let gap = -1; // index in groups where '::' stands
-  let i = 0;
-  const n = text.length;
-  if (n < 2) throw badAddress(text, 'IPv6');
-  if (text.charCodeAt(0) === 58) {
-    if (text.charCodeAt(1) !== 58) throw badAddress(text, 'IPv6');
-    gap = 0;
-    i = 2;
-  }
-  while (i < n) {
-    let value = 0;
-    let digits = 0;
-    const start = i;
-    while (i < n) {
-      const h = hexValue(text.charCodeAt(i));
-      if (h < 0) break;
-      value = value * 16 + h;
-      digits++;
-      i++;
-    }
-    if (i < n && text.charCodeAt(i) === 46) {
-      // embedded IPv4 in the last 32 bits
-      if (groups.length > 6) throw badAddress(text, 'IPv6');
-      const tmp = new Uint8Array(4);
-      if (!parseIpv4Into(text, start, n, tmp, 0)) throw badAddress(text, 'IPv6');
-      groups.push((tmp[0]! << 8) | tmp[1]!, (tmp[2]! << 8) | tmp[3]!);
-      break;
-    }
-    if (digits === 0 || digits > 4) throw badAddress(text, 'IPv6');
-    groups.push(value);
-    if (i === n) break;
-    if (text.charCodeAt(i) !== 58) throw badAddress(text, 'IPv6');
-    i++;
-    if (i < n && text.charCodeAt(i) === 58) {
-      if (gap >= 0) throw badAddress(text, 'IPv6');
-      gap = groups.length;
-      i++;
-    } else if (i === n) {
-      throw badAddress(text, 'IPv6'); // trailing single ':'
-    }
-  }
-  if (gap < 0 ? groups.length !== 8 : groups.length > 7) throw badAddress(text, 'IPv6');
-  const zeros = 8 - groups.length;
-  let g = 0;
-  for (let k = 0; k < 8; k++) {
-    let value: number;
-    if (gap >= 0 && k >= gap && k < gap + zeros) value = 0;
-    else value = groups[g++]!;
-    buf[off + 2 * k] = value >> 8;
-    buf[off + 2 * k + 1] = value & 0xff;
-  }
-}
-
-/** The family of an IP text address, or undefined when it is neither. */
-export function ipFamily(text: string): IpFamily | undefined {
-  const tmp = new Uint8Array(16);
-  if (parseIpv4Into(text, 0, text.length, tmp, 0)) return 'ipv4';
-  try {
-    writeIpv6(text, tmp, 0);
-    return 'ipv6';
-  } catch {
-    return undefined;
-  }
+export function putIpv6(text: string, buf: Uint8Array, off: number): void {
+  if (!writeIpv6(text, buf, off)) throw new LispEncodeError(`'${text}' is not an IPv6 address`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -230,8 +80,8 @@ export function writeIpUdpHeaders(h: UdpHeaders, buf: Uint8Array, off: number, p
     buf[off + 9] = PROTO_UDP;
     buf[off + 10] = 0;
     buf[off + 11] = 0;
-    writeIpv4(h.source, buf, off + 12);
-    writeIpv4(h.destination, buf, off + 16);
+    putIpv4(h.source, buf, off + 12);
+    putIpv4(h.destination, buf, off + 16);
     const c = foldChecksum(onesSum(buf, off, off + IPV4_HEADER_LENGTH));
     buf[off + 10] = c >> 8;
     buf[off + 11] = c & 0xff;
@@ -246,8 +96,8 @@ export function writeIpUdpHeaders(h: UdpHeaders, buf: Uint8Array, off: number, p
     buf[off + 5] = udpLength & 0xff;
     buf[off + 6] = PROTO_UDP;
     buf[off + 7] = h.ttl;
-    writeIpv6(h.source, buf, off + 8);
-    writeIpv6(h.destination, buf, off + 24);
+    putIpv6(h.source, buf, off + 8);
+    putIpv6(h.destination, buf, off + 24);
     udp = off + IPV6_HEADER_LENGTH;
     pseudo = onesSum(buf, off + 8, off + 40, PROTO_UDP + udpLength);
   }

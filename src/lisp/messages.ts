@@ -14,7 +14,8 @@ import { MessageType } from './types.js';
 import { address } from './address.js';
 import { eidRecord, mappingRecord } from './records.js';
 import { LispDecodeError, LispEncodeError } from './errors.js';
-import { ipFamily, ipUdpHeaderLength, readIpHeader, writeIpUdpHeaders, UDP_HEADER_LENGTH } from './ip.js';
+import { ipFamily } from '../ip/ip.js';
+import { ipUdpHeaderLength, readIpHeader, writeIpUdpHeaders, UDP_HEADER_LENGTH } from './ip.js';
 import { checkU16, checkU64, checkU8, Reader, Writer } from './wire.js';
 
 /**

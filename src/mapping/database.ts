@@ -4,14 +4,8 @@
  * networks never meet.
  */
 import { PrefixTrie } from './trie.js';
-import {
-  addressToWords,
-  familyBits,
-  maskWords,
-  wordsToAddress,
-  type EidFamily,
-  type EidPrefix,
-} from './eid.js';
+import { familyBits, formatWords, ipWords, maskWords, type IpFamily } from '../ip/ip.js';
+import type { EidPrefix } from './eid.js';
 
 export interface DatabaseMatch<V> {
   prefix: EidPrefix;
@@ -23,9 +17,9 @@ export class MappingDatabase<V> {
   private readonly scratch4 = new Uint32Array(1);
   private readonly scratch6 = new Uint32Array(4);
 
-  private trie(iid: number, afi: EidFamily, create: true): PrefixTrie<V>;
-  private trie(iid: number, afi: EidFamily, create: false): PrefixTrie<V> | undefined;
-  private trie(iid: number, afi: EidFamily, create: boolean): PrefixTrie<V> | undefined {
+  private trie(iid: number, afi: IpFamily, create: true): PrefixTrie<V>;
+  private trie(iid: number, afi: IpFamily, create: false): PrefixTrie<V> | undefined;
+  private trie(iid: number, afi: IpFamily, create: boolean): PrefixTrie<V> | undefined {
     const id = iid * 2 + (afi === 'ipv6' ? 1 : 0);
     let t = this.tries.get(id);
     if (!t && create) {
@@ -35,8 +29,8 @@ export class MappingDatabase<V> {
     return t;
   }
 
-  private words(afi: EidFamily, address: string): Uint32Array {
-    return addressToWords(afi, address, afi === 'ipv4' ? this.scratch4 : this.scratch6);
+  private words(afi: IpFamily, address: string): Uint32Array {
+    return ipWords(afi, address, afi === 'ipv4' ? this.scratch4 : this.scratch6);
   }
 
   get size(): number {
@@ -65,7 +59,7 @@ export class MappingDatabase<V> {
   }
 
   /** The value of the longest stored prefix that contains `address` (no allocation). */
-  lookupValue(iid: number, afi: EidFamily, address: string, maxLen?: number): V | undefined {
+  lookupValue(iid: number, afi: IpFamily, address: string, maxLen?: number): V | undefined {
     const t = this.trie(iid, afi, false);
     if (!t) return undefined;
     const n = t.matchNode(this.words(afi, address), maxLen);
@@ -82,18 +76,18 @@ export class MappingDatabase<V> {
    * Longest-prefix match of an address that reads only the match's payload (into out[0], out[1]),
    * not its value: the hot path. False when nothing matches.
    */
-  lookupPayload(iid: number, afi: EidFamily, address: string, out: Int32Array): boolean {
+  lookupPayload(iid: number, afi: IpFamily, address: string, out: Int32Array): boolean {
     const t = this.trie(iid, afi, false);
     return t ? t.matchPayload(this.words(afi, address), out) >= 0 : false;
   }
 
   /** Longest-prefix match of an address, among prefixes no longer than `maxLen`. */
-  lookup(iid: number, afi: EidFamily, address: string, maxLen?: number): DatabaseMatch<V> | undefined {
+  lookup(iid: number, afi: IpFamily, address: string, maxLen?: number): DatabaseMatch<V> | undefined {
     const t = this.trie(iid, afi, false);
     if (!t) return undefined;
     const n = t.matchNode(this.words(afi, address), maxLen);
     if (n < 0) return undefined;
-    return { value: t.valueAt(n), prefix: { iid, afi, address: wordsToAddress(afi, t.wordsAt(n)), maskLen: t.maskLenAt(n) } };
+    return { value: t.valueAt(n), prefix: { iid, afi, address: formatWords(afi, t.wordsAt(n)), maskLen: t.maskLenAt(n) } };
   }
 
   /** The longest stored prefix that contains `prefix` (itself included). */
@@ -105,7 +99,7 @@ export class MappingDatabase<V> {
    * Length of the widest prefix around `address` that contains no stored prefix other than
    * those containing `address` itself (see PrefixTrie.holeLen).
    */
-  holeLen(iid: number, afi: EidFamily, address: string): number {
+  holeLen(iid: number, afi: IpFamily, address: string): number {
     const t = this.trie(iid, afi, false);
     return t ? t.holeLen(this.words(afi, address)) : 0;
   }
@@ -119,9 +113,9 @@ export class MappingDatabase<V> {
   *entries(): IterableIterator<DatabaseMatch<V>> {
     for (const [id, t] of this.tries) {
       const iid = Math.floor(id / 2);
-      const afi: EidFamily = id % 2 ? 'ipv6' : 'ipv4';
+      const afi: IpFamily = id % 2 ? 'ipv6' : 'ipv4';
       for (const e of t.entries()) {
-        yield { value: e.value, prefix: { iid, afi, address: wordsToAddress(afi, e.words), maskLen: e.maskLen } };
+        yield { value: e.value, prefix: { iid, afi, address: formatWords(afi, e.words), maskLen: e.maskLen } };
       }
     }
   }
@@ -132,7 +126,7 @@ export class MappingDatabase<V> {
 }
 
 /** The prefix `address`/`len` with host bits cleared. */
-export function prefixOf(iid: number, afi: EidFamily, address: string, len: number): EidPrefix {
+export function prefixOf(iid: number, afi: IpFamily, address: string, len: number): EidPrefix {
   const l = Math.min(len, familyBits(afi));
-  return { iid, afi, address: wordsToAddress(afi, maskWords(addressToWords(afi, address), l)), maskLen: l };
+  return { iid, afi, address: formatWords(afi, maskWords(ipWords(afi, address), l)), maskLen: l };
 }

@@ -4,7 +4,8 @@
  * through expire(), which the owner calls from one timer (no timer per entry).
  */
 import { MappingDatabase } from './database.js';
-import type { EidFamily, EidPrefix } from './eid.js';
+import type { EidPrefix } from './eid.js';
+import type { IpFamily } from '../ip/ip.js';
 
 export interface MapCacheEntry<V> {
   prefix: EidPrefix;
@@ -43,7 +44,7 @@ export class MapCache<V> {
   }
 
   /** Longest-prefix match of an address among live entries (an expired match is removed). */
-  lookup(iid: number, afi: EidFamily, address: string): MapCacheEntry<V> | undefined {
+  lookup(iid: number, afi: IpFamily, address: string): MapCacheEntry<V> | undefined {
     for (let guard = 0; guard < 130; guard++) {
       const e = this.db.lookupValue(iid, afi, address);
       if (!e) return undefined;

@@ -56,7 +56,7 @@ describe('Map-Server config', () => {
       parseConfig(['sites:', '  - name: a', '    key: k', '    prefixes:', '      - 198.18.1.0/33', '  - name: b', '    kee: k', '    prefixes: [198.18.2.0/24]'].join('\n'), 'ms.yaml'),
     );
     expect(e.code).toBe('CONFIG_INVALID');
-    expect(e.message).toMatch(/ms\.yaml:5: sites\[0\]\.prefixes\[0\]\.prefix: .*mask length 33/);
+    expect(e.message).toMatch(/ms\.yaml:5: sites\[0\]\.prefixes\[0\]\.prefix: .*prefix length \/33 is longer/);
     expect(e.message).toMatch(/ms\.yaml:6: sites\[1\]: .*kee/);
     expect(e.message).toMatch(/sites\[1\]\.key/);
   });

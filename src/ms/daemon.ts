@@ -2,7 +2,7 @@
  * The `lispwg ms` daemon: the control tunnel (when configured), the MapServer, the admin socket,
  * and the signals (SIGHUP reloads the config file; SIGINT/SIGTERM stop cleanly).
  */
-import { isIPv6 } from 'node:net';
+import { familyBits, parseIp } from '../ip/ip.js';
 import { openWireGuard, type WgDevice } from '../wg/wireguard.js';
 import { loadPrivateKey, parseKey, keyToBase64 } from '../wg/keys.js';
 import { LispwgError } from '../util/errors.js';
@@ -26,7 +26,7 @@ function tunnelPeers(config: MsConfig): Map<string, string[]> {
   for (const site of config.sites) {
     for (const x of site.xtrs) {
       const list = peers.get(x.publicKey) ?? [];
-      list.push(`${x.controlAddress}/${isIPv6(x.controlAddress) ? 128 : 32}`);
+      list.push(`${x.controlAddress}/${familyBits(parseIp(x.controlAddress, 'control address').family)}`);
       peers.set(x.publicKey, list);
     }
   }

@@ -7,7 +7,8 @@
  * and answering touches the registration and its bytes only.
  */
 import { MappingDatabase } from '../mapping/database.js';
-import type { EidFamily, EidPrefix } from '../mapping/eid.js';
+import type { EidPrefix } from '../mapping/eid.js';
+import type { IpFamily } from '../ip/ip.js';
 import { decodeMessage, encodeMessage, type MappingRecord } from '../lisp/index.js';
 import { LispwgError } from '../util/errors.js';
 
@@ -134,7 +135,7 @@ export class Registry {
    * The reply (with `nonce`) of the registration covering an address, or undefined: read from
    * the trie's index and the reply slab alone, without touching the Registration object.
    */
-  replyFor(iid: number, afi: EidFamily, address: string, nonce: bigint): Buffer | undefined {
+  replyFor(iid: number, afi: IpFamily, address: string, nonce: bigint): Buffer | undefined {
     if (!this.db.lookupPayload(iid, afi, address, this.hit)) return undefined;
     const at = this.hit[0]!;
     const length = this.hit[1]!;
@@ -157,7 +158,7 @@ export class Registry {
     return m.records[0]!;
   }
 
-  lookup(iid: number, afi: EidFamily, address: string): Registration | undefined {
+  lookup(iid: number, afi: IpFamily, address: string): Registration | undefined {
     return this.db.lookupValue(iid, afi, address);
   }
 
@@ -242,7 +243,7 @@ export class Registry {
   }
 
   /** See MappingDatabase.holeLen. */
-  holeLen(iid: number, afi: EidFamily, address: string): number {
+  holeLen(iid: number, afi: IpFamily, address: string): number {
     return this.db.holeLen(iid, afi, address);
   }
 

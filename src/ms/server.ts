@@ -52,7 +52,8 @@ import {
   type MappingRecord,
 } from '../lisp/index.js';
 import { prefixOf } from '../mapping/database.js';
-import { familyBits, formatEidPrefix, type EidFamily, type EidPrefix } from '../mapping/eid.js';
+import { formatEidPrefix, type EidPrefix } from '../mapping/eid.js';
+import { familyBits, type IpFamily } from '../ip/ip.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { LispwgError } from '../util/errors.js';
 import type { MsConfig, StaticMappingConfig } from './config.js';
@@ -90,7 +91,7 @@ export class MapServer {
   private readonly notifier: Notifier;
   private rateLimiter: RateLimiter;
   private readonly sockets: dgram.Socket[] = [];
-  private readonly families = new Map<dgram.Socket, EidFamily>();
+  private readonly families = new Map<dgram.Socket, IpFamily>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private readonly startedAt = Date.now();
@@ -391,7 +392,7 @@ export class MapServer {
   }
 
   /** The negative record for an EID that no registration covers (see the top of this file). */
-  negativeRecord(iid: number, afi: EidFamily, address: string): MappingRecord {
+  negativeRecord(iid: number, afi: IpFamily, address: string): MappingRecord {
     const site = this.sites.lookupAddress(iid, afi, address);
     let len = Math.max(this.registry.holeLen(iid, afi, address), this.sites.holeLen(iid, afi, address));
     if (site) len = Math.max(len, site.sitePrefix.prefix.maskLen);
@@ -409,7 +410,7 @@ export class MapServer {
   }
 
   /** A negative Map-Reply (nonce 0). */
-  private negativeReply(iid: number, afi: EidFamily, address: string): Buffer {
+  private negativeReply(iid: number, afi: IpFamily, address: string): Buffer {
     return encodeMessage({ type: 'map-reply', probe: false, echoNonceCapable: false, security: false, nonce: 0n, records: [this.negativeRecord(iid, afi, address)] });
   }
 
@@ -417,7 +418,7 @@ export class MapServer {
    * The registration covering an EID: its record and where its xTR registers from. For other
    * fronts on the same database (the gRPC control channel of the experiments).
    */
-  lookupMapping(iid: number, afi: EidFamily, address: string): { record: MappingRecord; source: Endpoint | undefined } | undefined {
+  lookupMapping(iid: number, afi: IpFamily, address: string): { record: MappingRecord; source: Endpoint | undefined } | undefined {
     const reg = this.registry.lookup(iid, afi, address);
     return reg && { record: this.registry.recordOf(reg), source: reg.source };
   }

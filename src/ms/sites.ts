@@ -4,7 +4,8 @@
  * reload.
  */
 import { MappingDatabase } from '../mapping/database.js';
-import type { EidFamily, EidPrefix } from '../mapping/eid.js';
+import type { EidPrefix } from '../mapping/eid.js';
+import type { IpFamily } from '../ip/ip.js';
 import type { SiteConfig, SitePrefixConfig } from './config.js';
 
 export interface Site {
@@ -63,7 +64,7 @@ export class SiteTable {
   }
 
   /** The most specific configured site prefix containing an EID address. */
-  lookupAddress(iid: number, afi: EidFamily, address: string): SitePrefixMatch | undefined {
+  lookupAddress(iid: number, afi: IpFamily, address: string): SitePrefixMatch | undefined {
     return this.prefixes.lookupValue(iid, afi, address);
   }
 
@@ -79,7 +80,7 @@ export class SiteTable {
   }
 
   /** See MappingDatabase.holeLen: used to size negative replies around configured prefixes. */
-  holeLen(iid: number, afi: EidFamily, address: string): number {
+  holeLen(iid: number, afi: IpFamily, address: string): number {
     return this.prefixes.holeLen(iid, afi, address);
   }
 }

@@ -41,8 +41,8 @@ describe('Rtnetlink', () => {
     expect(shown).toContain('inet6 2001:db8:10::1/64');
     expect(rt.addresses('v0')).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ family: 4, address: '198.18.10.1', prefixLen: 24 }),
-        expect.objectContaining({ family: 6, address: '2001:db8:10::1', prefixLen: 64, tentative: false }),
+        expect.objectContaining({ family: 'ipv4', address: '198.18.10.1', prefixLen: 24 }),
+        expect.objectContaining({ family: 'ipv6', address: '2001:db8:10::1', prefixLen: 64, tentative: false }),
       ]),
     );
     expect(() => rt.addAddress('v0', '198.18.10.1/24')).toThrow(expect.objectContaining({ code: 'NETLINK_EEXIST' }));
@@ -66,7 +66,7 @@ describe('Rtnetlink', () => {
     expect(await ip('route show table 1234')).toMatch(/198\.18\.14\.0\/24 via 198\.18\.11\.3 dev v0/);
     expect(await ip('-6 route show')).toMatch(/2001:db8:12::\/48 via 2001:db8:11::2 dev v0 proto static metric 9/);
     expect(await ip('-6 route show table 1234')).toMatch(/2001:db8:13::\/48 dev v0/);
-    expect(rt.routes(4, 1234)).toEqual([expect.objectContaining({ dst: '198.18.14.0', prefixLen: 24, gateway: '198.18.11.3', table: 1234 })]);
+    expect(rt.routes('ipv4', 1234)).toEqual([expect.objectContaining({ dst: '198.18.14.0', prefixLen: 24, gateway: '198.18.11.3', table: 1234 })]);
 
     // the same route again is refused, with the kernel's reason; replace moves it
     expect(() => rt.addRoute({ dst: '198.18.12.0/24', dev: 'v0' })).toThrow(/adding route 198\.18\.12\.0\/24 dev v0 .*File exists \(EEXIST\)/);
@@ -113,9 +113,9 @@ describe('Rtnetlink', () => {
     };
     try {
       await ip('addr add 198.18.17.5/24 dev v1');
-      expect(await waitFor((e) => e.type === 'add' && e.address === '198.18.17.5')).toMatchObject({ family: 4, prefixLen: 24, ifindex: rt.linkIndex('v1'), label: 'v1' });
+      expect(await waitFor((e) => e.type === 'add' && e.address === '198.18.17.5')).toMatchObject({ family: 'ipv4', prefixLen: 24, ifindex: rt.linkIndex('v1'), label: 'v1' });
       await ip('addr add 2001:db8:17::5/64 dev v1 nodad');
-      expect(await waitFor((e) => e.type === 'add' && e.address === '2001:db8:17::5')).toMatchObject({ family: 6, prefixLen: 64, tentative: false });
+      expect(await waitFor((e) => e.type === 'add' && e.address === '2001:db8:17::5')).toMatchObject({ family: 'ipv6', prefixLen: 64, tentative: false });
       await ip('addr del 198.18.17.5/24 dev v1');
       expect(await waitFor((e) => e.type === 'del' && e.address === '198.18.17.5')).toBeDefined();
       // changes in other namespaces are not seen

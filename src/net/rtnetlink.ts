@@ -8,7 +8,7 @@
  */
 import { callNative, native, type PollHandle } from '../dataplane/tun/native.js';
 import { LispwgError } from '../util/errors.js';
-import { formatIp, parseCidr, parseIp, type IpFamily } from './ip.js';
+import { familyName, formatIpBytes as formatIp, parseIp, parsePrefix, type IpFamily } from '../ip/ip.js';
 import {
   NETLINK_ROUTE,
   NLM_F_CREATE,
@@ -69,8 +69,8 @@ const RTMGRP_IPV6_IFADDR = 0x100;
 const RTMGRP_IPV4_ROUTE = 0x40;
 const RTMGRP_IPV6_ROUTE = 0x400;
 
-const family = (f: IpFamily) => (f === 4 ? AF_INET : AF_INET6);
-const ipFamily = (af: number): IpFamily => (af === AF_INET ? 4 : 6);
+const family = (f: IpFamily) => (f === 'ipv4' ? AF_INET : AF_INET6);
+const ipFamily = (af: number): IpFamily => (af === AF_INET ? 'ipv4' : 'ipv6');
 
 export interface LinkInfo {
   index: number;
@@ -138,7 +138,7 @@ function parseAddress(m: NlMessage): AddressInfo {
   const attrs = parseAttrs(p, 8);
   const fam = ipFamily(p.readUInt8(0));
   const flags = attrs.get(IFA_FLAGS)?.readUInt32LE(0) ?? p.readUInt8(2);
-  const local = (fam === 4 ? attrs.get(IFA_LOCAL) : undefined) ?? attrs.get(IFA_ADDRESS) ?? Buffer.alloc(fam === 4 ? 4 : 16);
+  const local = (fam === 'ipv4' ? attrs.get(IFA_LOCAL) : undefined) ?? attrs.get(IFA_ADDRESS) ?? Buffer.alloc(fam === 'ipv4' ? 4 : 16);
   return {
     ifindex: p.readUInt32LE(4),
     family: fam,
@@ -156,7 +156,7 @@ function parseRoute(m: NlMessage): RouteInfo {
   const gw = attrs.get(RTA_GATEWAY);
   return {
     family: fam,
-    dst: dst ? formatIp(dst) : fam === 4 ? '0.0.0.0' : '::',
+    dst: dst ? formatIp(dst) : fam === 'ipv4' ? '0.0.0.0' : '::',
     prefixLen: p.readUInt8(1),
     table: attrs.get(RTA_TABLE)?.readUInt32LE(0) ?? p.readUInt8(4),
     ...(attrs.has(RTA_OIF) ? { ifindex: attrs.get(RTA_OIF)!.readUInt32LE(0) } : {}),
@@ -255,16 +255,16 @@ export class Rtnetlink {
   // ---- addresses ----
 
   private address(cmd: number, flags: number, dev: string | number, cidr: string, opts: { noDad?: boolean }, what: string): void {
-    const p = parseCidr(cidr, 'interface address');
+    const p = parsePrefix(cidr, { bareIsHost: true, what: 'interface address' });
     const index = this.index(dev);
-    const ifaFlags = opts.noDad && p.family === 6 ? IFA_F_NODAD : 0;
+    const ifaFlags = opts.noDad && p.family === 'ipv6' ? IFA_F_NODAD : 0;
     this.sock.request(
       cmd,
       flags,
       (w) => {
-        w.u8(family(p.family)).u8(p.prefixLen).u8(ifaFlags).u8(RT_SCOPE_UNIVERSE).u32(index);
+        w.u8(family(p.family)).u8(p.maskLen).u8(ifaFlags).u8(RT_SCOPE_UNIVERSE).u32(index);
         // IPv4: LOCAL is the interface's address, ADDRESS the peer's (the same when not point-to-point)
-        if (p.family === 4) w.attr(IFA_LOCAL, p.bytes);
+        if (p.family === 'ipv4') w.attr(IFA_LOCAL, p.bytes);
         w.attr(IFA_ADDRESS, p.bytes);
         if (ifaFlags) w.attrU32(IFA_FLAGS, ifaFlags);
       },
@@ -300,23 +300,23 @@ export class Rtnetlink {
 
   private route(cmd: number, flags: number, r: RouteSpec, what: string): void {
     const dst =
-      r.dst === 'default' ? parseCidr('0.0.0.0/0') : r.dst === 'default6' ? parseCidr('::/0') : parseCidr(r.dst, 'route destination');
+      r.dst === 'default' ? parsePrefix('0.0.0.0/0') : r.dst === 'default6' ? parsePrefix('::/0') : parsePrefix(r.dst, { bareIsHost: true, what: 'route destination' });
     const gw = r.gateway === undefined ? undefined : parseIp(r.gateway, 'gateway');
     const src = r.src === undefined ? undefined : parseIp(r.src, 'source address');
-    if (gw && gw.family !== dst.family) throw new LispwgError('BAD_ROUTE', `gateway ${r.gateway} is not IPv${dst.family} like ${r.dst}`);
+    if (gw && gw.family !== dst.family) throw new LispwgError('BAD_ROUTE', `gateway ${r.gateway} is not ${familyName(dst.family)} like ${r.dst}`);
     if (r.dev === undefined && !gw && cmd !== RTM_DELROUTE) throw new LispwgError('BAD_ROUTE', `route ${r.dst} needs a dev or a gateway`);
     const oif = r.dev === undefined ? undefined : this.index(r.dev);
     const table = r.table ?? RT_TABLE_MAIN;
     const del = cmd === RTM_DELROUTE;
-    const scope = del ? RT_SCOPE_NOWHERE : !gw && dst.family === 4 ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+    const scope = del ? RT_SCOPE_NOWHERE : !gw && dst.family === 'ipv4' ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
     const desc = `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev !== undefined ? ` dev ${r.dev}` : ''}${r.table ? ` table ${r.table}` : ''}`;
     this.sock.request(
       cmd,
       flags,
       (w) => {
-        w.u8(family(dst.family)).u8(dst.prefixLen).u8(0).u8(0);
+        w.u8(family(dst.family)).u8(dst.maskLen).u8(0).u8(0);
         w.u8(table < 256 ? table : 0).u8(del ? 0 : RTPROT_STATIC).u8(scope).u8(del ? 0 : RTN_UNICAST).u32(0);
-        if (dst.prefixLen > 0) w.attr(RTA_DST, dst.bytes);
+        if (dst.maskLen > 0) w.attr(RTA_DST, dst.bytes);
         if (table >= 256) w.attrU32(RTA_TABLE, table);
         if (oif !== undefined) w.attrU32(RTA_OIF, oif);
         if (gw) w.attr(RTA_GATEWAY, gw.bytes);
@@ -345,7 +345,7 @@ export class Rtnetlink {
   /** Routes of one family in one table (default: main). */
   routes(fam: IpFamily, table = RT_TABLE_MAIN): RouteInfo[] {
     return this.sock
-      .request(RTM_GETROUTE, NLM_F_DUMP, (w) => w.u8(family(fam)).u8(0).u8(0).u8(0).u8(0).u8(0).u8(0).u8(0).u32(0), `listing IPv${fam} routes${this.where()}`)
+      .request(RTM_GETROUTE, NLM_F_DUMP, (w) => w.u8(family(fam)).u8(0).u8(0).u8(0).u8(0).u8(0).u8(0).u8(0).u32(0), `listing ${familyName(fam)} routes${this.where()}`)
       .filter((m) => m.type === RTM_NEWROUTE)
       .map(parseRoute)
       .filter((r) => r.table === table);

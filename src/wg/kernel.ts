@@ -5,7 +5,7 @@
  */
 import { LispwgError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/log.js';
-import { formatCidr, formatIp } from '../net/ip.js';
+import { formatIpBytes, formatPrefix } from '../ip/ip.js';
 import { NETLINK_GENERIC, NLM_F_DUMP, NetlinkSocket, parseAttrList, parseAttrs, type NlMessage, type NlWriter } from '../net/netlink.js';
 import { Rtnetlink } from '../net/rtnetlink.js';
 import { publicKey as derivePublicKey } from './keys.js';
@@ -46,18 +46,19 @@ const AF_INET6 = 10;
 
 /** struct sockaddr_in / sockaddr_in6, as WGPEER_A_ENDPOINT carries them. */
 export function encodeSockaddr(e: NonNullable<CheckedPeer['endpoint']>): Buffer {
-  const b = Buffer.alloc(e.family === 4 ? 16 : 28);
-  b.writeUInt16LE(e.family === 4 ? AF_INET : AF_INET6, 0); // sa_family: host order
+  const v4 = e.family === 'ipv4';
+  const b = Buffer.alloc(v4 ? 16 : 28);
+  b.writeUInt16LE(v4 ? AF_INET : AF_INET6, 0); // sa_family: host order
   b.writeUInt16BE(e.port, 2); // port: network order
-  e.bytes.copy(b, e.family === 4 ? 4 : 8); // sin_addr / sin6_addr (after sin6_flowinfo)
+  b.set(e.bytes, v4 ? 4 : 8); // sin_addr / sin6_addr (after sin6_flowinfo)
   return b;
 }
 
 export function decodeSockaddr(b: Buffer): WgEndpoint | undefined {
   if (b.length < 4) return undefined;
   const fam = b.readUInt16LE(0);
-  if (fam === AF_INET && b.length >= 8) return { address: formatIp(b.subarray(4, 8)), port: b.readUInt16BE(2) };
-  if (fam === AF_INET6 && b.length >= 24) return { address: formatIp(b.subarray(8, 24)), port: b.readUInt16BE(2) };
+  if (fam === AF_INET && b.length >= 8) return { address: formatIpBytes(b.subarray(4, 8)), port: b.readUInt16BE(2) };
+  if (fam === AF_INET6 && b.length >= 24) return { address: formatIpBytes(b.subarray(8, 24)), port: b.readUInt16BE(2) };
   return undefined;
 }
 
@@ -76,9 +77,9 @@ export function writePeer(w: NlWriter, p: CheckedPeer): void {
       w.nest(WGPEER_A_ALLOWEDIPS, () => {
         for (const a of p.allowedIps) {
           w.nest(0, () => {
-            w.attrU16(WGALLOWEDIP_A_FAMILY, a.family === 4 ? AF_INET : AF_INET6);
+            w.attrU16(WGALLOWEDIP_A_FAMILY, a.family === 'ipv4' ? AF_INET : AF_INET6);
             w.attr(WGALLOWEDIP_A_IPADDR, a.bytes);
-            w.attrU8(WGALLOWEDIP_A_CIDR_MASK, a.prefixLen);
+            w.attrU8(WGALLOWEDIP_A_CIDR_MASK, a.maskLen);
           });
         }
       });
@@ -125,7 +126,7 @@ export function parseDevice(msgs: NlMessage[]): { listenPort: number; peers: WgP
         const ip = parseAttrs(ipAttr);
         const addr = ip.get(WGALLOWEDIP_A_IPADDR);
         const mask = ip.get(WGALLOWEDIP_A_CIDR_MASK);
-        if (addr && mask) peer.allowedIps.push(formatCidr({ family: addr.length === 4 ? 4 : 6, bytes: addr, prefixLen: mask.readUInt8(0) }));
+        if (addr && mask) peer.allowedIps.push(`${formatIpBytes(addr)}/${mask.readUInt8(0)}`);
       }
     }
   }

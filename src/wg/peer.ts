@@ -4,7 +4,7 @@
  * an allowed IP belongs to exactly one peer, the last one it was given to.
  */
 import { LispwgError } from '../util/errors.js';
-import { formatCidr, maskPrefix, parseCidr, parseIp, type IpPrefix } from '../net/ip.js';
+import { formatPrefix, maskPrefix, parseIp, parsePrefix, type IpAddress, type IpPrefix } from '../ip/ip.js';
 import { KEY_LEN, keyToHex } from './keys.js';
 import type { WgEndpoint, WgPeerConfig } from './types.js';
 
@@ -12,7 +12,7 @@ export interface CheckedPeer {
   publicKey: Buffer;
   /** Hex public key: the peer's identity in maps and on UAPI. */
   id: string;
-  endpoint?: WgEndpoint & { family: 4 | 6; bytes: Buffer };
+  endpoint?: WgEndpoint & IpAddress;
   /** Host bits cleared, as WireGuard stores them. */
   allowedIps: IpPrefix[];
   replaceAllowedIps: boolean;
@@ -37,7 +37,7 @@ export function checkPeer(p: WgPeerConfig): CheckedPeer {
   const publicKey = checkKey(p.publicKey, 'a peer public key');
   const who = `peer ${publicKey.toString('base64')}`;
   if (!Array.isArray(p.allowedIps)) throw new LispwgError('BAD_PEER', `${who}: allowedIps must be an array of CIDR prefixes`);
-  const allowedIps = p.allowedIps.map((c) => maskPrefix(parseCidr(c, `allowed IP of ${who}`)));
+  const allowedIps = p.allowedIps.map((c) => maskPrefix(parsePrefix(c, { bareIsHost: true, what: `allowed IP of ${who}` })));
   let endpoint: CheckedPeer['endpoint'];
   if (p.endpoint) {
     const a = parseIp(p.endpoint.address, `endpoint of ${who}`);
@@ -89,7 +89,7 @@ export class PeerTable {
       rec.allowedIps.clear();
     }
     for (const prefix of p.allowedIps) {
-      const c = formatCidr(prefix);
+      const c = formatPrefix(prefix);
       const prev = this.owner.get(c);
       if (prev && prev !== p.id) this.peers.get(prev)?.allowedIps.delete(c);
       this.owner.set(c, p.id);

@@ -9,7 +9,7 @@
 import { connect, type Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { LispwgError } from '../util/errors.js';
-import { formatCidr } from '../net/ip.js';
+import { formatPrefix, type IpFamily } from '../ip/ip.js';
 import type { CheckedPeer, PeerRecord } from './peer.js';
 import type { WgEndpoint, WgPeerStatus } from './types.js';
 
@@ -26,7 +26,7 @@ export class UapiError extends LispwgError {
   }
 }
 
-const endpointText = (e: { family: 4 | 6; address: string; port: number }) => (e.family === 6 ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`);
+const endpointText = (e: { family: IpFamily; address: string; port: number }) => (e.family === 'ipv6' ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`);
 
 /** The `set=1` lines for one peer (added or updated, as `wg set IF peer ...`). */
 export function peerLines(p: CheckedPeer): string[] {
@@ -34,7 +34,7 @@ export function peerLines(p: CheckedPeer): string[] {
   if (p.replaceAllowedIps) lines.push('replace_allowed_ips=true');
   if (p.endpoint) lines.push(`endpoint=${endpointText(p.endpoint)}`);
   if (p.persistentKeepalive !== undefined) lines.push(`persistent_keepalive_interval=${p.persistentKeepalive}`);
-  for (const a of p.allowedIps) lines.push(`allowed_ip=${formatCidr(a)}`);
+  for (const a of p.allowedIps) lines.push(`allowed_ip=${formatPrefix(a)}`);
   return lines;
 }
 

@@ -25,7 +25,7 @@ export function readRlocs(config: AgentConfig, rt: Rtnetlink): Rloc[] {
   for (const r of config.rlocInterfaces) {
     if (!rt.link(r.name)) continue;
     for (const a of rt.addresses(r.name)) {
-      if (a.tentative || (a.family === 6 && a.address.toLowerCase().startsWith('fe80:'))) continue;
+      if (a.tentative || (a.family === 'ipv6' && a.address.toLowerCase().startsWith('fe80:'))) continue;
       out.push({ interface: r.name, address: a.address, priority: r.priority, weight: r.weight });
     }
   }

@@ -5,7 +5,8 @@
  * serves one virtual network (instance ID), so it is keyed by family and prefix only.
  */
 import { PrefixTrie } from '../../mapping/trie.js';
-import { addressToWords, maskWords, wordsToAddress, type EidFamily, type EidPrefix } from '../../mapping/eid.js';
+import { formatWords, ipWords, maskWords, type IpFamily } from '../../ip/ip.js';
+import type { EidPrefix } from '../../mapping/eid.js';
 import { destinationWords } from './packet.js';
 
 /** Where encapsulated packets for a prefix go: an RLOC and the LISP data port there. */
@@ -25,7 +26,7 @@ export class ForwardingTable<V> {
   private readonly k4 = new Uint32Array(1);
   private readonly k6 = new Uint32Array(4);
 
-  private trie(afi: EidFamily): PrefixTrie<V | null> {
+  private trie(afi: IpFamily): PrefixTrie<V | null> {
     return afi === 'ipv4' ? this.v4 : this.v6;
   }
 
@@ -34,11 +35,11 @@ export class ForwardingTable<V> {
   }
 
   set(prefix: EidPrefix, entry: V | null): void {
-    this.trie(prefix.afi).insert(maskWords(addressToWords(prefix.afi, prefix.address), prefix.maskLen), prefix.maskLen, entry);
+    this.trie(prefix.afi).insert(maskWords(ipWords(prefix.afi, prefix.address), prefix.maskLen), prefix.maskLen, entry);
   }
 
   delete(prefix: EidPrefix): boolean {
-    return this.trie(prefix.afi).delete(maskWords(addressToWords(prefix.afi, prefix.address), prefix.maskLen), prefix.maskLen) !== undefined;
+    return this.trie(prefix.afi).delete(maskWords(ipWords(prefix.afi, prefix.address), prefix.maskLen), prefix.maskLen) !== undefined;
   }
 
   /**
@@ -64,13 +65,13 @@ export class ForwardingTable<V> {
 
   /** The destination address of the packet last looked up, as text (the miss path's key). */
   lastDestination(): string {
-    return this.lastFamily === 4 ? wordsToAddress('ipv4', this.k4) : wordsToAddress('ipv6', this.k6);
+    return this.lastFamily === 4 ? formatWords('ipv4', this.k4) : formatWords('ipv6', this.k6);
   }
 
   /** The entry covering an address given as text (for buffered packets and tests). */
-  lookupAddress(afi: EidFamily, address: string): V | null | undefined {
+  lookupAddress(afi: IpFamily, address: string): V | null | undefined {
     const t = this.trie(afi);
-    const n = t.matchNode(addressToWords(afi, address));
+    const n = t.matchNode(ipWords(afi, address));
     return n < 0 ? undefined : t.valueAt(n);
   }
 }

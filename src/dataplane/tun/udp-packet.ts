@@ -4,7 +4,7 @@
  * byte what the kernel handed out.
  */
 import { LispwgError } from '../../util/errors.js';
-import { formatIp, parseIp } from '../../net/ip.js';
+import { formatIpBytes as formatIp, parseIp } from '../../ip/ip.js';
 
 export interface UdpPacket {
   src: string;
@@ -29,7 +29,7 @@ function fold(acc: number): number {
 }
 
 /** The UDP datagram with its checksum over the pseudo-header. */
-function udp(p: UdpPacket, src: Buffer, dst: Buffer): Buffer {
+function udp(p: UdpPacket, src: Uint8Array, dst: Uint8Array): Buffer {
   const u = Buffer.alloc(8 + p.payload.length);
   u.writeUInt16BE(p.srcPort, 0);
   u.writeUInt16BE(p.dstPort, 2);
@@ -46,7 +46,7 @@ export function buildUdpPacket(p: UdpPacket): Buffer {
   const d = parseIp(p.dst, 'destination');
   if (s.family !== d.family) throw new LispwgError('BAD_ADDRESS', `source ${p.src} and destination ${p.dst} are not the same IP version`);
   const body = udp(p, s.bytes, d.bytes);
-  if (s.family === 4) {
+  if (s.family === 'ipv4') {
     const h = Buffer.alloc(20);
     h[0] = 0x45;
     h.writeUInt16BE(20 + body.length, 2);
@@ -54,8 +54,8 @@ export function buildUdpPacket(p: UdpPacket): Buffer {
     h.writeUInt16BE(0x4000, 6); // DF
     h[8] = p.ttl ?? 64;
     h[9] = 17;
-    s.bytes.copy(h, 12);
-    d.bytes.copy(h, 16);
+    h.set(s.bytes, 12);
+    h.set(d.bytes, 16);
     h.writeUInt16BE(fold(sum16(h)), 10);
     return Buffer.concat([h, body]);
   }
@@ -64,8 +64,8 @@ export function buildUdpPacket(p: UdpPacket): Buffer {
   h.writeUInt16BE(body.length, 4);
   h[6] = 17;
   h[7] = p.ttl ?? 64;
-  s.bytes.copy(h, 8);
-  d.bytes.copy(h, 24);
+  h.set(s.bytes, 8);
+  h.set(d.bytes, 24);
   return Buffer.concat([h, body]);
 }
 
