@@ -13,7 +13,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { adminRequest } from '../src/ms/admin.js';
 import { LispwgError } from '../src/util/errors.js';
 import { run, type RunResult } from '../src/util/exec.js';
 import type { ExecOptions, NodeBackend } from './backend/backend.js';
@@ -28,7 +27,8 @@ import { associateLines, disassociateLines, needsNetem, nodeLines, shapedDevices
 import { LabProcess } from './process.js';
 import { cmdline, startTime } from './procs.js';
 import { expectedPairs, type ReachPair, type Stations } from './reach.js';
-import { writeRoleConfigs, type RolePlan } from './roles.js';
+import { checkRequirements, daemonOf, writeRoleConfigs } from './kinds/index.js';
+import type { RolePlan } from './roles.js';
 import { type LabState, readState, StateWriter } from './state.js';
 import { type Cidr, cidrText, contains, hostAt, hostNumber, ipText, parseCidr } from './topology/addr.js';
 import { BRIDGE, type LabModel, type NodeModel, type Shaping } from './topology/model.js';
@@ -205,6 +205,7 @@ export class Lab {
 
     const netem = [...model.links.filter((l) => needsNetem(l.shaping)).map((l) => `links[${l.index}] (${l.a.node}:${l.a.iface} <-> ${l.b.node}:${l.b.iface})`)];
     if (netem.length) await requireNetem(`the delay/loss of ${netem.join(', ')}`);
+    await checkRequirements(model, { daemons: opts.daemons !== false });
     await backend.prepare();
 
     const dir = labDir(name);
@@ -258,12 +259,14 @@ export class Lab {
 
   private async startNodeProcesses(roles: RolePlan[], daemons: boolean, say: (m: string) => void): Promise<void> {
     // the Map-Servers first, so the sites find them listening
-    const ordered = [...roles].sort((a, b) => Number(this.node(b.node).kind === 'ms') - Number(this.node(a.node).kind === 'ms'));
+    const first = (r: RolePlan) => Number(!!this.daemon(r.node).first);
+    const ordered = [...roles].sort((a, b) => first(b) - first(a));
     if (daemons) {
       const procs = new Map<string, LabProcess>();
       for (const r of ordered) {
-        procs.set(r.node, await this.spawn(r.node, 'lispwg', r.cmd));
-        say(`started lispwg ${this.node(r.node).kind === 'ms' ? 'ms' : 'xtr'} on ${r.node}`);
+        const d = this.daemon(r.node);
+        procs.set(r.node, await this.spawn(r.node, d.process, r.cmd));
+        say(`started ${d.label} on ${r.node}`);
       }
       await this.daemonsReady(ordered, procs, say);
     }
@@ -273,9 +276,14 @@ export class Lab {
     });
   }
 
+  private daemon(node: string) {
+    return daemonOf(this.node(node))!;
+  }
+
   /**
-   * Waits until every daemon has its admin socket (it is up), then until every site is registered
-   * with its Map-Server; fails with the log of a daemon that died.
+   * Waits until every daemon has its `ready` file (its admin socket: it is up), then until each is
+   * in service as its kind says (a Map-Server: every site registered); fails with the log of a
+   * daemon that died.
    */
   private async daemonsReady(roles: RolePlan[], procs: Map<string, LabProcess>, say: (m: string) => void): Promise<void> {
     const deadline = Date.now() + DAEMON_READY_MS;
@@ -285,7 +293,7 @@ export class Lab {
       for (const r of pending) {
         if (existsSync(r.ready!)) continue;
         const p = procs.get(r.node)!;
-        if (!(await p.running())) throw new LispwgError('LAB_DAEMON_EXITED', `lispwg on ${r.node} exited while starting (log ${p.log}): ${(await p.output()).trim().split('\n').filter((l) => !/^\s+at /.test(l)).slice(-5).join('\n')}`);
+        if (!(await p.running())) throw new LispwgError('LAB_DAEMON_EXITED', `${this.daemon(r.node).process} on ${r.node} exited while starting (log ${p.log}): ${(await p.output()).trim().split('\n').filter((l) => !/^\s+at /.test(l)).slice(-5).join('\n')}`);
         left.push(r);
       }
       pending = left;
@@ -294,19 +302,8 @@ export class Lab {
       await sleep(50);
     }
     say(`${roles.length} lispwg daemons up`);
-    // then every site registered (asked on the Map-Servers' admin sockets), so the overlay works
-    for (const ms of roles.filter((r) => this.node(r.node).kind === 'ms' && r.ready)) {
-      const sites = roles.filter((r) => this.node(r.node).role?.ms === ms.node).map((r) => r.node);
-      let missing = sites;
-      while (missing.length) {
-        const snap = (await adminRequest(ms.ready!, { cmd: 'show' }).catch(() => undefined)) as { sites?: { name: string; registrations: number }[] } | undefined;
-        missing = sites.filter((s) => !snap?.sites?.some((x) => x.name === s && x.registrations > 0));
-        if (!missing.length) break;
-        if (Date.now() > deadline) throw new LispwgError('LAB_DAEMON_TIMEOUT', `${missing.join(', ')} not registered with ${ms.node} after ${DAEMON_READY_MS / 1000} s: see the logs in ${this.dir}/nodes/<node>/lispwg.log`);
-        await sleep(50);
-      }
-      say(`${sites.length} sites registered with ${ms.node}`);
-    }
+    // then every daemon in service (every site registered with its Map-Server), so the overlay works
+    for (const plan of roles) await this.daemon(plan.node).settle?.({ model: this.model, dir: this.dir, plan, plans: roles, deadline, seconds: DAEMON_READY_MS / 1000, say });
   }
 
   /** Attaches to a lab that is up, from its state file. */
