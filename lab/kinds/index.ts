@@ -54,12 +54,12 @@ export const writeRoleConfigs = (lab: string, model: LabModel): Promise<RolePlan
  * Probes what the model's kinds need (each requirement once, whichever nodes need it) and throws
  * LAB_REQUIREMENT_MISSING listing every missing one: what, which nodes of which kind need it and
  * why, and how to get it. `daemons: false` (`lab up --no-daemons`) skips the daemons' needs, as
- * does a node whose `cmd` replaces its daemon.
+ * does a node whose `cmd` replaces its daemon. `kinds`: the table to ask (a kind under test).
  */
-export async function checkRequirements(model: LabModel, opts: { daemons: boolean }): Promise<void> {
+export async function checkRequirements(model: LabModel, opts: { daemons: boolean; kinds?: Readonly<Record<string, Kind>> }): Promise<void> {
   const users = new Map<Requirement, NodeModel[]>();
   for (const n of model.nodes) {
-    const d = daemonOf(n);
+    const d = opts.kinds ? opts.kinds[n.kind]?.daemon : daemonOf(n);
     if (!d || !opts.daemons || n.role?.cmd) continue;
     for (const r of d.needs) users.set(r, [...(users.get(r) ?? []), n]);
   }
