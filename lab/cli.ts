@@ -17,7 +17,7 @@ const HELP = `usage: lispwg lab <verb> ...
   up FILE [--backend netns|docker] [--name NAME] [--no-daemons]
                              bring a topology up (progress on stderr); Ctrl-C removes it again
   down NAME                  remove everything of a lab (also after a crash)
-  inspect NAME [--json]      nodes, interfaces, addresses, processes, WireGuard peers
+  inspect NAME [--json]      nodes, daemon status, interfaces, addresses, processes, WireGuard peers
   exec NAME NODE -- CMD...   run a command in a node, print its output, exit with its code
   check NAME                 ping every pair of nodes that should reach each other (one line)
   graph FILE                 print the topology as a Mermaid flowchart
@@ -139,12 +139,12 @@ function table(rows: string[][]): string {
 }
 
 export function renderInspection(x: LabInspection): string {
-  const rows = [['NODE', 'KIND', 'INTERFACES', 'PROCESSES', 'PEERS']];
+  const rows = [['NODE', 'KIND', 'STATUS', 'INTERFACES', 'PROCESSES', 'PEERS']];
   for (const n of x.nodes) {
     const ifs = n.interfaces.map((i) => `${i.name}${i.state === 'UP' || i.state === 'UNKNOWN' ? '' : `(${i.state.toLowerCase()})`}${i.addresses.length ? ' ' + i.addresses.join(' ') : ''}${i.qdisc ? ` [${i.qdisc}]` : ''}`).join(', ');
     const procs = n.processes.map((p) => `${p.name ?? p.cmd.split(' ')[0]?.split('/').pop()}:${p.pid}`).join(' ');
     const peers = n.peers.map((p) => `${p.publicKey.slice(0, 8)}… ${p.endpoint} ${p.allowedIps.join(',')}`).join('; ');
-    rows.push([n.name, n.kind, ifs || '-', procs || '-', peers || '-']);
+    rows.push([n.name, n.kind, n.status ?? '-', ifs || '-', procs || '-', peers || '-']);
   }
   return `lab ${x.name} (${x.backend}, ${x.phase} since ${x.createdAt}, ${x.dir})\n${table(rows)}`;
 }

@@ -28,7 +28,7 @@ import { LabProcess } from './process.js';
 import { cmdline, startTime } from './procs.js';
 import { expectedPairs, type ReachPair, type Stations } from './reach.js';
 import { checkRequirements, daemonOf, writeRoleConfigs } from './kinds/index.js';
-import type { RolePlan } from './roles.js';
+import { adminSocket, type RolePlan } from './roles.js';
 import { type LabState, readState, StateWriter } from './state.js';
 import { type Cidr, cidrText, contains, hostAt, hostNumber, ipText, parseCidr } from './topology/addr.js';
 import { BRIDGE, type LabModel, type NodeModel, type Shaping } from './topology/model.js';
@@ -117,6 +117,8 @@ export interface NodeInspection {
   interfaces: InterfaceInspection[];
   processes: { pid: number; name?: string; cmd: string }[];
   peers: PeerInspection[];
+  /** What its kind's daemon says of itself (a Map-Server: its sites registered), when it runs. */
+  status?: string;
 }
 
 export interface LabInspection {
@@ -551,7 +553,16 @@ export class Lab {
     return { lab: this.name, pairs: pairs.length, reached, failures, ms, line };
   }
 
-  /** Nodes, interfaces, addresses, processes and WireGuard peers (public keys only). */
+  /** The status line of a node's daemon, if its kind has one and it has an admin socket. */
+  private async daemonStatus(n: NodeModel): Promise<string | undefined> {
+    const d = daemonOf(n);
+    if (!d?.status || !this.state.processes.some((p) => p.node === n.name && p.name === d.process)) return undefined;
+    const socket = adminSocket(n, nodeDir(this.name, n.name), d.socket);
+    if (!existsSync(socket)) return `no admin socket (${socket})`;
+    return d.status(socket).catch((e: Error) => `no answer on ${socket}: ${e.message}`);
+  }
+
+  /** Nodes, interfaces, addresses, processes, WireGuard peers (public keys only), daemon status. */
   async inspect(): Promise<LabInspection> {
     const nodes = await mapLimit(this.model.nodes, PARALLEL, async (n): Promise<NodeInspection> => {
       const ns = netnsName(this.name, n.name);
@@ -588,7 +599,8 @@ export class Lab {
           peers.push({ interface: l.ifname, publicKey: publicKey!, endpoint: endpoint!, allowedIps: allowed === '(none)' ? [] : allowed!.split(','), latestHandshake: Number(hs), rxBytes: Number(rx), txBytes: Number(tx) });
         }
       }
-      return { name: n.name, kind: n.kind, netns: ns, ...(this.backend.kind === 'docker' ? { container: containerName(this.name, n.name) } : {}), interfaces, processes, peers };
+      const status = await this.daemonStatus(n);
+      return { name: n.name, kind: n.kind, netns: ns, ...(this.backend.kind === 'docker' ? { container: containerName(this.name, n.name) } : {}), interfaces, processes, peers, ...(status ? { status } : {}) };
     });
     return { name: this.name, backend: this.backend.kind, phase: this.state.phase, dir: this.dir, createdAt: this.state.createdAt, nodes };
   }

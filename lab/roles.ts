@@ -138,6 +138,12 @@ export async function writeRoleConfigs(lab: string, model: LabModel, daemonOf: D
   return plans;
 }
 
+/** A lispwg daemon's admin socket: `<dir>/<name>`, or where the node's `config` puts it. */
+export function adminSocket(node: NodeModel, dir: string, name: string): string {
+  const given = node.role?.config['admin-socket'];
+  return typeof given === 'string' ? given : join(dir, name);
+}
+
 /** Saves one of the node's private keys as `<which>.key` in its directory; returns the path. */
 export async function saveKey(ctx: DaemonContext, which: 'control' | 'data'): Promise<string> {
   const path = join(ctx.dir, `${which}.key`);

@@ -67,6 +67,10 @@ export interface Daemon {
   plan(ctx: DaemonContext): Promise<RolePlan>;
   /** In progress messages: `lispwg ms` (`started lispwg ms on ms1`). */
   label: string;
+  /** Its admin socket's file name in the node's directory (the node's `config` may move it). */
+  socket: string;
+  /** One line on the running daemon for `lab inspect`, asked on its admin socket. */
+  status?(socket: string): Promise<string>;
   /**
    * Called once every daemon's `plan.ready` file exists: resolves when this node is in service
    * (a Map-Server: every site registered with it), throws LAB_DAEMON_TIMEOUT past the deadline.

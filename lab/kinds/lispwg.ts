@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import { LispwgError } from '../../src/util/errors.js';
+import { adminRequest } from '../../src/xtr/admin.js';
 import { lispwgBin } from '../../src/util/project.js';
 import { wgInterface } from '../names.js';
 import { CONTROL_PORT, type DaemonContext, lispwgPlan, rlocInterfaces, rlocOf, saveKey, shortName } from '../roles.js';
@@ -30,11 +31,18 @@ export const lispwgNeeds: Requirement[] = [
   },
 ];
 
+const SITE_SOCKET = 'agent.sock';
+
 /** A site's daemon: `lispwg xtr` in the mode of its kind (`xtr` or `mn`). */
 export function siteDaemon(mode: 'xtr' | 'mn'): Daemon {
   return {
     process: 'lispwg',
     label: 'lispwg xtr',
+    socket: SITE_SOCKET,
+    async status(socket) {
+      const s = (await adminRequest(socket, 'show')) as { registration?: { state?: string }; mapCache?: unknown[]; peers?: unknown[] };
+      return `${s.registration?.state ?? 'no registration'}, ${s.mapCache?.length ?? 0} map-cache entries, ${s.peers?.length ?? 0} peers`;
+    },
     needs: [...lispwgNeeds, file('the TUN device', () => '/dev/net/tun', 'the agent catches packets to unresolved EIDs on a TUN interface', "load the tun module ('modprobe tun')")],
     plan: (ctx) => sitePlan(ctx, mode),
   };
@@ -63,7 +71,7 @@ async function sitePlan(ctx: DaemonContext, mode: 'xtr' | 'mn') {
     tun: { interface: tunIf },
     'eid-space': ctx.space,
     'state-dir': dir,
-    'admin-socket': join(dir, 'agent.sock'),
+    'admin-socket': join(dir, SITE_SOCKET),
   };
   return lispwgPlan(ctx, {
     command: 'xtr',

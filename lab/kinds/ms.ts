@@ -14,6 +14,8 @@ import { cidrText, ipText } from '../topology/addr.js';
 import type { Kind } from './kind.js';
 import { lispwgNeeds } from './lispwg.js';
 
+const SOCKET = 'ms.sock';
+
 export const ms: Kind = {
   name: 'ms',
   title: 'Map-Server',
@@ -25,12 +27,18 @@ export const ms: Kind = {
     label: 'lispwg ms',
     first: true,
     needs: lispwgNeeds,
+    socket: SOCKET,
+    async status(socket) {
+      const snap = (await adminRequest(socket, { cmd: 'show' })) as { sites?: { registrations: number }[]; registrationCount?: number };
+      const sites = snap.sites ?? [];
+      return `${sites.filter((s) => s.registrations > 0).length}/${sites.length} sites registered, ${snap.registrationCount ?? 0} registrations`;
+    },
     async plan(ctx) {
       const { lab, model, node: n, dir } = ctx;
       const controlKey = await saveKey(ctx, 'control');
       const controlIf = wgInterface(lab, n.name, 'c');
       const config = {
-        'admin-socket': join(dir, 'ms.sock'),
+        'admin-socket': join(dir, SOCKET),
         'control-tunnel': { interface: controlIf, 'private-key-file': controlKey, 'listen-port': CONTROL_PORT, address: cidrText(n.role!.control) },
         sites: model.nodes
           .filter((s) => s.role && s.role.ms === n.name)
