@@ -21,7 +21,7 @@ const HELP = `usage: lispwg lab <verb> ...
   exec NAME NODE -- CMD...   run a command in a node, print its output, exit with its code
   check NAME                 ping every pair of nodes that should reach each other (one line)
   graph FILE                 print the topology as a Mermaid flowchart
-  validate FILE              check a topology file, change nothing
+  validate FILE...           check topology files, change nothing
   list                       labs that are up (or crashed and not yet taken down)
 
 Labs keep their state in /run/lispwg/labs/<name>/ (LISPWG_LAB_ROOT overrides); every namespace
@@ -182,10 +182,23 @@ async function check(argv: string[]): Promise<number> {
 async function graph(verb: string, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv);
   if (values.help) return (out(HELP), 0);
-  const model = await loadTopology(one(positionals, `a topology file: lispwg lab ${verb} FILE`));
-  if (verb === 'graph') out(mermaid(model).trimEnd());
-  else out(`${positionals[0]}: lab ${model.name} is valid: ${model.nodes.length} nodes, ${model.links.length} links`);
-  return 0;
+  if (verb === 'graph') {
+    out(mermaid(await loadTopology(one(positionals, 'a topology file: lispwg lab graph FILE'))).trimEnd());
+    return 0;
+  }
+  if (!positionals.length) throw usage('expected a topology file: lispwg lab validate FILE...');
+  let bad = 0;
+  for (const file of positionals) {
+    try {
+      const model = await loadTopology(file);
+      out(`${file}: lab ${model.name} is valid: ${model.nodes.length} nodes, ${model.links.length} links`);
+    } catch (e) {
+      if (!(e instanceof LispwgError)) throw e;
+      err(e.message);
+      bad++;
+    }
+  }
+  return bad ? 1 : 0;
 }
 
 async function list(): Promise<number> {
