@@ -303,7 +303,7 @@ export class Lab {
       if (Date.now() > deadline) throw new LispwgError('LAB_DAEMON_TIMEOUT', `lispwg on ${pending.map((r) => r.node).join(', ')} not up after ${DAEMON_READY_MS / 1000} s (no admin socket): see the logs in ${this.dir}/nodes/<node>/lispwg.log`);
       await sleep(50);
     }
-    say(`${roles.length} lispwg daemons up`);
+    say(`${roles.length} daemons up`);
     // then every daemon in service (every site registered with its Map-Server), so the overlay works
     for (const plan of roles) await this.daemon(plan.node).settle?.({ model: this.model, dir: this.dir, plan, plans: roles, deadline, seconds: DAEMON_READY_MS / 1000, say });
   }

@@ -32,6 +32,7 @@ export const lispwgNeeds: Requirement[] = [
 ];
 
 const SITE_SOCKET = 'agent.sock';
+const tunDevice = file('the TUN device', () => '/dev/net/tun', 'the agent catches packets to unresolved EIDs on a TUN interface', "load the tun module ('modprobe tun')");
 
 /** A site's daemon: `lispwg xtr` in the mode of its kind (`xtr` or `mn`). */
 export function siteDaemon(mode: 'xtr' | 'mn'): Daemon {
@@ -43,7 +44,7 @@ export function siteDaemon(mode: 'xtr' | 'mn'): Daemon {
       const s = (await adminRequest(socket, 'show')) as { registration?: { state?: string }; mapCache?: unknown[]; peers?: unknown[] };
       return `${s.registration?.state ?? 'no registration'}, ${s.mapCache?.length ?? 0} map-cache entries, ${s.peers?.length ?? 0} peers`;
     },
-    needs: [...lispwgNeeds, file('the TUN device', () => '/dev/net/tun', 'the agent catches packets to unresolved EIDs on a TUN interface', "load the tun module ('modprobe tun')")],
+    needs: [...lispwgNeeds, tunDevice],
     plan: (ctx) => sitePlan(ctx, mode),
   };
 }
