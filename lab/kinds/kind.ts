@@ -4,9 +4,10 @@
  * runs (the config it writes, the process it starts, how it reports ready) and what inspect adds.
  * Every kind is one file beside this one, registered by one line in index.ts.
  *
- * Layering: a kind imports the model (lab/topology/model.ts, addr.ts) and the daemon machinery
- * (lab/roles.ts); topology/validate.ts, the plumbing and lab.ts ask the table. Nothing below the
- * kinds imports them.
+ * Layering: a kind imports the model's types and addresses (lab/topology/model.ts, addr.ts) and
+ * the daemon machinery (lab/roles.ts); topology/validate.ts, topology/graph.ts and lab.ts ask the
+ * table. validate.ts resolves the traits the plumbing needs into the model (`forward`, `bridge`),
+ * so model.ts, net/plumb.ts and reach.ts read those and import no kind.
  */
 import { existsSync } from 'node:fs';
 import { hasCommand } from '../../src/util/exec.js';
