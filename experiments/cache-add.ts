@@ -8,6 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LispwgError } from '../src/util/errors.js';
 import type { Lab } from '../lab/lab.js';
+import { nodesWithRole } from '../lab/kinds/index.js';
 import { cidrText } from '../lab/topology/addr.js';
 import { alternateVariants, comparePaper, type Experiment, type Mode, type PaperValue, type RunContext } from './lib/experiment.js';
 import { analyseDelays, delayFigure, type DelaySample } from './lib/delay.js';
@@ -114,7 +115,7 @@ const VARIANTS: Record<string, AddVariant> = {
 
 /** The Map-Server's address inside the control tunnel (where the agents send LISP control messages). */
 export function msControlAddress(lab: Lab): string {
-  const c = lab.model.nodes.find((n) => n.kind === 'ms')?.role?.control;
+  const c = nodesWithRole(lab.model, 'ms')[0]?.role?.control;
   if (!c) throw new LispwgError('EXP_NO_MS', `lab ${lab.name} has no Map-Server with a control address`);
   return cidrText(c).split('/')[0]!;
 }

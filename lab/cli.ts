@@ -17,11 +17,11 @@ const HELP = `usage: lispwg lab <verb> ...
   up FILE [--backend netns|docker] [--name NAME] [--no-daemons]
                              bring a topology up (progress on stderr); Ctrl-C removes it again
   down NAME                  remove everything of a lab (also after a crash)
-  inspect NAME [--json]      nodes, interfaces, addresses, processes, WireGuard peers
+  inspect NAME [--json]      nodes, daemon status, interfaces, addresses, processes, WireGuard peers
   exec NAME NODE -- CMD...   run a command in a node, print its output, exit with its code
   check NAME                 ping every pair of nodes that should reach each other (one line)
   graph FILE                 print the topology as a Mermaid flowchart
-  validate FILE              check a topology file, change nothing
+  validate FILE...           check topology files, change nothing
   list                       labs that are up (or crashed and not yet taken down)
 
 Labs keep their state in /run/lispwg/labs/<name>/ (LISPWG_LAB_ROOT overrides); every namespace
@@ -139,12 +139,12 @@ function table(rows: string[][]): string {
 }
 
 export function renderInspection(x: LabInspection): string {
-  const rows = [['NODE', 'KIND', 'INTERFACES', 'PROCESSES', 'PEERS']];
+  const rows = [['NODE', 'KIND', 'STATUS', 'INTERFACES', 'PROCESSES', 'PEERS']];
   for (const n of x.nodes) {
     const ifs = n.interfaces.map((i) => `${i.name}${i.state === 'UP' || i.state === 'UNKNOWN' ? '' : `(${i.state.toLowerCase()})`}${i.addresses.length ? ' ' + i.addresses.join(' ') : ''}${i.qdisc ? ` [${i.qdisc}]` : ''}`).join(', ');
     const procs = n.processes.map((p) => `${p.name ?? p.cmd.split(' ')[0]?.split('/').pop()}:${p.pid}`).join(' ');
     const peers = n.peers.map((p) => `${p.publicKey.slice(0, 8)}… ${p.endpoint} ${p.allowedIps.join(',')}`).join('; ');
-    rows.push([n.name, n.kind, ifs || '-', procs || '-', peers || '-']);
+    rows.push([n.name, n.kind, n.status ?? '-', ifs || '-', procs || '-', peers || '-']);
   }
   return `lab ${x.name} (${x.backend}, ${x.phase} since ${x.createdAt}, ${x.dir})\n${table(rows)}`;
 }
@@ -182,10 +182,23 @@ async function check(argv: string[]): Promise<number> {
 async function graph(verb: string, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv);
   if (values.help) return (out(HELP), 0);
-  const model = await loadTopology(one(positionals, `a topology file: lispwg lab ${verb} FILE`));
-  if (verb === 'graph') out(mermaid(model).trimEnd());
-  else out(`${positionals[0]}: lab ${model.name} is valid: ${model.nodes.length} nodes, ${model.links.length} links`);
-  return 0;
+  if (verb === 'graph') {
+    out(mermaid(await loadTopology(one(positionals, 'a topology file: lispwg lab graph FILE'))).trimEnd());
+    return 0;
+  }
+  if (!positionals.length) throw usage('expected a topology file: lispwg lab validate FILE...');
+  let bad = 0;
+  for (const file of positionals) {
+    try {
+      const model = await loadTopology(file);
+      out(`${file}: lab ${model.name} is valid: ${model.nodes.length} nodes, ${model.links.length} links`);
+    } catch (e) {
+      if (!(e instanceof LispwgError)) throw e;
+      err(e.message);
+      bad++;
+    }
+  }
+  return bad ? 1 : 0;
 }
 
 async function list(): Promise<number> {

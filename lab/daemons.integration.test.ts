@@ -47,6 +47,10 @@ describe.skipIf(!!missing)('a lab running the lispwg daemons', () => {
       const x = await lab.inspect();
       const xtr1 = x.nodes.find((n) => n.name === 'xtr1')!;
       expect(xtr1.peers.some((p) => p.allowedIps.includes('198.19.2.0/24') && p.endpoint.startsWith('198.18.0.3:'))).toBe(true);
+      // each kind's daemon says how it is (lab/kinds): the Map-Server its sites, an xTR its registration
+      expect(x.nodes.find((n) => n.name === 'ms')!.status).toBe('2/2 sites registered, 2 registrations');
+      expect(xtr1.status).toMatch(/^registered, [1-9]\d* map-cache entries, 1 peers$/);
+      expect(x.nodes.find((n) => n.name === 'h1')!.status).toBeUndefined();
       // `lispwg lab exec` lets the daemon CLIs find the node's admin sockets (LISPWG_RUN_DIR)
       const cli = (node: string, ...args: string[]) => run([process.execPath, lispwgBin(), 'lab', 'exec', name, node, '--', process.execPath, lispwgBin(), ...args]);
       const shown = JSON.parse((await cli('xtr1', 'show', '--json')).stdout) as AgentStatus[];

@@ -13,7 +13,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { adminRequest } from '../src/ms/admin.js';
 import { LispwgError } from '../src/util/errors.js';
 import { run, type RunResult } from '../src/util/exec.js';
 import type { ExecOptions, NodeBackend } from './backend/backend.js';
@@ -28,7 +27,8 @@ import { associateLines, disassociateLines, needsNetem, nodeLines, shapedDevices
 import { LabProcess } from './process.js';
 import { cmdline, startTime } from './procs.js';
 import { expectedPairs, type ReachPair, type Stations } from './reach.js';
-import { writeRoleConfigs, type RolePlan } from './roles.js';
+import { checkRequirements, daemonOf, writeRoleConfigs } from './kinds/index.js';
+import { adminSocket, type RolePlan } from './roles.js';
 import { type LabState, readState, StateWriter } from './state.js';
 import { type Cidr, cidrText, contains, hostAt, hostNumber, ipText, parseCidr } from './topology/addr.js';
 import { BRIDGE, type LabModel, type NodeModel, type Shaping } from './topology/model.js';
@@ -117,6 +117,8 @@ export interface NodeInspection {
   interfaces: InterfaceInspection[];
   processes: { pid: number; name?: string; cmd: string }[];
   peers: PeerInspection[];
+  /** What its kind's daemon says of itself (a Map-Server: its sites registered), when it runs. */
+  status?: string;
 }
 
 export interface LabInspection {
@@ -205,6 +207,7 @@ export class Lab {
 
     const netem = [...model.links.filter((l) => needsNetem(l.shaping)).map((l) => `links[${l.index}] (${l.a.node}:${l.a.iface} <-> ${l.b.node}:${l.b.iface})`)];
     if (netem.length) await requireNetem(`the delay/loss of ${netem.join(', ')}`);
+    await checkRequirements(model, { daemons: opts.daemons !== false });
     await backend.prepare();
 
     const dir = labDir(name);
@@ -258,12 +261,14 @@ export class Lab {
 
   private async startNodeProcesses(roles: RolePlan[], daemons: boolean, say: (m: string) => void): Promise<void> {
     // the Map-Servers first, so the sites find them listening
-    const ordered = [...roles].sort((a, b) => Number(this.node(b.node).kind === 'ms') - Number(this.node(a.node).kind === 'ms'));
+    const first = (r: RolePlan) => Number(!!this.daemon(r.node).first);
+    const ordered = [...roles].sort((a, b) => first(b) - first(a));
     if (daemons) {
       const procs = new Map<string, LabProcess>();
       for (const r of ordered) {
-        procs.set(r.node, await this.spawn(r.node, 'lispwg', r.cmd));
-        say(`started lispwg ${this.node(r.node).kind === 'ms' ? 'ms' : 'xtr'} on ${r.node}`);
+        const d = this.daemon(r.node);
+        procs.set(r.node, await this.spawn(r.node, d.process, r.cmd));
+        say(`started ${d.label} on ${r.node}`);
       }
       await this.daemonsReady(ordered, procs, say);
     }
@@ -273,9 +278,14 @@ export class Lab {
     });
   }
 
+  private daemon(node: string) {
+    return daemonOf(this.node(node))!;
+  }
+
   /**
-   * Waits until every daemon has its admin socket (it is up), then until every site is registered
-   * with its Map-Server; fails with the log of a daemon that died.
+   * Waits until every daemon has its `ready` file (its admin socket: it is up), then until each is
+   * in service as its kind says (a Map-Server: every site registered); fails with the log of a
+   * daemon that died.
    */
   private async daemonsReady(roles: RolePlan[], procs: Map<string, LabProcess>, say: (m: string) => void): Promise<void> {
     const deadline = Date.now() + DAEMON_READY_MS;
@@ -285,7 +295,7 @@ export class Lab {
       for (const r of pending) {
         if (existsSync(r.ready!)) continue;
         const p = procs.get(r.node)!;
-        if (!(await p.running())) throw new LispwgError('LAB_DAEMON_EXITED', `lispwg on ${r.node} exited while starting (log ${p.log}): ${(await p.output()).trim().split('\n').filter((l) => !/^\s+at /.test(l)).slice(-5).join('\n')}`);
+        if (!(await p.running())) throw new LispwgError('LAB_DAEMON_EXITED', `${this.daemon(r.node).process} on ${r.node} exited while starting (log ${p.log}): ${(await p.output()).trim().split('\n').filter((l) => !/^\s+at /.test(l)).slice(-5).join('\n')}`);
         left.push(r);
       }
       pending = left;
@@ -293,20 +303,9 @@ export class Lab {
       if (Date.now() > deadline) throw new LispwgError('LAB_DAEMON_TIMEOUT', `lispwg on ${pending.map((r) => r.node).join(', ')} not up after ${DAEMON_READY_MS / 1000} s (no admin socket): see the logs in ${this.dir}/nodes/<node>/lispwg.log`);
       await sleep(50);
     }
-    say(`${roles.length} lispwg daemons up`);
-    // then every site registered (asked on the Map-Servers' admin sockets), so the overlay works
-    for (const ms of roles.filter((r) => this.node(r.node).kind === 'ms' && r.ready)) {
-      const sites = roles.filter((r) => this.node(r.node).role?.ms === ms.node).map((r) => r.node);
-      let missing = sites;
-      while (missing.length) {
-        const snap = (await adminRequest(ms.ready!, { cmd: 'show' }).catch(() => undefined)) as { sites?: { name: string; registrations: number }[] } | undefined;
-        missing = sites.filter((s) => !snap?.sites?.some((x) => x.name === s && x.registrations > 0));
-        if (!missing.length) break;
-        if (Date.now() > deadline) throw new LispwgError('LAB_DAEMON_TIMEOUT', `${missing.join(', ')} not registered with ${ms.node} after ${DAEMON_READY_MS / 1000} s: see the logs in ${this.dir}/nodes/<node>/lispwg.log`);
-        await sleep(50);
-      }
-      say(`${sites.length} sites registered with ${ms.node}`);
-    }
+    say(`${roles.length} daemons up`);
+    // then every daemon in service (every site registered with its Map-Server), so the overlay works
+    for (const plan of roles) await this.daemon(plan.node).settle?.({ model: this.model, dir: this.dir, plan, plans: roles, deadline, seconds: DAEMON_READY_MS / 1000, say });
   }
 
   /** Attaches to a lab that is up, from its state file. */
@@ -554,7 +553,16 @@ export class Lab {
     return { lab: this.name, pairs: pairs.length, reached, failures, ms, line };
   }
 
-  /** Nodes, interfaces, addresses, processes and WireGuard peers (public keys only). */
+  /** The status line of a node's daemon, if its kind has one and it has an admin socket. */
+  private async daemonStatus(n: NodeModel): Promise<string | undefined> {
+    const d = daemonOf(n);
+    if (!d?.status || !this.state.processes.some((p) => p.node === n.name && p.name === d.process)) return undefined;
+    const socket = adminSocket(n, nodeDir(this.name, n.name), d.socket);
+    if (!existsSync(socket)) return `no admin socket (${socket})`;
+    return d.status(socket).catch((e: Error) => `no answer on ${socket}: ${e.message}`);
+  }
+
+  /** Nodes, interfaces, addresses, processes, WireGuard peers (public keys only), daemon status. */
   async inspect(): Promise<LabInspection> {
     const nodes = await mapLimit(this.model.nodes, PARALLEL, async (n): Promise<NodeInspection> => {
       const ns = netnsName(this.name, n.name);
@@ -591,7 +599,8 @@ export class Lab {
           peers.push({ interface: l.ifname, publicKey: publicKey!, endpoint: endpoint!, allowedIps: allowed === '(none)' ? [] : allowed!.split(','), latestHandshake: Number(hs), rxBytes: Number(rx), txBytes: Number(tx) });
         }
       }
-      return { name: n.name, kind: n.kind, netns: ns, ...(this.backend.kind === 'docker' ? { container: containerName(this.name, n.name) } : {}), interfaces, processes, peers };
+      const status = await this.daemonStatus(n);
+      return { name: n.name, kind: n.kind, netns: ns, ...(this.backend.kind === 'docker' ? { container: containerName(this.name, n.name) } : {}), interfaces, processes, peers, ...(status ? { status } : {}) };
     });
     return { name: this.name, backend: this.backend.kind, phase: this.state.phase, dir: this.dir, createdAt: this.state.createdAt, nodes };
   }

@@ -49,7 +49,7 @@ class Net {
     for (const l of model.links) {
       this.union(`${l.a.node}:${l.a.iface}`, `${l.b.node}:${l.b.iface}`);
       for (const e of [l.a, l.b]) {
-        if (this.byNode.get(e.node)!.kind === 'switch') this.union(`${e.node}:${e.iface}`, `${e.node}:${BRIDGE}`);
+        if (this.byNode.get(e.node)!.bridge === 'ports') this.union(`${e.node}:${e.iface}`, `${e.node}:${BRIDGE}`);
         for (const c of e.addresses) this.addrs.push({ node: e.node, iface: e.iface, cidr: c });
       }
     }
@@ -125,7 +125,8 @@ class Net {
 export function expectedPairs(model: LabModel, stations: Stations = initialStations(model)): ReachPair[] {
   const net = new Net(model, stations);
   const out: ReachPair[] = [];
-  const sources = model.nodes.filter((n) => n.kind !== 'switch');
+  // a switch has no address to ping from
+  const sources = model.nodes.filter((n) => n.bridge !== 'ports');
   for (const s of sources) {
     for (const a of net.addrs) {
       if (a.node === s.name) continue;

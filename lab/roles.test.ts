@@ -6,7 +6,8 @@ import { parseConfig as parseMsConfig } from '../src/ms/config.js';
 import { parseConfig as parseXtrConfig } from '../src/xtr/config.js';
 import { projectRoot } from '../src/util/project.js';
 import { generatePrivateKey, keyToBase64, publicKey } from '../src/wg/keys.js';
-import { eidSpace, rlocInterfaces, writeRoleConfigs } from './roles.js';
+import { writeRoleConfigs } from './kinds/index.js';
+import { eidSpace, rlocInterfaces } from './roles.js';
 import { loadTopology, parseTopology } from './topology/load.js';
 import { nodeOf } from './topology/model.js';
 

@@ -1,12 +1,13 @@
 /**
- * The lispwg daemons of a lab's ms, xtr and mn nodes. At `lab up` each gets fresh WireGuard keys
- * (a control key for the static tunnel to the Map-Server and, for xTRs and MNs, a data key that
- * its Map-Registers carry), unless the topology gives them, a Map-Register shared key, and a YAML
- * config in the daemons' own formats (src/ms/config.ts, src/xtr/config.ts). The keys exchanged
- * out of band (paper, section IV) are wired here: the Map-Server's config lists every site with its
- * xTR's control public key and control address; every site's config names the Map-Server's
- * public key, control address and underlay address. The daemon then runs as
- * `lispwg ms|xtr --config FILE` (or the node's `cmd`), its event log in the node directory.
+ * The machinery the lispwg kinds (lab/kinds/ms.ts, xtr.ts, mn.ts) share. At `lab up` each node
+ * with a lispwg role gets fresh WireGuard keys (a control key for the static tunnel to the
+ * Map-Server and, for sites, a data key that its Map-Registers carry), unless the topology gives
+ * them, and a Map-Register shared key; its kind then writes a YAML config in the daemon's own
+ * format (src/ms/config.ts, src/xtr/config.ts). The keys exchanged out of band (paper, section
+ * IV) are wired there: the Map-Server's config lists every site with its xTR's control public key
+ * and control address; every site's config names the Map-Server's public key, control address and
+ * underlay address. The daemon then runs as `lispwg ms|xtr --config FILE` (or the node's `cmd`),
+ * its event log in the node directory.
  *
  * The node's `config` is merged over the generated file (maps key by key), in the daemon's
  * own (kebab-case) keys: `config: { push: { order: reply-then-push } }`.
@@ -15,12 +16,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { LispwgError } from '../src/util/errors.js';
 import { lispwgBin } from '../src/util/project.js';
 import { generatePrivateKey, keyToBase64, parseKey, publicKey, savePrivateKey } from '../src/wg/keys.js';
 import { cidrText, contains, ipText, networkOf } from './topology/addr.js';
 import { interfacesOf, type LabModel, type NodeModel } from './topology/model.js';
-import { nodeDir, wgInterface } from './names.js';
+import { nodeDir } from './names.js';
 
 /** The Map-Server's control WireGuard port. */
 export const CONTROL_PORT = 51820;
@@ -38,7 +38,7 @@ export interface RolePlan {
   ready?: string;
 }
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 
 function merge(base: Json, over: Json): Json {
   const out: Json = { ...base };
@@ -58,9 +58,12 @@ export function rlocInterfaces(model: LabModel, node: NodeModel): string[] {
     .map((i) => i.name);
 }
 
-/** The first IPv4 (else any) address of a node's first RLOC interface. */
+/**
+ * The first IPv4 (else any) address of a node's first RLOC interface. A Map-Server has neither
+ * `rloc` nor EIDs, so that is its first addressed interface.
+ */
 export function rlocOf(model: LabModel, node: NodeModel): string | undefined {
-  const names = node.kind === 'ms' ? interfacesOf(model, node.name).map((i) => i.name) : rlocInterfaces(model, node);
+  const names = rlocInterfaces(model, node);
   for (const i of interfacesOf(model, node.name).filter((x) => names.includes(x.name))) {
     const a = i.addresses.find((c) => c.family === 'ipv4') ?? i.addresses[0];
     if (a) return ipText(a);
@@ -83,12 +86,36 @@ export function eidSpace(model: LabModel): string[] {
 }
 
 /** A daemon name of at most 11 characters (it prefixes the agent's files). */
-const shortName = (node: string): string => (/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,10}$/.test(node) ? node : node.replace(/[^a-zA-Z0-9_.-]/g, '').slice(0, 11) || 'node');
+export const shortName = (node: string): string => (/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,10}$/.test(node) ? node : node.replace(/[^a-zA-Z0-9_.-]/g, '').slice(0, 11) || 'node');
 
-/** Writes keys and configs of every ms/xtr/mn node; returns how to start each daemon. */
-export async function writeRoleConfigs(lab: string, model: LabModel): Promise<RolePlan[]> {
+/** The keys of one lispwg node: WireGuard control and data keys, and its Map-Register shared key. */
+export interface RoleKeys {
+  control: Buffer;
+  data: Buffer;
+  auth: string;
+}
+
+/** What a kind's daemon plan gets: its node, the lab, every lispwg node's keys, its files. */
+export interface DaemonContext {
+  lab: string;
+  model: LabModel;
+  node: NodeModel;
+  /** The node's directory (keys, config, logs). */
+  dir: string;
+  keys: Map<string, RoleKeys>;
+  /** A node's public key (base64). */
+  pub(node: string, which: 'control' | 'data'): string;
+  /** The overlay's EID space (eidSpace). */
+  space: string[];
+}
+
+/** A kind's daemon, as writeRoleConfigs asks it; undefined for kinds that run none. */
+export type DaemonOf = (node: NodeModel) => { plan(ctx: DaemonContext): Promise<RolePlan> } | undefined;
+
+/** Writes keys and configs of every node with a lispwg role; returns how to start each daemon. */
+export async function writeRoleConfigs(lab: string, model: LabModel, daemonOf: DaemonOf): Promise<RolePlan[]> {
   const nodes = model.nodes.filter((n) => n.role);
-  const keys = new Map<string, { control: Buffer; data: Buffer; auth: string }>();
+  const keys = new Map<string, RoleKeys>();
   for (const n of nodes) {
     const k = n.role!.keys;
     keys.set(n.name, {
@@ -101,66 +128,50 @@ export async function writeRoleConfigs(lab: string, model: LabModel): Promise<Ro
   const space = eidSpace(model);
   const plans: RolePlan[] = [];
   for (const n of nodes) {
-    const role = n.role!;
+    const daemon = daemonOf(n);
+    if (!daemon) continue;
     const dir = nodeDir(lab, n.name);
     await mkdir(dir, { recursive: true });
-    const controlKey = join(dir, 'control.key');
-    await savePrivateKey(controlKey, keys.get(n.name)!.control);
-    const eventLog = join(dir, 'events.jsonl');
-    const controlIf = wgInterface(lab, n.name, 'c');
-    let config: Json;
-    const ifaces = [controlIf];
-    if (n.kind === 'ms') {
-      config = {
-        'admin-socket': join(dir, 'ms.sock'),
-        'control-tunnel': { interface: controlIf, 'private-key-file': controlKey, 'listen-port': CONTROL_PORT, address: cidrText(role.control) },
-        sites: nodes
-          .filter((s) => s.role!.ms === n.name)
-          .map((s) => ({
-            name: s.name,
-            key: keys.get(s.name)!.auth,
-            'key-id': 1,
-            prefixes: s.role!.eids.map(cidrText),
-            xtrs: [{ 'public-key': pub(s.name, 'control'), 'control-address': ipText(s.role!.control) }],
-          })),
-      };
-    } else {
-      const ms = model.nodes.find((m) => m.name === role.ms)!;
-      const msRloc = rlocOf(model, ms);
-      if (!msRloc) throw new LispwgError('LAB_ROLE', `Map-Server ${ms.name} has no address for ${n.name} to reach it: give its link an address`);
-      const dataKey = join(dir, 'data.key');
-      await savePrivateKey(dataKey, keys.get(n.name)!.data);
-      const dataIf = wgInterface(lab, n.name, 'd');
-      const tunIf = wgInterface(lab, n.name, 't');
-      ifaces.push(dataIf, tunIf);
-      config = {
-        name: shortName(n.name),
-        mode: n.kind,
-        'eid-prefixes': role.eids.map((e) => ({ prefix: cidrText(e) })),
-        'rloc-interfaces': rlocInterfaces(model, n).map((name) => ({ name })),
-        'map-server': { address: msRloc, port: CONTROL_PORT, 'control-address': ipText(ms.role!.control), 'public-key': pub(ms.name, 'control'), 'shared-key': keys.get(n.name)!.auth, 'key-id': 1 },
-        control: { interface: controlIf, address: cidrText(role.control), 'private-key-file': controlKey },
-        data: { interface: dataIf, 'private-key-file': dataKey },
-        tun: { interface: tunIf },
-        'eid-space': space,
-        'state-dir': dir,
-        'admin-socket': join(dir, 'agent.sock'),
-      };
-    }
-    const configFile = join(dir, 'lispwg.yaml');
-    await writeFile(configFile, stringify(merge(config, role.config), { lineWidth: 0 }), { mode: 0o600 });
-    const cmd = role.cmd ?? [process.execPath, lispwgBin(), n.kind === 'ms' ? 'ms' : 'xtr', '--config', configFile, ...(n.kind === 'ms' ? [] : ['--event-log', eventLog])];
-    const merged = merge(config, role.config);
-    const admin = typeof merged['admin-socket'] === 'string' ? merged['admin-socket'] : undefined;
-    plans.push({
-      node: n.name,
-      configFile,
-      cmd,
-      ...(role.cmd || !admin ? {} : { ready: admin }),
-      publicKeys: n.kind === 'ms' ? { control: pub(n.name, 'control') } : { control: pub(n.name, 'control'), data: pub(n.name, 'data') },
-      interfaces: ifaces,
-      eventLog,
-    });
+    plans.push(await daemon.plan({ lab, model, node: n, dir, keys, pub, space }));
   }
   return plans;
+}
+
+/** A lispwg daemon's admin socket: `<dir>/<name>`, or where the node's `config` puts it. */
+export function adminSocket(node: NodeModel, dir: string, name: string): string {
+  const given = node.role?.config['admin-socket'];
+  return typeof given === 'string' ? given : join(dir, name);
+}
+
+/** Saves one of the node's private keys as `<which>.key` in its directory; returns the path. */
+export async function saveKey(ctx: DaemonContext, which: 'control' | 'data'): Promise<string> {
+  const path = join(ctx.dir, `${which}.key`);
+  await savePrivateKey(path, ctx.keys.get(ctx.node.name)![which]);
+  return path;
+}
+
+/**
+ * Writes a lispwg daemon's config (the node's `config` merged over `config`) and returns the plan
+ * that runs `lispwg <command> --config FILE <args>`, or the node's `cmd`. Its `ready` is the admin
+ * socket the config names.
+ */
+export async function lispwgPlan(
+  ctx: DaemonContext,
+  d: { command: string; config: Json; args?: string[]; interfaces: string[]; publicKeys: RolePlan['publicKeys'] },
+): Promise<RolePlan> {
+  const role = ctx.node.role!;
+  const configFile = join(ctx.dir, 'lispwg.yaml');
+  const merged = merge(d.config, role.config);
+  await writeFile(configFile, stringify(merged, { lineWidth: 0 }), { mode: 0o600 });
+  const cmd = role.cmd ?? [process.execPath, lispwgBin(), d.command, '--config', configFile, ...(d.args ?? [])];
+  const admin = typeof merged['admin-socket'] === 'string' ? merged['admin-socket'] : undefined;
+  return {
+    node: ctx.node.name,
+    configFile,
+    cmd,
+    ...(role.cmd || !admin ? {} : { ready: admin }),
+    publicKeys: d.publicKeys,
+    interfaces: d.interfaces,
+    eventLog: join(ctx.dir, 'events.jsonl'),
+  };
 }

@@ -39,7 +39,7 @@ export const disassociateLines = (iface: string): string[] => [`link set dev ${i
 /** The per-namespace `ip -batch` lines of one node, in an order the kernel accepts. */
 export function nodeLines(model: LabModel, node: NodeModel): string[] {
   const lines = ['link set dev lo up'];
-  if (node.kind === 'switch' || node.kind === 'ap') {
+  if (node.bridge) {
     lines.push(`link add name ${BRIDGE} type bridge`, `link set dev ${BRIDGE} up`);
     if (node.ap) lines.push(addrLine(node.ap.gateway, BRIDGE));
   }
@@ -47,12 +47,12 @@ export function nodeLines(model: LabModel, node: NodeModel): string[] {
     for (const e of [l.a, l.b]) {
       if (e.node !== node.name) continue;
       lines.push(`link set dev ${e.iface} mtu ${l.mtu}`);
-      if (node.kind === 'switch') lines.push(`link set dev ${e.iface} master ${BRIDGE}`);
+      if (node.bridge === 'ports') lines.push(`link set dev ${e.iface} master ${BRIDGE}`);
       for (const a of e.addresses) lines.push(addrLine(a, e.iface));
       lines.push(`link set dev ${e.iface} up`);
     }
   }
-  if (node.kind === 'ap') {
+  if (node.bridge === 'stations') {
     for (const st of stationsOn(model, node.name)) lines.push(`link set dev ${stationPort(st.node, st.iface)} master ${BRIDGE}`, `link set dev ${stationPort(st.node, st.iface)} up`);
   }
   for (const r of node.routes) lines.push(`route add ${r.to === 'default' ? 'default' : cidrText(r.to)} via ${ipText(r.via)}`);

@@ -81,6 +81,8 @@ export interface NodeModel {
   kind: NodeKind;
   /** IP forwarding on (routers, xTRs, APs by default). */
   forward: boolean;
+  /** Its kind's bridge (lab/kinds/kind.ts): `ports` (a switch) or `stations` (an AP). */
+  bridge?: 'ports' | 'stations';
   exec: string[];
   run: { name: string; cmd: string }[];
   routes: RouteModel[];
@@ -121,7 +123,7 @@ export interface InterfaceInfo {
 export function interfacesOf(model: LabModel, name: string): InterfaceInfo[] {
   const node = nodeOf(model, name);
   const out: InterfaceInfo[] = [];
-  if (node.kind === 'switch') out.push({ name: BRIDGE, addresses: [], via: 'bridge' });
+  if (node.bridge === 'ports') out.push({ name: BRIDGE, addresses: [], via: 'bridge' });
   if (node.ap) out.push({ name: BRIDGE, addresses: [node.ap.gateway], via: 'bridge' });
   for (const l of model.links) {
     for (const e of [l.a, l.b]) if (e.node === name) out.push({ name: e.iface, addresses: e.addresses, via: 'link' });

@@ -30,7 +30,8 @@ import {
   type Shaping,
   type StationModel,
 } from './model.js';
-import { IFACE_NAME, kindKeys, NODE_KINDS, type NodeKind, type RawLink, type RawNode, type RawTopology, TopologySchema } from './schema.js';
+import { kindList, kindNames, kindOf } from '../kinds/index.js';
+import { IFACE_NAME, kindKeys, type NodeKind, type RawLink, type RawNode, type RawTopology, TopologySchema } from './schema.js';
 import { parseDuration, parseLoss, parseRate } from './units.js';
 
 export type Path = (string | number)[];
@@ -102,12 +103,13 @@ function fromZod(issue: z.core.$ZodIssue, input: unknown): Problem {
   const value = valueAt(input, path);
   const inNode = path[0] === 'nodes' && path.length >= 2;
   if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator === 'kind') {
-    if (value === undefined) return { path: path.slice(0, -1), message: `node has no kind`, hint: `add 'kind: <one of ${NODE_KINDS.join(', ')}>'` };
-    const guess = typeof value === 'string' ? closest(value, NODE_KINDS) : undefined;
+    const known = kindNames();
+    if (value === undefined) return { path: path.slice(0, -1), message: `node has no kind`, hint: `add 'kind: <one of ${known.join(', ')}>'` };
+    const guess = typeof value === 'string' ? closest(value, known) : undefined;
     return {
       path,
-      message: `unknown kind ${JSON.stringify(value)} (expected one of ${NODE_KINDS.join(', ')})`,
-      hint: guess ? `did you mean '${guess}'?` : `a node is a ms (Map-Server), xtr, mn (mobile node), host, router, switch or ap (access point)`,
+      message: `unknown kind ${JSON.stringify(value)} (expected one of ${known.join(', ')})`,
+      hint: guess ? `did you mean '${guess}'?` : `a node is one of: ${kindList()}`,
     };
   }
   if (issue.code === 'unrecognized_keys') {
@@ -230,13 +232,14 @@ class Validator {
     return c;
   }
 
-  private iface(node: string, iface: string, path: Path, kind?: NodeKind): boolean {
+  /** On a node whose kind holds a bridge (`owner.bridge`), `br0` is reserved too. */
+  private iface(node: string, iface: string, path: Path, owner?: NodeModel): boolean {
     if (!IFACE_NAME.test(iface)) {
       this.add(path, `'${iface}' is not an interface name`, 'an interface name is a letter then up to 14 letters, digits, . - or _ (Linux allows 15 characters)');
       return false;
     }
-    if (iface === 'lo' || ((kind === 'switch' || kind === 'ap') && iface === BRIDGE)) {
-      this.add(path, `interface name '${iface}' is reserved on ${node}`, `'lo' is the loopback${kind === 'switch' || kind === 'ap' ? ` and '${BRIDGE}' the ${kind}'s bridge` : ''}: pick another name`);
+    if (iface === 'lo' || (owner?.bridge && iface === BRIDGE)) {
+      this.add(path, `interface name '${iface}' is reserved on ${node}`, `'lo' is the loopback${owner?.bridge ? ` and '${BRIDGE}' the ${owner.kind}'s bridge` : ''}: pick another name`);
       return false;
     }
     let m = this.ifaces.get(node);
@@ -267,17 +270,18 @@ class Validator {
 
   private node(name: string, raw: RawNode): NodeModel {
     const path: Path = ['nodes', name];
-    const forwardByDefault = raw.kind === 'router' || raw.kind === 'xtr' || raw.kind === 'ap';
+    const kind = kindOf(raw.kind);
     const n: NodeModel = {
       name,
       kind: raw.kind,
-      forward: raw.forward ?? forwardByDefault,
+      forward: raw.forward ?? kind.forward,
+      ...(kind.bridge ? { bridge: kind.bridge } : {}),
       exec: raw.exec ?? [],
       run: Object.entries(raw.run ?? {}).map(([k, cmd]) => ({ name: k, cmd })),
       routes: [],
       wifi: [],
     };
-    if (raw.kind === 'ap') {
+    if (kind.bridge === 'stations' && 'subnet' in raw) {
       const subnet = this.prefix(raw.subnet, [...path, 'subnet']);
       const delay = raw.associationDelay === undefined ? 0 : parseDuration(raw.associationDelay);
       if (typeof delay === 'string') this.add([...path, 'associationDelay'], delay);
@@ -307,7 +311,7 @@ class Validator {
       this.add(path, `dangling endpoint '${text}': there is no node '${m[1]}'`, guess ? `did you mean '${guess}:${m[2]}'?` : `define '${m[1]}' under nodes, or link one of: ${[...byName.keys()].join(', ')}`);
       return undefined;
     }
-    if (!this.iface(node.name, m[2]!, path, node.kind)) return undefined;
+    if (!this.iface(node.name, m[2]!, path, node)) return undefined;
     return { node, iface: m[2]! };
   }
 
@@ -330,7 +334,7 @@ class Validator {
         continue;
       }
       const ep = side === 'a' ? a : b;
-      if (ep.node.kind === 'switch') {
+      if (ep.node.bridge === 'ports') {
         this.add(apath, `switch port ${key}:${ep.iface} cannot have an address`, 'a switch only bridges: put the address on the node at the other end');
         continue;
       }
@@ -356,8 +360,8 @@ class Validator {
       const path: Path = ['nodes', n.name, 'wifi', iface];
       if (!this.iface(n.name, iface, path)) continue;
       const ap = byName.get(st.ap);
-      if (!ap || ap.kind !== 'ap') {
-        const aps = [...byName.values()].filter((x) => x.kind === 'ap').map((x) => x.name);
+      if (!ap || ap.bridge !== 'stations') {
+        const aps = [...byName.values()].filter((x) => x.bridge === 'stations').map((x) => x.name);
         this.add([...path, 'ap'], ap ? `${st.ap} is a ${ap.kind}, not an access point` : `no access point '${st.ap}'`, aps.length ? `use one of: ${aps.join(', ')}` : "define a node of kind 'ap' first");
         continue;
       }
@@ -391,13 +395,19 @@ class Validator {
     return undefined;
   }
 
+  /** The raw node if its kind has a lispwg role (the schema gives those kinds the role keys). */
+  private roleNode(name: string): Extract<RawNode, { kind: 'ms' | 'xtr' | 'mn' }> | undefined {
+    const raw = this.raw.nodes[name]!;
+    return kindOf(raw.kind).role ? (raw as Extract<RawNode, { kind: 'ms' | 'xtr' | 'mn' }>) : undefined;
+  }
+
   private roles(nodes: NodeModel[], links: LinkModel[], byName: Map<string, NodeModel>): void {
-    const servers = nodes.filter((n) => n.kind === 'ms');
+    const servers = nodes.filter((n) => kindOf(n.kind).role === 'ms');
     // controls given in the file are claimed first so allocation skips them
     const controls = new Map<string, Cidr>();
     for (const n of nodes) {
-      const raw = this.raw.nodes[n.name]!;
-      if ((raw.kind === 'ms' || raw.kind === 'xtr' || raw.kind === 'mn') && raw.control) {
+      const raw = this.roleNode(n.name);
+      if (raw?.control) {
         const path: Path = ['nodes', n.name, 'control'];
         const c = this.address(raw.control, path, `${n.name} (control)`, { bare: 16 });
         if (c && !contains(CONTROL_RANGE, c)) this.add(path, `control address ${cidrText(c)} is outside 100.100.0.0/16`, 'control addresses (inside the control WireGuard tunnel) come from 100.100.0.0/16');
@@ -406,8 +416,9 @@ class Validator {
     }
     let next = 1;
     for (const n of nodes) {
-      const raw = this.raw.nodes[n.name]!;
-      if (raw.kind !== 'ms' && raw.kind !== 'xtr' && raw.kind !== 'mn') continue;
+      const raw = this.roleNode(n.name);
+      const lispwg = raw && kindOf(raw.kind).role;
+      if (!raw || !lispwg) continue;
       const path: Path = ['nodes', n.name];
       let control = controls.get(n.name);
       while (!control && next < 255) {
@@ -426,7 +437,7 @@ class Validator {
       for (const which of ['control', 'data'] as const) {
         const key = raw.keys?.[which];
         if (key === undefined) continue;
-        if (which === 'data' && raw.kind === 'ms') {
+        if (which === 'data' && lispwg === 'ms') {
           this.add([...path, 'keys', which], 'a Map-Server has only a control key', 'remove keys.data');
           continue;
         }
@@ -437,7 +448,7 @@ class Validator {
           this.add([...path, 'keys', which], (e as Error).message, 'leave it out to have a fresh key generated at lab up');
         }
       }
-      if (raw.kind === 'xtr' || raw.kind === 'mn') {
+      if (lispwg === 'site' && 'eid' in raw) {
         const eids = Array.isArray(raw.eid) ? raw.eid : [raw.eid];
         eids.forEach((t, j) => {
           const c = this.prefix(t, Array.isArray(raw.eid) ? [...path, 'eid', j] : [...path, 'eid'], { bare: true });
@@ -446,7 +457,7 @@ class Validator {
         if (raw.authKey !== undefined) role.authKey = raw.authKey;
         if (raw.ms !== undefined) {
           const ms = byName.get(raw.ms);
-          if (ms?.kind !== 'ms') this.add([...path, 'ms'], ms ? `${raw.ms} is a ${ms.kind}, not a Map-Server` : `no Map-Server '${raw.ms}'`, servers.length ? `use one of: ${servers.map((s) => s.name).join(', ')}` : "define a node of kind 'ms'");
+          if (!ms || kindOf(ms.kind).role !== 'ms') this.add([...path, 'ms'], ms ? `${raw.ms} is a ${ms.kind}, not a Map-Server` : `no Map-Server '${raw.ms}'`, servers.length ? `use one of: ${servers.map((s) => s.name).join(', ')}` : "define a node of kind 'ms'");
           else role.ms = raw.ms;
         } else if (servers.length === 1) role.ms = servers[0]!.name;
         else this.add(path, servers.length ? `${n.name} must say which Map-Server it registers with` : `${n.name} (kind ${raw.kind}) needs a Map-Server, and the topology has none`, servers.length ? `add 'ms: ${servers[0]!.name}'` : "add a node of kind 'ms'");

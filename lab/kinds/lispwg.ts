@@ -1,0 +1,87 @@
+/**
+ * What the three lispwg kinds share: the requirements of a lispwg daemon, and the site daemon
+ * (`lispwg xtr`) that xtr and mn nodes run, in the mode of their kind.
+ */
+import { join } from 'node:path';
+import { LispwgError } from '../../src/util/errors.js';
+import { adminRequest } from '../../src/xtr/admin.js';
+import { lispwgBin } from '../../src/util/project.js';
+import { wgInterface } from '../names.js';
+import { CONTROL_PORT, type DaemonContext, lispwgPlan, rlocInterfaces, rlocOf, saveKey, shortName } from '../roles.js';
+import { cidrText, ipText } from '../topology/addr.js';
+import type { NodeModel } from '../topology/model.js';
+import type { Daemon, Requirement } from './kind.js';
+import { file } from './kind.js';
+
+/** Every lispwg daemon runs the built CLI and opens WireGuard devices. */
+export const lispwgNeeds: Requirement[] = [
+  file('the built lispwg CLI', lispwgBin, 'the daemon runs as `node dist/src/cli/main.js ms|xtr`', "run 'npm run build'"),
+  {
+    what: 'WireGuard (the kernel module, or wireguard-go)',
+    why: 'the daemon opens its control tunnel (and a site its data interface) as WireGuard devices',
+    fix: "run 'bash lab/setup.sh', which installs wireguard-go",
+    // loaded here only: validating a topology needs none of the WireGuard code
+    probe: () =>
+      import('../../src/wg/wireguard.js')
+        .then((wg) => wg.detectWireGuardBackend())
+        .then(
+          () => undefined,
+          (e: Error) => e.message,
+        ),
+  },
+];
+
+const SITE_SOCKET = 'agent.sock';
+const tunDevice = file('the TUN device', () => '/dev/net/tun', 'the agent catches packets to unresolved EIDs on a TUN interface', "load the tun module ('modprobe tun')");
+
+/** A site's daemon: `lispwg xtr` in the mode of its kind (`xtr` or `mn`). */
+export function siteDaemon(mode: 'xtr' | 'mn'): Daemon {
+  return {
+    process: 'lispwg',
+    label: 'lispwg xtr',
+    socket: SITE_SOCKET,
+    async status(socket) {
+      const s = (await adminRequest(socket, 'show')) as { registration?: { state?: string }; mapCache?: unknown[]; peers?: unknown[] };
+      return `${s.registration?.state ?? 'no registration'}, ${s.mapCache?.length ?? 0} map-cache entries, ${s.peers?.length ?? 0} peers`;
+    },
+    needs: [...lispwgNeeds, tunDevice],
+    plan: (ctx) => sitePlan(ctx, mode),
+  };
+}
+
+async function sitePlan(ctx: DaemonContext, mode: 'xtr' | 'mn') {
+  const { lab, model, node: n, dir } = ctx;
+  const role = n.role!;
+  const ms = model.nodes.find((m) => m.name === role.ms)!;
+  const msRloc = rlocOf(model, ms);
+  if (!msRloc) throw new LispwgError('LAB_ROLE', `Map-Server ${ms.name} has no address for ${n.name} to reach it: give its link an address`);
+  const controlKey = await saveKey(ctx, 'control');
+  const dataKey = await saveKey(ctx, 'data');
+  const controlIf = wgInterface(lab, n.name, 'c');
+  const dataIf = wgInterface(lab, n.name, 'd');
+  const tunIf = wgInterface(lab, n.name, 't');
+  const auth = ctx.keys.get(n.name)!.auth;
+  const config = {
+    name: shortName(n.name),
+    mode,
+    'eid-prefixes': role.eids.map((e) => ({ prefix: cidrText(e) })),
+    'rloc-interfaces': rlocInterfaces(model, n).map((name) => ({ name })),
+    'map-server': { address: msRloc, port: CONTROL_PORT, 'control-address': ipText(ms.role!.control), 'public-key': ctx.pub(ms.name, 'control'), 'shared-key': auth, 'key-id': 1 },
+    control: { interface: controlIf, address: cidrText(role.control), 'private-key-file': controlKey },
+    data: { interface: dataIf, 'private-key-file': dataKey },
+    tun: { interface: tunIf },
+    'eid-space': ctx.space,
+    'state-dir': dir,
+    'admin-socket': join(dir, SITE_SOCKET),
+  };
+  return lispwgPlan(ctx, {
+    command: 'xtr',
+    config,
+    args: ['--event-log', join(dir, 'events.jsonl')],
+    interfaces: [controlIf, dataIf, tunIf],
+    publicKeys: { control: ctx.pub(n.name, 'control'), data: ctx.pub(n.name, 'data') },
+  });
+}
+
+/** `<br/>EID 198.19.1.1/32` under a site's name in the graph. */
+export const eidLine = (n: NodeModel): string => (n.role?.eids.length ? `<br/>EID ${n.role.eids.map(cidrText).join(', ')}` : '');
