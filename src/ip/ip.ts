@@ -266,13 +266,6 @@ export function canonicalIp(text: string, what?: string): string {
   return formatGroups();
 }
 
-/** True when both are the same address. */
-export function sameIp(a: IpAddress, b: IpAddress): boolean {
-  if (a.family !== b.family) return false;
-  for (let i = 0; i < a.bytes.length; i++) if (a.bytes[i] !== b.bytes[i]) return false;
-  return true;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Prefixes
 
@@ -309,7 +302,7 @@ export function parsePrefix(text: string, opts: ParsePrefixOptions = {}): IpPref
 export const formatPrefix = (p: IpPrefix): string => `${formatIp(p)}/${p.maskLen}`;
 
 /** Clears the bits after `len` of the bytes, in place; returns them. */
-export function maskBytes(bytes: Uint8Array, len: number): Uint8Array {
+function maskBytes(bytes: Uint8Array, len: number): Uint8Array {
   for (let i = 0; i < bytes.length; i++) {
     const keep = len - i * 8;
     if (keep >= 8) continue;
@@ -350,7 +343,7 @@ export function prefixContains(outer: IpPrefix, inner: IpAddress | IpPrefix): bo
 // ---------------------------------------------------------------------------------------------
 // Words (the trie's keys: 1 word for IPv4, 4 for IPv6, most significant first)
 
-export const familyWords = (f: IpFamily): number => (f === 'ipv4' ? 1 : 4);
+const familyWords = (f: IpFamily): number => (f === 'ipv4' ? 1 : 4);
 
 /**
  * The key words of an address text, written into `out` (fresh when not given): the lookup path
