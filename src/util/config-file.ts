@@ -84,7 +84,10 @@ export function formatProblems(problems: ConfigProblem[], where: (p: ConfigProbl
   return problems.map((p) => `${where(p)}${pathText(p.path) ? pathText(p.path) + ': ' : ''}${p.message}${p.hint ? `\n    fix: ${p.hint}` : ''}`).join('\n');
 }
 
-/** The option nearest to `word` (edit distance, case-insensitive), when near enough to be a typo. */
+/**
+ * The option nearest to `word` (edit distance with swaps, case-insensitive), when near enough to be
+ * a typo; a camelCase or snake_case word whose kebab-case form is an option gets that.
+ */
 export function closest(word: string, options: readonly string[]): string | undefined {
   const kebab = word.replace(/([a-z0-9])([A-Z])/g, '$1-$2').replace(/_/g, '-').toLowerCase();
   if (kebab !== word && options.includes(kebab)) return kebab;
@@ -92,7 +95,11 @@ export function closest(word: string, options: readonly string[]): string | unde
     const dp = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
     for (let j = 1; j <= b.length; j++) dp[0]![j] = j;
     for (let i = 1; i <= a.length; i++)
-      for (let j = 1; j <= b.length; j++) dp[i]![j] = Math.min(dp[i - 1]![j]! + 1, dp[i]![j - 1]! + 1, dp[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      for (let j = 1; j <= b.length; j++) {
+        dp[i]![j] = Math.min(dp[i - 1]![j]! + 1, dp[i]![j - 1]! + 1, dp[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+        // two letters swapped is one typo
+        if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) dp[i]![j] = Math.min(dp[i]![j]!, dp[i - 2]![j - 2]! + 1);
+      }
     return dp[a.length]![b.length]!;
   };
   const best = options.map((o) => [o, d(word.toLowerCase(), o.toLowerCase())] as const).sort((x, y) => x[1] - y[1])[0];
@@ -181,9 +188,11 @@ export function issueProblems(issue: z.core.$ZodIssue, input: unknown, schema: S
       };
     });
   }
-  if (value === undefined && path.length && issue.code === 'invalid_type') {
+  const parent = valueAt(input, path.slice(0, -1));
+  // missing from a map (not from a value a preprocess turned into one: `- 198.18.1.0/24` is { prefix })
+  if (value === undefined && path.length && parent !== null && typeof parent === 'object') {
     const key = String(path[path.length - 1]);
-    return [{ path: path.slice(0, -1), message: `missing '${key}'`, hint: `add '${key}: <${issue.expected}>'` }];
+    return [{ path: path.slice(0, -1), message: `missing '${key}'`, hint: `add '${key}: ${issue.code === 'invalid_type' ? `<${issue.expected}>` : '...'}'` }];
   }
   if (issue.code === 'invalid_type') {
     const expected = issue.expected === 'tuple' ? 'a list' : issue.expected === 'record' ? 'a map' : issue.expected === 'object' ? 'a map' : `a ${issue.expected}`;
@@ -292,7 +301,7 @@ export class ConfigDocument {
     readonly file: string,
     private readonly doc: Document,
     private readonly lines: LineCounter,
-    private readonly code: string,
+    private readonly makeError: (problems: ConfigProblem[], text: string) => ConfigError,
   ) {
     this.shown = shownName(file);
   }
@@ -322,7 +331,7 @@ export class ConfigDocument {
 
   /** The error listing `problems`, each at its place in the file. */
   error(problems: ConfigProblem[]): ConfigError {
-    return new ConfigError(this.code, problems, formatProblems(problems, (p) => this.where(p)));
+    return this.makeError(problems, formatProblems(problems, (p) => this.where(p)));
   }
 }
 
@@ -331,6 +340,8 @@ export interface ConfigFormat {
   code: string;
   /** Old spellings still accepted, each with a warning. */
   deprecations?: readonly Deprecation[];
+  /** The error of a refused file (default: a ConfigError with `code`). */
+  makeError?: (problems: ConfigProblem[], text: string) => ConfigError;
   /** Called with each deprecation warning; default: to stderr. */
   onWarning?: (w: ConfigWarning) => void;
 }
@@ -346,10 +357,11 @@ const warnToStderr = (w: ConfigWarning): void => {
 export function readConfigText(text: string, file: string, format: ConfigFormat): { data: unknown; doc: ConfigDocument; warnings: ConfigWarning[] } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const cdoc = new ConfigDocument(file, doc, lines, format.code);
+  const makeError = format.makeError ?? ((problems: ConfigProblem[], message: string) => new ConfigError(format.code, problems, message));
+  const cdoc = new ConfigDocument(file, doc, lines, makeError);
   if (doc.errors.length) {
     const problems = doc.errors.map((e) => ({ path: [], message: `YAML: ${e.message.split('\n')[0]}`, hint: /duplicate|unique/i.test(e.message) ? 'give each key once' : 'check indentation and quoting (quote values that contain ": " or start with [ { * &)', pos: lines.linePos(e.pos[0]) }));
-    throw new ConfigError(format.code, problems, problems.map((p) => `${cdoc.shown}:${p.pos.line}:${p.pos.col}: ${p.message}\n    fix: ${p.hint}`).join('\n'));
+    throw makeError(problems, problems.map((p) => `${cdoc.shown}:${p.pos.line}:${p.pos.col}: ${p.message}\n    fix: ${p.hint}`).join('\n'));
   }
   const { done, problems } = applyDeprecations(doc, format.deprecations ?? []);
   if (problems.length) throw cdoc.error(problems);
