@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ConfigError, closest, durationField, formatDuration, keysAt, parseConfigText, parseDuration, type ConfigFormat, type ConfigWarning } from './config-file.js';
+import { checkConfig, ConfigError, closest, durationField, formatDuration, keysAt, parseDuration, readConfigText, type ConfigFormat, type ConfigWarning } from './config-file.js';
 
 const schema = z.strictObject({
   name: z.string(),
@@ -24,6 +24,12 @@ const format = (warnings: ConfigWarning[] = []): ConfigFormat => ({
   ],
   onWarning: (w) => warnings.push(w),
 });
+
+/** Reads YAML text and checks it against `schema`, as the Map-Server and agent configs do. */
+function parseConfigText(s: typeof schema, text: string, file: string, fmt: ConfigFormat) {
+  const { data, doc } = readConfigText(text, file, fmt);
+  return { value: checkConfig(s, data, doc) };
+}
 
 function refused(text: string): ConfigError {
   try {

@@ -14,6 +14,11 @@
  * - a duration is a number with its unit, one of `us`, `ms`, `s`, `m`, `h`: `500us`, `250ms`,
  *   `1.5s`, `10m`, `24h`. A bare number is refused (it says nothing of its unit), except where a
  *   deprecation names the unit it had.
+ *
+ * A format's old spellings are one table (`Deprecation[]`: a renamed key, or the unit a bare
+ * number had). They are rewritten in the YAML document before the schema sees it, so the schema
+ * knows only the new spelling, and each one warns with its file:line:col and the new spelling.
+ * Dropping them after a release is deleting the table.
  */
 import { relative } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
@@ -49,6 +54,19 @@ export const duration = z.union([z.string(), z.number()]).transform((v, ctx) => 
 export function formatDuration(ms: number): string {
   for (const unit of ['h', 'm', 's', 'ms'] as const) if (ms >= UNIT_MS[unit] && Number.isInteger(ms / UNIT_MS[unit])) return `${ms / UNIT_MS[unit]}${unit}`;
   return ms === 0 ? '0s' : `${Math.round(ms * 1000)}us`;
+}
+
+/**
+ * A duration field in milliseconds, bounded; `whole` asks for a whole number of that unit (a
+ * record TTL travels in minutes).
+ */
+export function durationField(o: { max?: number; positive?: boolean; whole?: DurationUnit } = {}) {
+  return duration.superRefine((ms, ctx) => {
+    const fail = (message: string) => ctx.addIssue({ code: 'custom', message });
+    if (o.positive && ms <= 0) fail('must be longer than 0');
+    else if (o.max !== undefined && ms > o.max) fail(`must be at most ${formatDuration(o.max)}`);
+    else if (o.whole && !Number.isInteger(ms / UNIT_MS[o.whole])) fail(`must be a whole number of ${{ us: 'microseconds', ms: 'milliseconds', s: 'seconds', m: 'minutes', h: 'hours' }[o.whole]} (${formatDuration(ms)})`);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,8 +254,8 @@ export interface ConfigWarning {
 const matches = (pattern: string[], path: Path): boolean => pattern.length === path.length && pattern.every((p, i) => p === '*' || p === String(path[i]));
 
 /** Rewrites the deprecated spellings in `doc` in place (positions kept); returns what it did, and clashes. */
-function applyDeprecations(doc: Document, deprecations: readonly Deprecation[]): { done: Array<{ path: Path; offset: number; text: string }>; problems: ConfigProblem[] } {
-  const done: Array<{ path: Path; offset: number; text: string }> = [];
+function applyDeprecations(doc: Document, deprecations: readonly Deprecation[]): { done: Array<{ offset: number; text: string }>; problems: ConfigProblem[] } {
+  const done: Array<{ offset: number; text: string }> = [];
   const problems: ConfigProblem[] = [];
   const patterns = deprecations.map((d) => ({ ...d, segs: d.path.split('.') }));
   const visit = (node: unknown, path: Path): void => {
@@ -257,7 +275,7 @@ function applyDeprecations(doc: Document, deprecations: readonly Deprecation[]):
           const now = bare === undefined ? d.rename! : `${d.rename ?? key}: ${bare}${d.unit}`;
           if (bare !== undefined) (pair.value as { value: unknown }).value = `${bare}${d.unit}`;
           if (d.rename) pair.key.value = key = d.rename;
-          done.push({ path: here, offset: pair.key.range?.[0] ?? 0, text: `${old} is deprecated: write ${now}` });
+          done.push({ offset: pair.key.range?.[0] ?? 0, text: `${old} is deprecated: write ${now}` });
         }
         visit(pair.value, [...path, key]);
       }
@@ -288,7 +306,7 @@ function nodeAt(doc: Document, path: Path): YamlNode | undefined {
 }
 
 /** How a file is named in messages: relative to the working directory when inside it. */
-export function shownName(file: string): string {
+function shownName(file: string): string {
   if (file.startsWith('<')) return file;
   const rel = relative(process.cwd(), file);
   return rel && !rel.startsWith('..') ? rel : file;
@@ -352,7 +370,8 @@ const warnToStderr = (w: ConfigWarning): void => {
 
 /**
  * Parses YAML text into plain data with the deprecations applied; throws a ConfigError for a
- * syntax error. The schema is left to the caller (`check`), which may add its own problems.
+ * syntax error. The schema is left to the caller (`checkConfig`), which may add its own problems
+ * through `doc.error`.
  */
 export function readConfigText(text: string, file: string, format: ConfigFormat): { data: unknown; doc: ConfigDocument; warnings: ConfigWarning[] } {
   const lines = new LineCounter();
@@ -378,24 +397,4 @@ export function checkConfig<S extends Schema>(schema: S, data: unknown, doc: Con
   const r = z.safeParse(schema, data);
   if (r.success) return r.data;
   throw doc.error(r.error.issues.flatMap((i) => issueProblems(i, data, schema)));
-}
-
-/** Reads YAML text and checks it against `schema`: `readConfigText` then `checkConfig`. */
-export function parseConfigText<S extends Schema>(schema: S, text: string, file: string, format: ConfigFormat): { value: z.output<S>; doc: ConfigDocument; warnings: ConfigWarning[] } {
-  const { data, doc, warnings } = readConfigText(text, file, format);
-  return { value: checkConfig(schema, data, doc), doc, warnings };
-}
-
-/**
- * A duration field in milliseconds, bounded; `whole` asks for a whole number of that unit (a
- * record TTL travels in minutes).
- */
-export function durationField(o: { min?: number; max?: number; positive?: boolean; whole?: DurationUnit } = {}) {
-  return duration.superRefine((ms, ctx) => {
-    const fail = (message: string) => ctx.addIssue({ code: 'custom', message });
-    if (o.positive && ms <= 0) fail('must be longer than 0');
-    else if (o.min !== undefined && ms < o.min) fail(`must be at least ${formatDuration(o.min)}`);
-    else if (o.max !== undefined && ms > o.max) fail(`must be at most ${formatDuration(o.max)}`);
-    else if (o.whole && !Number.isInteger(ms / UNIT_MS[o.whole])) fail(`must be a whole number of ${{ us: 'microseconds', ms: 'milliseconds', s: 'seconds', m: 'minutes', h: 'hours' }[o.whole]} (${formatDuration(ms)})`);
-  });
 }
