@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, parseSiteFlag, withSites, defaultConfig } from './config.js';
 import { formatEidPrefix } from '../mapping/eid.js';
@@ -103,6 +104,22 @@ describe('Map-Server config', () => {
     expect(errorOf(() => parseConfig('push: { wait-ms: 20, wait: 10ms }', 'f.yaml', { onWarning: () => {} })).message).toMatch(
       /f\.yaml:1:9: push\.wait-ms: both 'wait-ms' \(the old spelling\) and 'wait' are given\n    fix: keep only 'wait'/,
     );
+  });
+
+  it('accepts the example in the module header (the documentation stays true)', () => {
+    const src = readFileSync(new URL('./config.ts', import.meta.url), 'utf8');
+    const start = src.indexOf('```yaml') + '```yaml'.length + 1;
+    const yaml = src
+      .slice(start, src.indexOf('```', start))
+      .split('\n')
+      .map((l) => l.replace(/^ \* ?/, ''))
+      .join('\n')
+      .replaceAll('"base64..."', `"${KEY}"`);
+    const c = parseConfig(yaml, 'ms.yaml', { onWarning: (w) => expect.unreachable(w.message) });
+    expect(c.registrationTtl).toBe(180);
+    expect(c.push).toEqual({ order: 'push-then-reply', waitMs: 10, retries: 3, retryMs: 200 });
+    expect(c.subscriptions).toMatchObject({ retryMs: 500, maxTtl: 1440 });
+    expect([c.negativeTtl, c.unregisteredTtl, c.static[0]!.ttl]).toEqual([15, 1, 1440]);
   });
 
   it('parses --site flags', () => {
