@@ -111,8 +111,8 @@ nodes:
     wifi:
       wlan0: { ap: ap1, address: 198.18.10.12 }
       wlan1: { ap: ap2, address: 198.18.20.12, associated: false }
-  ap1: { kind: ap, subnet: 198.18.10.0/24, associationDelay: 50ms, routes: ["default via 198.18.1.1"] }
-  ap2: { kind: ap, subnet: 198.18.20.0/24, associationDelay: 50ms, routes: ["default via 198.18.2.1"] }
+  ap1: { kind: ap, subnet: 198.18.10.0/24, association-delay: 50ms, routes: ["default via 198.18.1.1"] }
+  ap2: { kind: ap, subnet: 198.18.20.0/24, association-delay: 50ms, routes: ["default via 198.18.2.1"] }
   r1: { kind: router, routes: ["198.18.10.0/24 via 198.18.1.2", "198.18.20.0/24 via 198.18.2.2"] }
 links:
   - endpoints: ["ms:eth0", "r1:eth0"]

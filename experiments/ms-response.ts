@@ -169,7 +169,7 @@ function msConfig(address: string, adminSocket: string): string {
   return stringify({
     listen: [address],
     'admin-socket': adminSocket,
-    'registration-ttl': 86400,
+    'registration-ttl': '24h',
     'rate-limit': { rate: 0, burst: 1 },
     sites: [{ name: 'load', key: SITE_KEY, 'key-id': 1, prefixes: [{ prefix: '2001:db8::/32', 'accept-more-specifics': true }] }],
   });

@@ -11,6 +11,9 @@ import { eidSpace, rlocInterfaces } from './roles.js';
 import { loadTopology, parseTopology } from './topology/load.js';
 import { nodeOf } from './topology/model.js';
 
+/** The generated configs are in the current spellings: a deprecation warning fails the test. */
+const noWarning = { onWarning: (w: { message: string }) => expect.unreachable(w.message) };
+
 let root: string;
 const saved = process.env.LISPWG_LAB_ROOT;
 beforeAll(() => {
@@ -30,8 +33,8 @@ describe('daemon configs generated at lab up', () => {
     const m = await topo('paper-xtr');
     const plans = await writeRoleConfigs('rt', m);
     expect(plans.map((p) => p.node)).toEqual(['ms', 'xtr1', 'xtr2']);
-    const ms = parseMsConfig(readFileSync(plans[0]!.configFile, 'utf8'), plans[0]!.configFile);
-    const x1 = parseXtrConfig(readFileSync(plans[1]!.configFile, 'utf8'), plans[1]!.configFile);
+    const ms = parseMsConfig(readFileSync(plans[0]!.configFile, 'utf8'), plans[0]!.configFile, noWarning);
+    const x1 = parseXtrConfig(readFileSync(plans[1]!.configFile, 'utf8'), plans[1]!.configFile, noWarning);
     expect(ms.sites.map((s) => s.name)).toEqual(['xtr1', 'xtr2']);
     expect(ms.sites[0]!.xtrs).toEqual([{ publicKey: plans[1]!.publicKeys.control, controlAddress: '100.100.0.2' }]);
     expect(ms.controlTunnel).toMatchObject({ address: '100.100.0.1/16', listenPort: 51820 });
@@ -53,7 +56,7 @@ describe('daemon configs generated at lab up', () => {
     const m = await topo('handover');
     expect(rlocInterfaces(m, nodeOf(m, 'mn'))).toEqual(['wlan0', 'wlan1']);
     const plans = await writeRoleConfigs('rh', m);
-    const mn = parseXtrConfig(readFileSync(plans.find((p) => p.node === 'mn')!.configFile, 'utf8'), 'mn.yaml');
+    const mn = parseXtrConfig(readFileSync(plans.find((p) => p.node === 'mn')!.configFile, 'utf8'), 'mn.yaml', noWarning);
     expect(mn.mode).toBe('mn');
     expect(mn.eidPrefixes[0]).toMatchObject({ prefix: { text: '198.19.1.1/32' }, address: '198.19.1.1' });
   });
@@ -70,7 +73,7 @@ links:
 `);
     const [, a] = await writeRoleConfigs('rk', m);
     expect(a!.publicKeys.data).toBe(keyToBase64(publicKey(priv)));
-    const cfg = parseXtrConfig(readFileSync(a!.configFile, 'utf8'), 'a.yaml');
+    const cfg = parseXtrConfig(readFileSync(a!.configFile, 'utf8'), 'a.yaml', noWarning);
     expect(cfg.timers.registerRefreshMs).toBe(5000);
     expect(cfg.missPolicy).toBe('drop');
     expect(eidSpace(m)).toEqual(['198.19.9.1/32']);

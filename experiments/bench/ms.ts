@@ -264,7 +264,7 @@ async function main(): Promise<void> {
   canPin = (await hasCommand('taskset')) && (await run(['nproc'])).stdout.trim() !== '1';
   const config = parseConfig(`listen: 127.0.0.1
 port: 0
-registration-ttl: 86400
+registration-ttl: 24h
 rate-limit: { rate: 0 }
 push: { order: off }
 sites:

@@ -77,6 +77,33 @@ describe('topology files: broken ones get a clear error naming file, line and fi
     expect(broken(base.replace('{ kind: ms }', '{ kind: ms, routes: ["default via 198.18.5.1"] }')).message).toMatch(/gateway 198\.18\.5\.1 is on none of ms's subnets \(198\.18\.0\.0\/24\)/);
   });
 
+  it('unknown keys name the key and the nearest accepted one, anywhere in the file', () => {
+    expect(broken(base + 'defaults: { link: { delya: 20ms } }\n').message).toMatch(/:11:21: defaults\.link\.delya: unknown key 'delya'\n\s+fix: did you mean 'delay'\?/);
+    expect(broken(base.replace('    addresses: { ms: 198.18.0.1/24 }', '    adresses: { ms: 198.18.0.1/24 }')).message).toMatch(/:8:5: links\[0\]\.adresses: unknown key 'adresses'\n\s+fix: did you mean 'addresses'\?/);
+    expect(broken(base.replace('{ kind: ms }', '{ kind: ms, cmdd: [x] }')).message).toMatch(/nodes\.ms\.cmdd: unknown key 'cmdd' for a node of kind ms\n\s+fix: did you mean 'cmd'\?/);
+  });
+
+  it('durations carry their unit', () => {
+    expect(broken(base + '    delay: 20\n').message).toMatch(/links\[1\]\.delay: write the duration with its unit, e\.g\. '20ms'/);
+    const m = parseTopology(base + '    delay: 150us\n', 'x.yaml');
+    expect(m.links[1]!.shaping.delayMs).toBe(0.15);
+  });
+
+  it('the camelCase keys of before are read for one release, each with a warning naming file:line and the new key', () => {
+    const warnings: string[] = [];
+    const text = base
+      .replace('mn1: { kind: mn, eid: 198.19.1.1/32 }', 'mn1: { kind: mn, eid: 198.19.1.1/32, authKey: s3cret }')
+      .replace('  sw:  { kind: switch }\n', '  sw:  { kind: switch }\n  ap:  { kind: ap, subnet: 198.18.9.0/24, associationDelay: 40ms }\n');
+    const m = parseTopology(text, 'topologies/old.yaml', { onWarning: (w) => warnings.push(w.message) });
+    expect(m.nodes.find((n) => n.name === 'mn1')!.role!.authKey).toBe('s3cret');
+    expect(m.nodes.find((n) => n.name === 'ap')!.ap!.associationDelayMs).toBe(40);
+    expect(warnings).toEqual([
+      "topologies/old.yaml:4:40: nodes.mn1.authKey is deprecated: write auth-key (the old spelling goes in the next release)",
+      "topologies/old.yaml:6:43: nodes.ap.associationDelay is deprecated: write association-delay (the old spelling goes in the next release)",
+    ]);
+    expect(broken(base.replace('{ kind: ms }', '{ kind: ms }').replace('eid: 198.19.1.1/32 }', 'eid: 198.19.1.1/32, authKey: a, auth-key: b }')).message).toMatch(/:4:40: nodes\.mn1\.authKey: both 'authKey' \(the old spelling\) and 'auth-key' are given\n\s+fix: keep only 'auth-key'/);
+  });
+
   it('YAML syntax errors point at the line', () => {
     expect(broken('name: t\nnodes:\n  ms: { kind: ms\n').message).toMatch(/^topologies\/broken\.yaml:\d+:\d+: YAML: /);
   });
@@ -95,7 +122,7 @@ describe('the shipped topologies', () => {
   it('are all valid', async () => {
     expect(files.sort()).toEqual(['handover.yaml', 'mesh-50.yaml', 'ms-scale.yaml', 'paper-lan.yaml', 'paper-xtr.yaml']);
     for (const f of files) {
-      const m = await loadTopology(join(dir, f));
+      const m = await loadTopology(join(dir, f), { onWarning: (w) => expect.unreachable(w.message) });
       expect(m.name).toBe(f.replace('.yaml', ''));
     }
   });

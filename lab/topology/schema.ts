@@ -13,6 +13,10 @@
  *   links:
  *     - endpoints: ["ms:eth0", "sw:p1"]
  *       addresses: { ms: 198.18.0.1/24 }
+ *
+ * Keys are kebab-case (`association-delay`, `auth-key`); durations carry their unit (`50ms`).
+ * The camelCase `associationDelay` and `authKey` of before are accepted, with a warning, for one
+ * release (load.ts).
  */
 import * as z from 'zod';
 
@@ -68,7 +72,7 @@ const site = {
   eid: addressList,
   rloc: str.optional(),
   ms: str.optional(),
-  authKey: str.optional(),
+  'auth-key': str.optional(),
 };
 
 const node = <K extends NodeKind, S extends z.ZodRawShape>(kind: K, shape: S) =>
@@ -84,7 +88,7 @@ export const NodeSchema = z.discriminatedUnion('kind', [
   node('ap', {
     subnet: str,
     gateway: str.optional(),
-    associationDelay: duration.optional(),
+    'association-delay': duration.optional(),
     rate: z.union([str, z.number()]).optional(),
   }),
 ]);

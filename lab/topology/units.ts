@@ -16,16 +16,8 @@ export function parseRate(text: string | number): number | string {
   return v;
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)\s*(us|ms|s)$/;
-const DUR_MULT: Record<string, number> = { us: 1e-3, ms: 1, s: 1e3 };
-
-/** `20ms` -> 20 (milliseconds); `150us` -> 0.15. */
-export function parseDuration(text: string | number): number | string {
-  if (typeof text === 'number') return `write the duration with its unit, e.g. '${text}ms'`;
-  const m = DURATION.exec(text.trim());
-  if (!m) return `'${text}' is not a duration (write it as 500us, 20ms or 1.5s)`;
-  return Number(m[1]) * DUR_MULT[m[2]!]!;
-}
+/** Durations are the one syntax of every lispwg file (src/util/config-file.ts): `150us`, `20ms`, `1.5s`. */
+export { parseDuration } from '../../src/util/config-file.js';
 
 /** `0.5%` -> 0.5 (percent). */
 export function parseLoss(text: string | number): number | string {

@@ -4,7 +4,7 @@
  * into file:line:col), what is wrong and how to fix it.
  */
 import * as z from 'zod';
-import { LispwgError } from '../../src/util/errors.js';
+import { closest, ConfigError, type ConfigProblem, issueProblems, pathText, type Path } from '../../src/util/config-file.js';
 import { parseKey } from '../../src/wg/keys.js';
 import {
   ALLOWED_RANGES,
@@ -34,33 +34,14 @@ import { kindList, kindNames, kindOf } from '../kinds/index.js';
 import { IFACE_NAME, kindKeys, type NodeKind, type RawLink, type RawNode, type RawTopology, TopologySchema } from './schema.js';
 import { parseDuration, parseLoss, parseRate } from './units.js';
 
-export type Path = (string | number)[];
-
-export interface Problem {
-  path: Path;
-  message: string;
-  hint?: string;
-  /** The problem is the key at the end of `path` itself (an unknown key), not its value. */
-  atKey?: boolean;
-}
+export { formatProblems, pathText, type Path } from '../../src/util/config-file.js';
+export type Problem = ConfigProblem;
 
 /** A topology that cannot be brought up; `problems` lists every reason found. */
-export class TopologyError extends LispwgError {
-  constructor(
-    readonly problems: Problem[],
-    text: string,
-  ) {
-    super('TOPOLOGY_INVALID', text);
+export class TopologyError extends ConfigError {
+  constructor(problems: Problem[], text: string) {
+    super('TOPOLOGY_INVALID', problems, text);
   }
-}
-
-/** `links[2].endpoints[1]` */
-export const pathText = (p: Path): string =>
-  p.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : s ? `${s}.${k}` : k), '');
-
-/** One problem a line: `<where>path: message`, then `    fix: hint`. */
-export function formatProblems(problems: Problem[], where: (p: Problem) => string): string {
-  return problems.map((p) => `${where(p)}${pathText(p.path) ? pathText(p.path) + ': ' : ''}${p.message}${p.hint ? `\n    fix: ${p.hint}` : ''}`).join('\n');
 }
 
 const CONTROL_RANGE = parseCidr('100.100.0.0/16') as Cidr;
@@ -68,7 +49,7 @@ const CONTROL_RANGE = parseCidr('100.100.0.0/16') as Cidr;
 /** Validates `input` (the parsed file) and builds the model; throws nothing, returns problems. */
 export function validateTopology(input: unknown, file?: string): { model?: LabModel; problems: Problem[] } {
   const parsed = TopologySchema.safeParse(input);
-  if (!parsed.success) return { problems: parsed.error.issues.map((i) => fromZod(i, input)) };
+  if (!parsed.success) return { problems: parsed.error.issues.flatMap((i) => fromZod(i, input)) };
   const v = new Validator(parsed.data, file);
   const model = v.build();
   return v.problems.length ? { problems: v.problems } : { model, problems: [] };
@@ -83,67 +64,39 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
-const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a map' : `${typeof v} ${JSON.stringify(v)}`);
-
-function closest(word: string, options: readonly string[]): string | undefined {
-  const d = (a: string, b: string): number => {
-    const dp = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-    for (let j = 1; j <= b.length; j++) dp[0]![j] = j;
-    for (let i = 1; i <= a.length; i++)
-      for (let j = 1; j <= b.length; j++)
-        dp[i]![j] = Math.min(dp[i - 1]![j]! + 1, dp[i]![j - 1]! + 1, dp[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    return dp[a.length]![b.length]!;
-  };
-  const best = options.map((o) => [o, d(word.toLowerCase(), o.toLowerCase())] as const).sort((x, y) => x[1] - y[1])[0];
-  return best && best[1] <= Math.max(1, Math.floor(word.length / 3)) ? best[0] : undefined;
-}
-
-function fromZod(issue: z.core.$ZodIssue, input: unknown): Problem {
+/** A zod issue in the user's words: what is particular to topologies, else the loader's wording. */
+function fromZod(issue: z.core.$ZodIssue, input: unknown): Problem[] {
   const path = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
   const value = valueAt(input, path);
   const inNode = path[0] === 'nodes' && path.length >= 2;
   if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator === 'kind') {
     const known = kindNames();
-    if (value === undefined) return { path: path.slice(0, -1), message: `node has no kind`, hint: `add 'kind: <one of ${known.join(', ')}>'` };
+    if (value === undefined) return [{ path: path.slice(0, -1), message: `node has no kind`, hint: `add 'kind: <one of ${known.join(', ')}>'` }];
     const guess = typeof value === 'string' ? closest(value, known) : undefined;
-    return {
-      path,
-      message: `unknown kind ${JSON.stringify(value)} (expected one of ${known.join(', ')})`,
-      hint: guess ? `did you mean '${guess}'?` : `a node is one of: ${kindList()}`,
-    };
+    return [
+      {
+        path,
+        message: `unknown kind ${JSON.stringify(value)} (expected one of ${known.join(', ')})`,
+        hint: guess ? `did you mean '${guess}'?` : `a node is one of: ${kindList()}`,
+      },
+    ];
   }
-  if (issue.code === 'unrecognized_keys') {
-    const keys = issue.keys.map((k) => `'${k}'`).join(', ');
-    if (inNode && path.length === 2) {
-      const kind = (valueAt(input, path) as { kind?: NodeKind }).kind!;
-      const accepted = kindKeys(kind);
-      const guess = issue.keys.length === 1 ? closest(issue.keys[0]!, accepted) : undefined;
-      return {
-        path: [...path, issue.keys[0]!],
-        message: `unknown key ${keys} for a node of kind ${kind}`,
-        hint: guess ? `did you mean '${guess}'?` : `a ${kind} node accepts: ${accepted.join(', ')}`,
-        atKey: true,
-      };
-    }
-    return { path: [...path, issue.keys[0]!], message: `unknown key ${keys}`, hint: 'remove it, or check its spelling and indentation', atKey: true };
-  }
-  if (value === undefined && path.length) {
-    const key = String(path[path.length - 1]);
-    const example = issue.code === 'invalid_type' ? `<${issue.expected}>` : '...';
-    return { path: path.slice(0, -1), message: `missing '${key}'`, hint: `add '${key}: ${example}'` };
-  }
-  if (issue.code === 'invalid_type') {
-    return { path, message: `expected ${issue.expected === 'tuple' ? 'a list' : issue.expected === 'record' ? 'a map' : `a ${issue.expected}`}, got ${typeName(value)}` };
+  if (issue.code === 'unrecognized_keys' && inNode && path.length === 2) {
+    const kind = (valueAt(input, path) as { kind?: NodeKind }).kind!;
+    const accepted = kindKeys(kind);
+    return issue.keys.map((key) => {
+      const guess = closest(key, accepted);
+      return { path: [...path, key], message: `unknown key '${key}' for a node of kind ${kind}`, hint: guess ? `did you mean '${guess}'?` : `a ${kind} node accepts: ${accepted.join(', ')}`, atKey: true };
+    });
   }
   if (path[0] === 'links' && path[2] === 'endpoints' && (issue.code === 'too_small' || issue.code === 'too_big')) {
-    return { path, message: `a link has exactly two endpoints, got ${Array.isArray(value) ? value.length : typeName(value)}`, hint: 'write endpoints: ["a:eth0", "b:eth0"]; join more nodes with a switch' };
+    return [{ path, message: `a link has exactly two endpoints, got ${Array.isArray(value) ? value.length : typeof value}`, hint: 'write endpoints: ["a:eth0", "b:eth0"]; join more nodes with a switch' }];
   }
   if (issue.code === 'invalid_format' || issue.code === 'invalid_key') {
     const key = path[path.length - 1];
-    return { path, message: `${JSON.stringify(key ?? value)}: ${issue.message}` };
+    return [{ path, message: `${JSON.stringify(key ?? value)}: ${issue.message}` }];
   }
-  if (issue.code === 'invalid_value') return { path, message: `${JSON.stringify(value)} is not allowed (${issue.message})` };
-  return { path, message: issue.message };
+  return issueProblems(issue, input, TopologySchema);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -283,8 +236,8 @@ class Validator {
     };
     if (kind.bridge === 'stations' && 'subnet' in raw) {
       const subnet = this.prefix(raw.subnet, [...path, 'subnet']);
-      const delay = raw.associationDelay === undefined ? 0 : parseDuration(raw.associationDelay);
-      if (typeof delay === 'string') this.add([...path, 'associationDelay'], delay);
+      const delay = raw['association-delay'] === undefined ? 0 : parseDuration(raw['association-delay']);
+      if (typeof delay === 'string') this.add([...path, 'association-delay'], delay);
       const shaping = this.shaping({ ...(raw.rate !== undefined ? { rate: raw.rate } : {}) }, path);
       if (subnet) {
         const gwPath = [...path, raw.gateway ? 'gateway' : 'subnet'];
@@ -454,7 +407,7 @@ class Validator {
           const c = this.prefix(t, Array.isArray(raw.eid) ? [...path, 'eid', j] : [...path, 'eid'], { bare: true });
           if (c) role.eids.push(c);
         });
-        if (raw.authKey !== undefined) role.authKey = raw.authKey;
+        if (raw['auth-key'] !== undefined) role.authKey = raw['auth-key'];
         if (raw.ms !== undefined) {
           const ms = byName.get(raw.ms);
           if (!ms || kindOf(ms.kind).role !== 'ms') this.add([...path, 'ms'], ms ? `${raw.ms} is a ${ms.kind}, not a Map-Server` : `no Map-Server '${raw.ms}'`, servers.length ? `use one of: ${servers.map((s) => s.name).join(', ')}` : "define a node of kind 'ms'");

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { LispwgError } from '../util/errors.js';
+import { parseDuration } from '../util/config-file.js';
 import { createLogger, type Level } from '../util/log.js';
 import { defaultConfig, loadConfig, parseSiteFlag, withSites, PUSH_ORDERS, type MsConfig, type PushOrder } from '../ms/config.js';
 import { adminRequest, defaultAdminSocket } from '../ms/admin.js';
@@ -27,9 +28,9 @@ WireGuard key, answers Map-Requests, pushes the requester's key to the destinati
                            [,wg-key=BASE64] (repeatable; ams = accept more-specifics)
   --admin PATH             admin socket (default /run/lispwg/ms-<listen>-<port>.sock; for
                            'ms show|reload' in a lab node, $LISPWG_RUN_DIR/ms.sock)
-  --registration-ttl S     seconds a registration lives unrefreshed (default 180)
+  --registration-ttl D     how long a registration lives unrefreshed (default 180s)
   --push-order O           push-then-reply | reply-then-push | parallel | off
-  --push-wait-ms N         how long a reply waits for the push's Map-Notify-Ack (default 10)
+  --push-wait D            how long a reply waits for the push's Map-Notify-Ack (default 10ms)
   --rate-limit R           packets per second per source (0: off; default 1000)
   --grpc-port N            also serve resolution over gRPC (the control-channel baseline) on
                            this TCP port of the control address (src/grpc; 4343 is usual;
@@ -38,6 +39,8 @@ WireGuard key, answers Map-Requests, pushes the requester's key to the destinati
   --json                   (show) print JSON
   --limit N                (show) list at most N registrations (default 100)
   -h, --help               this text
+
+Durations (D) carry their unit, as in the file: 500us, 250ms, 10s, 5m, 1h.
 
 SIGHUP (or 'lispwg ms reload') re-reads the config file: removed sites, prefixes and WireGuard
 keys are withdrawn at once and their subscribers notified.`;
@@ -54,7 +57,8 @@ export async function main(argv: string[]): Promise<number> {
       admin: { type: 'string' },
       'registration-ttl': { type: 'string' },
       'push-order': { type: 'string' },
-      'push-wait-ms': { type: 'string' },
+      'push-wait': { type: 'string' },
+      'push-wait-ms': { type: 'string' }, // deprecated: --push-wait
       'rate-limit': { type: 'string' },
       'grpc-port': { type: 'string' },
       'log-level': { type: 'string' },
@@ -78,6 +82,20 @@ export async function main(argv: string[]): Promise<number> {
     if (!Number.isFinite(n) || n < min || n > max) throw new LispwgError('BAD_FLAG', `--${name} must be a number in ${min}..${max}, got '${v}'`);
     return n;
   };
+  /** A duration flag in ms; `legacy`: the unit a bare number had, accepted with a warning for one release. */
+  const dur = (name: string, v: string | undefined, max: number, legacy?: { unit: string; flag?: string }): number | undefined => {
+    if (v === undefined) return undefined;
+    let text = v;
+    if (legacy && /^\d+(\.\d+)?$/.test(v.trim())) {
+      text = `${v.trim()}${legacy.unit}`;
+      process.stderr.write(`warning: --${legacy.flag ?? name} ${v} is deprecated: write --${name} ${text} (the old spelling goes in the next release)\n`);
+    }
+    const ms = parseDuration(text);
+    if (typeof ms === 'string') throw new LispwgError('BAD_FLAG', `--${name}: ${ms}`);
+    if (ms <= 0 && name === 'registration-ttl') throw new LispwgError('BAD_FLAG', `--${name} must be longer than 0`);
+    if (ms > max) throw new LispwgError('BAD_FLAG', `--${name} must be at most ${max / 1000}s, got '${v}'`);
+    return ms;
+  };
   const port = num('port', values.port, 0, 65535);
   for (const a of values.listen ?? []) if (!isIP(a)) throw new LispwgError('BAD_FLAG', `--listen '${a}' is not an IP address`);
   const runDir = process.env.LISPWG_RUN_DIR;
@@ -97,13 +115,14 @@ export async function main(argv: string[]): Promise<number> {
   let config: MsConfig = values.config ? await loadConfig(values.config) : defaultConfig();
   if (values.listen?.length) config = { ...config, listen: values.listen, listenDefault: false };
   if (port !== undefined) config = { ...config, port };
-  const ttl = num('registration-ttl', values['registration-ttl'], 0.001, 86_400);
-  if (ttl !== undefined) config = { ...config, registrationTtl: ttl };
+  const ttl = dur('registration-ttl', values['registration-ttl'], 86_400_000, { unit: 's' });
+  if (ttl !== undefined) config = { ...config, registrationTtl: ttl / 1000 };
   if (values['push-order'] !== undefined) {
     if (!PUSH_ORDERS.includes(values['push-order'] as PushOrder)) throw new LispwgError('BAD_FLAG', `--push-order must be one of ${PUSH_ORDERS.join(', ')}`);
     config = { ...config, push: { ...config.push, order: values['push-order'] as PushOrder } };
   }
-  const wait = num('push-wait-ms', values['push-wait-ms'], 0, 10_000);
+  if (values['push-wait'] !== undefined && values['push-wait-ms'] !== undefined) throw new LispwgError('BAD_FLAG', 'give --push-wait only (--push-wait-ms is its old spelling)');
+  const wait = dur('push-wait', values['push-wait'] ?? values['push-wait-ms'], 10_000, values['push-wait-ms'] !== undefined ? { unit: 'ms', flag: 'push-wait-ms' } : undefined);
   if (wait !== undefined) config = { ...config, push: { ...config.push, waitMs: wait } };
   const rate = num('rate-limit', values['rate-limit'], 0, 1e9);
   if (rate !== undefined) config = { ...config, rateLimit: { ...config.rateLimit, rate, burst: Math.max(config.rateLimit.burst, rate * 2) } };

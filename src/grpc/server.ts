@@ -24,7 +24,7 @@ export interface MappingSource {
   lookup(iid: number, afi: IpFamily, address: string): { record: MappingRecord; controlAddress: string | undefined } | undefined;
   /** The negative record the Map-Server answers with for an EID nothing covers. */
   negative(iid: number, afi: IpFamily, address: string): MappingRecord;
-  /** How long a reply waits for the push's ack (the Map-Server's push.wait-ms). */
+  /** How long a reply waits for the push's ack (the Map-Server's push.wait). */
   pushWaitMs(): number;
 }
 

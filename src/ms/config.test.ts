@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, parseSiteFlag, withSites, defaultConfig } from './config.js';
 import { formatEidPrefix } from '../mapping/eid.js';
@@ -20,8 +21,10 @@ describe('Map-Server config', () => {
     const c = parseConfig(
       [
         'listen: 198.18.0.1',
-        'registration-ttl: 3',
-        'push: { order: parallel }',
+        'registration-ttl: 3s',
+        'push: { order: parallel, retry: 150ms }',
+        'subscriptions: { max-ttl: 1h }',
+        'negative-ttl: 5m',
         'grpc-port: 4343',
         'sites:',
         '  - name: a',
@@ -36,12 +39,16 @@ describe('Map-Server config', () => {
         '    rlocs: [ { address: 198.19.0.9 } ]',
       ].join('\n'),
       'ms.yaml',
+      { onWarning: (w) => expect.unreachable(w.message) },
     );
     expect(c.listen).toEqual(['198.18.0.1']);
     expect(c.port).toBe(4342);
     expect(c.grpcPort).toBe(4343);
     expect(c.registrationTtl).toBe(3);
-    expect(c.push).toEqual({ order: 'parallel', waitMs: 10, retries: 3, retryMs: 200 });
+    expect(c.push).toEqual({ order: 'parallel', waitMs: 10, retries: 3, retryMs: 150 });
+    expect(c.subscriptions.maxTtl).toBe(60);
+    expect(c.negativeTtl).toBe(5);
+    expect(c.unregisteredTtl).toBe(1);
     expect(c.sites[0]!.keyId).toBe(1);
     expect(c.sites[0]!.prefixes.map((p) => formatEidPrefix(p.prefix))).toEqual(['198.18.1.0/24', '[7]2001:db8:1::/48']);
     expect(c.sites[0]!.prefixes[1]!.acceptMoreSpecifics).toBe(true);
@@ -56,20 +63,63 @@ describe('Map-Server config', () => {
       parseConfig(['sites:', '  - name: a', '    key: k', '    prefixes:', '      - 198.18.1.0/33', '  - name: b', '    kee: k', '    prefixes: [198.18.2.0/24]'].join('\n'), 'ms.yaml'),
     );
     expect(e.code).toBe('CONFIG_INVALID');
-    expect(e.message).toMatch(/ms\.yaml:5: sites\[0\]\.prefixes\[0\]\.prefix: .*prefix length \/33 is longer/);
-    expect(e.message).toMatch(/ms\.yaml:6: sites\[1\]: .*kee/);
-    expect(e.message).toMatch(/sites\[1\]\.key/);
+    expect(e.message).toMatch(/^ms\.yaml:5:9: sites\[0\]\.prefixes\[0\]\.prefix: .*prefix length \/33 is longer/);
+    expect(e.message).toMatch(/\nms\.yaml:6:5: sites\[1\]: missing 'key'\n    fix: add 'key: <string>'/);
+    expect(e.message).toMatch(/\nms\.yaml:7:5: sites\[1\]\.kee: unknown key 'kee'\n    fix: did you mean 'key'\?/);
   });
 
   it('refuses a bad WireGuard key, a duplicate prefix and a YAML syntax error', () => {
     expect(errorOf(() => parseConfig('sites:\n  - {name: a, key: k, prefixes: [10.0.0.0/8], wireguard-keys: [nope]}', 'f.yaml')).message).toMatch(
-      /f\.yaml:2: sites\[0\]\.wireguard-keys\[0\]: .*not a WireGuard key/,
+      /f\.yaml:2:64: sites\[0\]\.wireguard-keys\[0\]: .*not a WireGuard key/,
     );
     expect(
       errorOf(() => parseConfig('sites:\n  - {name: a, key: k, prefixes: [10.0.0.0/8]}\n  - {name: b, key: k, prefixes: [10.0.0.0/8]}', 'f.yaml')).message,
-    ).toMatch(/f\.yaml:3: .*10\.0\.0\.0\/8 is configured twice/);
-    expect(errorOf(() => parseConfig('sites: [\n  {name: a', 'f.yaml')).message).toMatch(/^f\.yaml:\d+: /);
-    expect(errorOf(() => parseConfig('push: { order: sometimes }', 'f.yaml')).message).toMatch(/f\.yaml:1: push\.order/);
+    ).toMatch(/f\.yaml:3:34: .*10\.0\.0\.0\/8 is configured twice/);
+    expect(errorOf(() => parseConfig('sites: [\n  {name: a', 'f.yaml')).message).toMatch(/^f\.yaml:\d+:\d+: YAML: /);
+    expect(errorOf(() => parseConfig('push: { order: sometimes }', 'f.yaml')).message).toMatch(/f\.yaml:1:16: push\.order: "sometimes" is not allowed \(expected one of push-then-reply, reply-then-push, parallel, off\)/);
+    expect(errorOf(() => parseConfig('push: { wait: 10 }', 'f.yaml')).message).toMatch(/f\.yaml:1:15: push\.wait: write the duration with its unit, e\.g\. '10ms'/);
+    expect(errorOf(() => parseConfig('push: { wait: 1m }', 'f.yaml')).message).toMatch(/push\.wait: must be at most 10s/);
+    expect(errorOf(() => parseConfig('negative-ttl: 90s', 'f.yaml')).message).toMatch(/negative-ttl: must be a whole number of minutes \(90s\)/);
+  });
+
+  it('accepts the old spellings for one release, each with a warning naming file:line and the new spelling', () => {
+    const warnings: string[] = [];
+    const c = parseConfig(
+      ['registration-ttl: 3', 'negative-ttl: 15', 'push: { order: parallel, wait-ms: 20, retry-ms: 100 }', 'subscriptions:', '  retry-ms: 300', '  max-ttl: 60'].join('\n'),
+      'old.yaml',
+      { onWarning: (w) => warnings.push(w.message) },
+    );
+    expect(c.registrationTtl).toBe(3);
+    expect(c.negativeTtl).toBe(15);
+    expect(c.push).toEqual({ order: 'parallel', waitMs: 20, retries: 3, retryMs: 100 });
+    expect(c.subscriptions).toMatchObject({ retryMs: 300, maxTtl: 60 });
+    expect(warnings).toEqual([
+      'old.yaml:1:1: registration-ttl: 3 is deprecated: write registration-ttl: 3s (the old spelling goes in the next release)',
+      'old.yaml:2:1: negative-ttl: 15 is deprecated: write negative-ttl: 15m (the old spelling goes in the next release)',
+      'old.yaml:3:26: push.wait-ms: 20 is deprecated: write wait: 20ms (the old spelling goes in the next release)',
+      'old.yaml:3:39: push.retry-ms: 100 is deprecated: write retry: 100ms (the old spelling goes in the next release)',
+      'old.yaml:5:3: subscriptions.retry-ms: 300 is deprecated: write retry: 300ms (the old spelling goes in the next release)',
+      'old.yaml:6:3: subscriptions.max-ttl: 60 is deprecated: write max-ttl: 60m (the old spelling goes in the next release)',
+    ]);
+    expect(errorOf(() => parseConfig('push: { wait-ms: 20, wait: 10ms }', 'f.yaml', { onWarning: () => {} })).message).toMatch(
+      /f\.yaml:1:9: push\.wait-ms: both 'wait-ms' \(the old spelling\) and 'wait' are given\n    fix: keep only 'wait'/,
+    );
+  });
+
+  it('accepts the example in the module header (the documentation stays true)', () => {
+    const src = readFileSync(new URL('./config.ts', import.meta.url), 'utf8');
+    const start = src.indexOf('```yaml') + '```yaml'.length + 1;
+    const yaml = src
+      .slice(start, src.indexOf('```', start))
+      .split('\n')
+      .map((l) => l.replace(/^ \* ?/, ''))
+      .join('\n')
+      .replaceAll('"base64..."', `"${KEY}"`);
+    const c = parseConfig(yaml, 'ms.yaml', { onWarning: (w) => expect.unreachable(w.message) });
+    expect(c.registrationTtl).toBe(180);
+    expect(c.push).toEqual({ order: 'push-then-reply', waitMs: 10, retries: 3, retryMs: 200 });
+    expect(c.subscriptions).toMatchObject({ retryMs: 500, maxTtl: 1440 });
+    expect([c.negativeTtl, c.unregisteredTtl, c.static[0]!.ttl]).toEqual([15, 1, 1440]);
   });
 
   it('parses --site flags', () => {

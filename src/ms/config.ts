@@ -1,12 +1,16 @@
 /**
- * The Map-Server's configuration: a YAML file (schema-checked with zod, every error naming the
- * file, line and key), or flags alone for quick use (`--listen`, `--site name=S,key=K,...`).
+ * The Map-Server's configuration: a YAML file (read by src/util/config-file.ts: kebab-case keys,
+ * durations with their unit, every error naming the file, line, column and key), or flags alone
+ * for quick use (`--listen`, `--site name=S,key=K,...`).
  *
  * ```yaml
  * listen: [0.0.0.0, "::"]          # addresses to bind (UDP port `port`, default 4342)
  * admin-socket: /run/lispwg/ms.sock
- * registration-ttl: 180             # s; 3 x the xTRs' 60-s refresh, as OOR
- * push: { order: push-then-reply, wait-ms: 10, retries: 3, retry-ms: 200 }
+ * registration-ttl: 180s            # 3 x the xTRs' 60-s refresh, as OOR
+ * negative-ttl: 15m                 # record TTL of negative replies outside every site (whole minutes)
+ * unregistered-ttl: 1m              # ... inside a site with nothing registered there
+ * push: { order: push-then-reply, wait: 10ms, retries: 3, retry: 200ms }
+ * subscriptions: { enabled: true, max: 100000, retries: 3, retry: 500ms, max-ttl: 24h }
  * rate-limit: { rate: 1000, burst: 2000 }      # Map-Server packets per second per source; 0 = off
  * grpc-port: 4343                   # optional: also resolve over gRPC (the control-channel baseline)
  * control-tunnel:                   # the static WireGuard tunnel the xTRs reach us through
@@ -26,14 +30,19 @@
  * static:                            # as OOR's ms-static-registered-site
  *   - prefix: 198.18.9.0/24
  *     key: "base64..."               # WireGuard public key (optional)
+ *     ttl: 24h                       # record TTL (whole minutes)
  *     rlocs: [ { address: 198.19.0.9, priority: 1, weight: 100 } ]
  * ```
+ *
+ * Deprecated (accepted with a warning until the next release): `push.wait-ms` and `retry-ms`
+ * (now `wait`, `retry`), and bare numbers for the durations (`registration-ttl: 180` meant
+ * seconds; `negative-ttl`, `unregistered-ttl`, `max-ttl` and a static `ttl` meant minutes).
  */
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { LispwgError } from '../util/errors.js';
+import { checkConfig, durationField, pathText, readConfigText, type ConfigWarning, type Deprecation } from '../util/config-file.js';
 import { formatEidPrefix, parseEidPrefix, prefixContains, type EidPrefix } from '../mapping/eid.js';
 import { parseKey } from '../wg/keys.js';
 
@@ -138,6 +147,8 @@ const wgKey = z.string().transform((v, ctx) => {
 
 const ipAddress = z.string().refine((v) => isIP(v) !== 0, { message: 'not an IPv4 or IPv6 address' });
 const uint = (max: number) => z.number().int().min(0).max(max);
+/** A record TTL: whole minutes on the wire (RFC 9301), in minutes here. */
+const recordTtl = (max: number) => durationField({ whole: 'm', max: max * 60_000 }).transform((ms) => ms / 60_000);
 
 const prefixSchema = z
   .strictObject({
@@ -165,7 +176,7 @@ const staticSchema = z.strictObject({
   prefix: eidPrefix,
   iid: uint(0xffffff).optional(),
   key: wgKey.optional(),
-  ttl: uint(0xffffffff).default(1440),
+  ttl: recordTtl(0xffffffff).default(1440),
   rlocs: z.array(z.strictObject({ address: ipAddress, priority: uint(255).default(1), weight: uint(255).default(100) })).min(1, 'a static mapping needs at least one RLOC'),
 });
 
@@ -173,33 +184,38 @@ const fileSchema = z.strictObject({
   listen: z.union([z.string(), z.array(z.string())]).optional(),
   port: uint(65535).default(4342),
   'admin-socket': z.string().optional(),
-  'registration-ttl': z.number().positive().default(180),
-  'negative-ttl': uint(0xffffffff).default(15),
-  'unregistered-ttl': uint(0xffffffff).default(1),
+  // seconds
+  'registration-ttl': durationField({ positive: true })
+    .transform((ms) => ms / 1000)
+    .default(180),
+  'negative-ttl': recordTtl(0xffffffff).default(15),
+  'unregistered-ttl': recordTtl(0xffffffff).default(1),
   push: z
     .strictObject({
       order: z.enum(PUSH_ORDERS as [PushOrder, ...PushOrder[]]).default('push-then-reply'),
-      'wait-ms': z.number().min(0).max(10_000).default(10),
+      wait: durationField({ max: 10_000 }).default(10),
       retries: uint(20).default(3),
-      'retry-ms': z.number().positive().max(60_000).default(200),
+      retry: durationField({ positive: true, max: 60_000 }).default(200),
     })
-    .default({ order: 'push-then-reply', 'wait-ms': 10, retries: 3, 'retry-ms': 200 }),
+    .prefault({}),
   subscriptions: z
     .strictObject({
       enabled: z.boolean().default(true),
       max: uint(10_000_000).default(100_000),
       retries: uint(20).default(3),
-      'retry-ms': z.number().positive().max(60_000).default(500),
-      'max-ttl': z.number().positive().default(1440),
+      retry: durationField({ positive: true, max: 60_000 }).default(500),
+      'max-ttl': durationField({ positive: true })
+        .transform((ms) => ms / 60_000)
+        .default(1440),
     })
-    .default({ enabled: true, max: 100_000, retries: 3, 'retry-ms': 500, 'max-ttl': 1440 }),
+    .prefault({}),
   'rate-limit': z
     .strictObject({
       rate: z.number().min(0).default(1000),
       burst: z.number().min(1).default(2000),
       'table-size': uint(10_000_000).min(1).default(65_536),
     })
-    .default({ rate: 1000, burst: 2000, 'table-size': 65_536 }),
+    .prefault({}),
   'grpc-port': uint(65535).min(1).optional(),
   'control-tunnel': z
     .strictObject({
@@ -228,12 +244,12 @@ function fromFile(c: FileConfig, file?: string): MsConfig {
     registrationTtl: c['registration-ttl'],
     negativeTtl: c['negative-ttl'],
     unregisteredTtl: c['unregistered-ttl'],
-    push: { order: c.push.order, waitMs: c.push['wait-ms'], retries: c.push.retries, retryMs: c.push['retry-ms'] },
+    push: { order: c.push.order, waitMs: c.push.wait, retries: c.push.retries, retryMs: c.push.retry },
     subscriptions: {
       enabled: c.subscriptions.enabled,
       max: c.subscriptions.max,
       retries: c.subscriptions.retries,
-      retryMs: c.subscriptions['retry-ms'],
+      retryMs: c.subscriptions.retry,
       maxTtl: c.subscriptions['max-ttl'],
     },
     rateLimit: { rate: c['rate-limit'].rate, burst: c['rate-limit'].burst, tableSize: c['rate-limit']['table-size'] },
@@ -292,49 +308,41 @@ function crossCheck(c: MsConfig): Array<[Array<string | number>, string]> {
   return problems;
 }
 
-function pathText(path: ReadonlyArray<PropertyKey>): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('') || '(top level)';
+/** The spellings of before the one config loader, accepted with a warning for one release. */
+const DEPRECATED: readonly Deprecation[] = [
+  { path: 'registration-ttl', unit: 's' },
+  { path: 'negative-ttl', unit: 'm' },
+  { path: 'unregistered-ttl', unit: 'm' },
+  { path: 'push.wait-ms', rename: 'wait', unit: 'ms' },
+  { path: 'push.retry-ms', rename: 'retry', unit: 'ms' },
+  { path: 'subscriptions.retry-ms', rename: 'retry', unit: 'ms' },
+  { path: 'subscriptions.max-ttl', unit: 'm' },
+  { path: 'static.*.ttl', unit: 'm' },
+];
+
+export interface ParseOptions {
+  /** Each deprecation warning (default: printed on stderr). */
+  onWarning?: (w: ConfigWarning) => void;
 }
 
-/** Parses and validates YAML text; errors name `file`, the line and the key. */
-export function parseConfig(text: string, file = '<config>'): MsConfig {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc });
-  if (doc.errors.length) {
-    const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line ?? '?';
-    throw new LispwgError('CONFIG_INVALID', `${file}:${line}: ${e.message.split('\n')[0]}`);
-  }
-  const where = (path: ReadonlyArray<PropertyKey>): string => {
-    // the deepest node that exists along the path
-    for (let n = path.length; n >= 0; n--) {
-      const node = doc.getIn(path.slice(0, n) as unknown[], true) as { range?: [number, number, number] } | undefined;
-      if (node && typeof node === 'object' && node.range) return `${file}:${lc.linePos(node.range[0]).line}`;
-    }
-    return file;
-  };
-  const fail = (issues: Array<{ path: ReadonlyArray<PropertyKey>; message: string }>): never => {
-    const lines = issues.slice(0, 10).map((i) => `${where(i.path)}: ${pathText(i.path)}: ${i.message}`);
-    throw new LispwgError('CONFIG_INVALID', `invalid Map-Server configuration:\n  ${lines.join('\n  ')}`);
-  };
-  const raw: unknown = doc.toJS() ?? {};
-  const r = fileSchema.safeParse(raw);
-  if (!r.success) return fail(r.error.issues);
-  const config = fromFile(r.data, file === '<config>' ? undefined : file);
+/** Parses and validates YAML text; errors are `file:line:col: key: message`. */
+export function parseConfig(text: string, file = '<config>', opts: ParseOptions = {}): MsConfig {
+  const { data, doc } = readConfigText(text, file, { code: 'CONFIG_INVALID', deprecations: DEPRECATED, ...opts });
+  const config = fromFile(checkConfig(fileSchema, data, doc), file === '<config>' ? undefined : file);
   const problems = crossCheck(config);
-  if (problems.length) fail(problems.map(([path, message]) => ({ path, message })));
+  if (problems.length) throw doc.error(problems.map(([path, message]) => ({ path, message })));
   return config;
 }
 
 /** Reads and validates a YAML config file. */
-export async function loadConfig(file: string): Promise<MsConfig> {
+export async function loadConfig(file: string, opts: ParseOptions = {}): Promise<MsConfig> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
     throw new LispwgError('CONFIG_READ', `cannot read Map-Server config ${file}: ${(e as Error).message}`);
   }
-  return parseConfig(text, file);
+  return parseConfig(text, file, opts);
 }
 
 /** The defaults of every setting, with no sites. */

@@ -127,9 +127,9 @@ const show = async () => (await adminRequest(admin(), { cmd: 'show', limit: 100 
 
 function msConfig(o: { siteA: boolean; keysB: string[] }): string {
   return `listen: [${IP.ms}, "${IP6.ms}"]
-registration-ttl: 3
+registration-ttl: 3s
 rate-limit: { rate: 200000, burst: 400000 }
-push: { order: push-then-reply, wait-ms: 20 }
+push: { order: push-then-reply, wait: 20ms }
 sites:
 ${o.siteA ? '  - { name: a, key: key-a, key-id: 1, prefixes: [198.18.10.0/24] }\n' : ''}  - { name: b, key: key-b, key-id: 2, prefixes: [198.18.20.0/24], wireguard-keys: [${o.keysB.map((k) => `"${k}"`).join(', ')}] }
   - { name: c, key: key-c, key-id: 1, prefixes: [{ prefix: 198.18.30.0/24, accept-more-specifics: true }] }

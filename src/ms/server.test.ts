@@ -33,7 +33,7 @@ function config(extra = ''): MsConfig {
   return parseConfig(
     `listen: 127.0.0.1
 port: 0
-registration-ttl: 0.6 # clients refresh every 0.2 s
+registration-ttl: 600ms # clients refresh every 0.2 s
 rate-limit: { rate: 0 }
 sites:
   - { name: a, key: key-a, prefixes: [198.18.1.0/24] }
@@ -209,7 +209,7 @@ describe('MapServer over loopback', () => {
     const revoked = next<WithdrawnEvent>(c, 'withdrawn');
     const next_ = parseConfig(`listen: 127.0.0.1
 port: 0
-registration-ttl: 0.6
+registration-ttl: 600ms
 sites:
   - { name: c, key: key-c, prefixes: [198.18.3.0/24] }`);
     expect(ms.reload(next_).withdrawn).toBe(1);
@@ -225,7 +225,7 @@ sites:
 port: 0
 rate-limit: { rate: 10, burst: 5 }
 static:
-  - { prefix: 198.18.9.0/24, key: "${key}", ttl: 30, rlocs: [{ address: 198.19.0.9, priority: 2, weight: 50 }] }`);
+  - { prefix: 198.18.9.0/24, key: "${key}", ttl: 30m, rlocs: [{ address: 198.19.0.9, priority: 2, weight: 50 }] }`);
     const { ms, port } = await start(c);
     const lig = await client(port);
     const r = (await lig.resolve('198.18.9.1')).records[0]!;

@@ -11,7 +11,7 @@
  * - Push: when the source EID of a request belongs to a registered site, the destination site
  *   gets a Map-Notify with the requester's record, signed with the destination's key and
  *   retransmitted until its Map-Notify-Ack. `push.order` puts it before the reply (default: the
- *   reply waits for the Ack, at most `push.wait-ms`, so the destination knows the requester's key
+ *   reply waits for the Ack, at most `push.wait`, so the destination knows the requester's key
  *   before the requester's first WireGuard handshake can reach it), after it, or beside it.
  * - Subscriptions: requester and destination are subscribed to each other's mapping for its TTL,
  *   and notified when it changes or is withdrawn. On a change, each subscriber that is a site
@@ -315,7 +315,7 @@ export class MapServer {
         sendReply(false);
         return;
       default: {
-        // push-then-reply: the reply leaves on the last Ack or after wait-ms, whichever is first
+        // push-then-reply: the reply leaves on the last Ack or after push.wait, whichever is first
         let left = pushes.length;
         let done = false;
         let timer: NodeJS.Timeout | undefined;
@@ -423,7 +423,7 @@ export class MapServer {
     return reg && { record: this.registry.recordOf(reg), source: reg.source };
   }
 
-  /** How long a reply waits for its push's Map-Notify-Ack (push.wait-ms). */
+  /** How long a reply waits for its push's Map-Notify-Ack (push.wait). */
   get pushWaitMs(): number {
     return this.config.push.waitMs;
   }
@@ -538,7 +538,7 @@ export class MapServer {
    * A site's mapping is new or changed (RLOC, key): its subscribers are told, and each subscriber
    * that is a registered site with a WireGuard key is pushed to the changed site, which may have
    * lost their keys (an xTR restarted with a fresh key). With `push-then-reply` the subscribers
-   * are told once those pushes are acknowledged, or after `push.wait-ms` at most, so the changed
+   * are told once those pushes are acknowledged, or after `push.wait` at most, so the changed
    * site holds a subscriber's key before that subscriber's first handshake to the new key
    * arrives; otherwise at once. One push per subscriber and change (pushes per pair are shared),
    * never in answer to a refresh, and a push changes no registration: nothing loops.

@@ -24,9 +24,9 @@ control:
 eid-space: [198.18.64.0/18]
 `;
 
-function errorOf(text: string): LispwgError {
+function errorOf(text: string, onWarning = (w: { message: string }) => expect.unreachable(w.message)): LispwgError {
   try {
-    parseConfig(text, '/etc/lispwg/mn1.yaml');
+    parseConfig(text, '/etc/lispwg/mn1.yaml', { onWarning });
   } catch (e) {
     if (e instanceof LispwgError) return e;
     throw e;
@@ -63,7 +63,7 @@ describe('agent config', () => {
     );
     expect(v6.eidPrefixes[0]).toEqual({ prefix: { text: '2001:db8:100::/64', address: '2001:db8:100::', length: 64, family: 6 }, address: '2001:db8:100::1' });
     expect(v6.eidSpace.map((p) => p.text)).toEqual(['198.18.64.0/18', '2001:db8:100::/48']);
-    const full = parseConfig(minimal + `timers:\n  peer-silence: 1500ms\n  smr-hold-down: 4s\n  resolve:\n    first-timeout: 0.1\ndata:\n  private-key-file: keys/d.key\n`, '/etc/lispwg/mn1.yaml');
+    const full = parseConfig(minimal + `timers:\n  peer-silence: 1500ms\n  smr-hold-down: 4s\n  resolve:\n    first-timeout: 100ms\ndata:\n  private-key-file: keys/d.key\n`, '/etc/lispwg/mn1.yaml');
     expect(full.timers.peerSilenceMs).toBe(1500);
     expect(full.timers.smrHoldDownMs).toBe(4000);
     expect(full.timers.resolve.firstTimeoutMs).toBe(100);
@@ -74,24 +74,38 @@ describe('agent config', () => {
   it('names file, line and field of a bad value', () => {
     const e = errorOf(minimal.replace(`public-key: ${MS_KEY}`, 'public-key: nope'));
     expect(e.code).toBe('CONFIG_INVALID');
-    expect(e.message).toMatch(/^mn1\.yaml:11: map-server\.public-key: public key is not a WireGuard key/);
+    expect(e.message).toMatch(/^\/etc\/lispwg\/mn1\.yaml:11:15: map-server\.public-key: public key is not a WireGuard key/);
   });
 
   it('names a missing field at its parent and an unknown field', () => {
-    expect(errorOf(minimal.replace('  control-address: 100.100.0.1\n', '')).message).toMatch(/^mn1\.yaml:8: map-server\.control-address: required/);
-    expect(errorOf(minimal + 'colour: blue\n').message).toMatch(/unknown field 'colour'/);
-    expect(errorOf(minimal.replace('mode: mn', 'mode: router')).message).toMatch(/^mn1\.yaml:3: mode: /);
+    expect(errorOf(minimal.replace('  control-address: 100.100.0.1\n', '')).message).toMatch(/^\/etc\/lispwg\/mn1\.yaml:8:1: map-server: missing 'control-address'\n    fix: add 'control-address: <string>'/);
+    expect(errorOf(minimal + 'colour: blue\n').message).toMatch(/mn1\.yaml:16:1: colour: unknown key 'colour'\n    fix: accepted here: name, mode, /);
+    expect(errorOf(minimal + 'timers: { idle_timeout: 5m }\n').message).toMatch(/mn1\.yaml:16:11: timers\.idle_timeout: unknown key 'idle_timeout'\n    fix: did you mean 'idle-timeout'\?/);
+    expect(errorOf(minimal + 'missPolicy: drop\n').message).toMatch(/missPolicy: unknown key 'missPolicy'\n    fix: did you mean 'miss-policy'\?/);
+    expect(errorOf(minimal.replace('mode: mn', 'mode: router')).message).toMatch(/^\/etc\/lispwg\/mn1\.yaml:3:7: mode: "router" is not allowed \(expected one of xtr, mn\)/);
   });
 
   it('refuses bad durations, prefixes outside the EID space, host bits, wrong mode needs', () => {
     expect(errorOf(minimal + 'timers:\n  idle-timeout: soon\n').message).toMatch(/:\d+: timers\.idle-timeout: 'soon' is not a duration/);
-    expect(errorOf(minimal.replace('198.18.100.1/32', '198.19.0.1/32')).message).toMatch(/mn1\.yaml:5: eid-prefixes\[0\]\.prefix: 198\.19\.0\.1\/32 is outside the eid-space/);
+    expect(errorOf(minimal.replace('198.18.100.1/32', '198.19.0.1/32')).message).toMatch(/mn1\.yaml:5:13: eid-prefixes\[0\]\.prefix: 198\.19\.0\.1\/32 is outside the eid-space/);
     expect(errorOf(minimal.replace('[198.18.64.0/18]', '[198.18.64.1/18]')).message).toMatch(/host bits set \(did you mean 198\.18\.64\.0\/18\?\)/);
     expect(errorOf(minimal.replace('198.18.100.1/32', '198.18.100.0/24')).message).toMatch(/eid-prefixes\[0\]\.address: a mobile node needs its own address/);
     expect(errorOf(minimal.replace('  shared-key: secret\n', '')).message).toMatch(/map-server: give the site key as exactly one of/);
-    expect(errorOf(minimal.replace('name: mn1', 'name: this-name-is-too-long')).message).toMatch(/^mn1\.yaml:2: name: /);
+    expect(errorOf(minimal.replace('name: mn1', 'name: this-name-is-too-long')).message).toMatch(/^\/etc\/lispwg\/mn1\.yaml:2:7: name: /);
     expect(errorOf(minimal + 'data:\n  interface: eth0\n').message).toMatch(/rloc-interfaces\[0\]\.name: eth0 is one of the agent's own interfaces/);
-    expect(errorOf('mode: [').message).toMatch(/^mn1\.yaml:1: /);
+    expect(errorOf('mode: [').message).toMatch(/^\/etc\/lispwg\/mn1\.yaml:1:\d+: YAML: /);
+    expect(errorOf(minimal + 'miss-buffer: { max-age: 3 sec }\n').message).toMatch(/mn1\.yaml:16:25: miss-buffer\.max-age: '3 sec' is not a duration \(write a number with its unit: 500us, 250ms, 1\.5s, 10m, 1h\)/);
+  });
+
+  it('accepts a bare number of seconds for one release, with a warning naming file:line and the new spelling', () => {
+    const warnings: string[] = [];
+    const c = parseConfig(minimal + 'timers:\n  idle-timeout: 3\n  resolve: { first-timeout: 0.25, backoff: 2 }\n', '/etc/lispwg/mn1.yaml', { onWarning: (w) => warnings.push(w.message) });
+    expect(c.timers.idleTimeoutMs).toBe(3000);
+    expect(c.timers.resolve.firstTimeoutMs).toBe(250);
+    expect(warnings).toEqual([
+      '/etc/lispwg/mn1.yaml:17:3: timers.idle-timeout: 3 is deprecated: write idle-timeout: 3s (the old spelling goes in the next release)',
+      '/etc/lispwg/mn1.yaml:18:14: timers.resolve.first-timeout: 0.25 is deprecated: write first-timeout: 0.25s (the old spelling goes in the next release)',
+    ]);
   });
 
   it('accepts the example in the module header (the documentation stays true)', () => {
@@ -117,7 +131,7 @@ describe('agent config', () => {
       writeFileSync(join(dir, 'x.yaml'), text);
       expect(loadConfig(join(dir, 'x.yaml')).mapServer.sharedKey).toBe('from-file');
       writeFileSync(join(dir, 'y.yaml'), text.replace('site.key', 'missing.key'));
-      expect(() => loadConfig(join(dir, 'y.yaml'))).toThrow(/y\.yaml:\d+: map-server\.shared-key-file: cannot read/);
+      expect(() => loadConfig(join(dir, 'y.yaml'))).toThrow(/y\.yaml:12:20: map-server\.shared-key-file: cannot read/);
       expect(() => loadConfig(join(dir, 'none.yaml'))).toThrow(/cannot read the agent config/);
     } finally {
       rmSync(dir, { recursive: true, force: true });

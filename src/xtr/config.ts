@@ -1,7 +1,8 @@
 /**
- * The agent's configuration: a YAML file validated with zod, resolved into `AgentConfig`
- * (durations in ms, paths absolute, addresses canonical). Every error names the file, the line
- * and the field, e.g. `mn1.yaml:12: map-server.public-key: ...`.
+ * The agent's configuration: a YAML file read by src/util/config-file.ts (kebab-case keys,
+ * durations with their unit: 500us, 250ms, 3s, 10m, 1h), validated with zod and resolved into
+ * `AgentConfig` (durations in ms, paths absolute, addresses canonical). Every error names the
+ * file, line, column and field, e.g. `mn1.yaml:12:15: map-server.public-key: ...`.
  *
  * ```yaml
  * name: mn1                        # prefixes interface names (mn1-ctl, mn1-wg, mn1-tun), socket, state
@@ -44,6 +45,9 @@
  * event-log: /var/log/lispwg/mn1.events.jsonl
  * ```
  *
+ * Deprecated (accepted with a warning until the next release): a bare number for a duration,
+ * which meant seconds (`peer-silence: 3` is now `peer-silence: 3s`).
+ *
  * One agent serves one virtual network (one instance ID): one TUN for misses, one data WireGuard
  * interface whose private key every EID prefix registers with, one control tunnel to the
  * Map-Server. Another instance ID on the same node is another agent (own interfaces, data port
@@ -56,10 +60,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve, basename, extname } from 'node:path';
-import { LineCounter, parseDocument, isMap, isNode, isScalar, isSeq, type Document } from 'yaml';
 import { z } from 'zod';
 import { LispwgError } from '../util/errors.js';
 import { canonicalIp as canonicalIpText, formatIp, formatPrefix, IpError, isNetwork, maskPrefix, parseIp, parsePrefix as parseIpPrefix, prefixContains } from '../ip/ip.js';
+import { checkConfig, duration, readConfigText, type ConfigWarning, type Deprecation, type Path } from '../util/config-file.js';
 import { parseKey } from '../wg/keys.js';
 import { KeyId } from '../lisp/types.js';
 
@@ -165,20 +169,6 @@ export interface AgentConfig {
 
 // ---------------------------------------------------------------------------------------------
 // Field parsers
-
-const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** A duration: a number of seconds, or a string with a unit ("500ms", "3s", "10m", "1h"). */
-const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
-  if (typeof v === 'number') return v * 1000;
-  const m = DURATION.exec(v.trim());
-  if (!m) {
-    ctx.addIssue({ code: 'custom', message: `'${v}' is not a duration (use e.g. 500ms, 3s, 10m, 1h, or a number of seconds)` });
-    return z.NEVER;
-  }
-  return Number(m[1]) * UNIT_MS[m[2] ?? 's']!;
-});
 
 /** Canonical text of an address, or undefined when it is not an IPv4/IPv6 address. */
 function canonicalIp(text: string): string | undefined {
@@ -353,39 +343,41 @@ type Raw = z.output<typeof schema>;
 // ---------------------------------------------------------------------------------------------
 // Loading
 
-/** Reads and validates a config file; throws CONFIG_INVALID naming file, line and field. */
-export function loadConfig(path: string): AgentConfig {
+/** Durations were a bare number of seconds before the one config loader; accepted for one release. */
+const DEPRECATED: readonly Deprecation[] = [
+  'control.persistent-keepalive',
+  'miss-buffer.max-age',
+  ...['register-refresh', 'register-retry', 'record-ttl', 'idle-timeout', 'refresh-before-expiry', 'peer-silence', 'handshake-retry', 'smr-hold-down'].map((k) => `timers.${k}`),
+  ...['first-timeout', 'max-timeout', 'negative-ttl'].map((k) => `timers.resolve.${k}`),
+].map((path) => ({ path, unit: 's' }));
+
+export interface ParseOptions {
+  /** Each deprecation warning (default: printed on stderr). */
+  onWarning?: (w: ConfigWarning) => void;
+}
+
+/** Reads and validates a config file; throws CONFIG_INVALID naming file, line, column and field. */
+export function loadConfig(path: string, opts: ParseOptions = {}): AgentConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
     throw new LispwgError('CONFIG_READ', `cannot read the agent config ${path}: ${(e as Error).message}`);
   }
-  return parseConfig(text, resolve(path));
+  return parseConfig(text, resolve(path), opts);
 }
 
 /** Validates config text; `source` names the file in messages and anchors relative paths. */
-export function parseConfig(text: string, source = '<inline>'): AgentConfig {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const file = source === '<inline>' ? source : basename(source);
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const at = lines.linePos(e.pos[0]);
-    throw new LispwgError('CONFIG_INVALID', `${file}:${at.line}: ${e.message.split('\n')[0]}`);
-  }
-  const parsed = schema.safeParse(doc.toJS() ?? {});
-  if (!parsed.success) {
-    const msgs = parsed.error.issues.map((i) => `${file}:${lineOf(doc, lines, i.path)}: ${fieldName(i.path)}: ${issueText(i)}`);
-    throw new LispwgError('CONFIG_INVALID', msgs.join('\n'));
-  }
-  const semantic = (path: PropertyKey[], message: string): never => {
-    throw new LispwgError('CONFIG_INVALID', `${file}:${lineOf(doc, lines, path)}: ${fieldName(path)}: ${message}`);
+export function parseConfig(text: string, source = '<inline>', opts: ParseOptions = {}): AgentConfig {
+  const { data, doc } = readConfigText(text, source, { code: 'CONFIG_INVALID', deprecations: DEPRECATED, ...opts });
+  const raw = checkConfig(schema, data, doc);
+  const semantic = (path: Path, message: string): never => {
+    throw doc.error([{ path, message }]);
   };
-  return resolveConfig(parsed.data, source, semantic);
+  return resolveConfig(raw, source, semantic);
 }
 
-function resolveConfig(raw: Raw, source: string, fail: (path: PropertyKey[], message: string) => never): AgentConfig {
+function resolveConfig(raw: Raw, source: string, fail: (path: Path, message: string) => never): AgentConfig {
   const base = source === '<inline>' ? process.cwd() : dirname(source);
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   const name = raw.name ?? (source === '<inline>' ? undefined : basename(source, extname(source)).slice(0, 11));
@@ -525,33 +517,4 @@ function resolveConfig(raw: Raw, source: string, fail: (path: PropertyKey[], mes
     stateFile: `${stateDir}/${name}.state.json`,
     ...(raw['event-log'] !== undefined ? { eventLog: abs(raw['event-log']) } : {}),
   };
-}
-
-function fieldName(path: readonly PropertyKey[]): string {
-  if (path.length === 0) return '(top level)';
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('');
-}
-
-/** The line of `path` in the document, or of the deepest key on it that is present (1: none). */
-function lineOf(doc: Document, lines: LineCounter, path: readonly PropertyKey[]): number {
-  let node: unknown = doc.contents;
-  let line = isNode(node) && node.range ? lines.linePos(node.range[0]).line : 1;
-  for (const seg of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === seg);
-      if (!pair) break;
-      if (isNode(pair.key) && pair.key.range) line = lines.linePos(pair.key.range[0]).line;
-      node = pair.value;
-    } else if (isSeq(node) && typeof seg === 'number' && node.items[seg] !== undefined) {
-      node = node.items[seg];
-      if (isNode(node) && node.range) line = lines.linePos(node.range[0]).line;
-    } else break;
-  }
-  return line;
-}
-
-function issueText(i: z.core.$ZodIssue): string {
-  if (i.code === 'unrecognized_keys') return `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')}`;
-  if (i.code === 'invalid_type' && /received undefined/.test(i.message)) return 'required';
-  return i.message;
 }
