@@ -15,7 +15,7 @@ import { ExperimentRun } from './lib/run.js';
 import { syntheticSamples } from './lib/synthetic.js';
 import { experiments } from './registry.js';
 import { buildReport } from './report.js';
-import { quietly } from './lib/testing.js';
+import { quietly } from './testing/quietly.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const dir = mkdtempSync(join(tmpdir(), 'lispwg-report-'));

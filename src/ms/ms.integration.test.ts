@@ -22,7 +22,8 @@ import { openWireGuard, type WgDevice } from '../wg/wireguard.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MAIN = join(ROOT, 'dist/src/cli/main.js');
-const DRIVER = join(ROOT, 'dist/src/ms/testing/control-driver.js');
+// The driver is test support, not part of the build (dist/): vite-node (vitest's own runner) runs its source.
+const DRIVER = [join(ROOT, 'node_modules/.bin/vite-node'), join(ROOT, 'src/ms/testing/control-driver.ts')];
 
 const canRun = process.getuid?.() === 0 && (await hasCommand('ip'));
 const hasWireguardGo = await hasCommand('wireguard-go');
@@ -67,7 +68,7 @@ class Driver {
   /** Starts a control-driver process in `ns` and connects to it. */
   static async start(ns: string, opts: Json): Promise<Driver> {
     const path = join(dir, `driver-${drivers.length}.sock`);
-    const child = spawn(['node', DRIVER, JSON.stringify(opts), path], { netns: ns, stderr: 'pipe' });
+    const child = spawn(['node', ...DRIVER, JSON.stringify(opts), path], { netns: ns, stderr: 'pipe' });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     let conn: net.Socket | undefined;
@@ -78,7 +79,7 @@ class Driver {
         c.once('error', () => resolve(undefined));
       });
       if (!conn) {
-        if (i > 100) throw new Error(`driver in ${ns} did not start: ${stderr}`);
+        if (i > 300) throw new Error(`driver in ${ns} did not start: ${stderr}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     }

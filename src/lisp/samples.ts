@@ -3,9 +3,9 @@
  * corpus and the codec benchmark. Addresses follow the project's plan: 198.18.0.0/15 underlay
  * and EIDs, 100.100.0.0/16 control addresses, 2001:db8::/32 for IPv6.
  */
-import type { Address, Ecm, Locator, LispMessage, MapNotify, MapNotifyAck, MapRegister, MapReply, MapRequest, MappingRecord } from '../types.js';
-import { eidAddress } from '../eid.js';
-import { wrapWireguardKey } from '../wireguard-key.js';
+import type { Address, Ecm, Locator, LispMessage, MapNotify, MapNotifyAck, MapRegister, MapReply, MapRequest, MappingRecord } from './types.js';
+import { eidAddress } from './eid.js';
+import { wrapWireguardKey } from './wireguard-key.js';
 
 /** A fixed WireGuard public key (32 bytes 0x01..0x20). */
 export const SAMPLE_KEY = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
