@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, spawn } from '../util/exec.js';
+import { prerequisites } from '../testing/prerequisites.js';
 import { tcpTransfer } from '../dataplane/lisp/testing/transfer.js';
 import { probeKernelEsp, probeStrongswan } from './detect.js';
 import { openXfrmTunnel } from './xfrm.js';
@@ -17,8 +18,8 @@ import type { IpsecEndpoint, IpsecTunnel } from './types.js';
 
 const kernel = await probeKernelEsp();
 const user = probeStrongswan();
-if (!kernel.ok) console.warn(`kernel XFRM tests skipped: ${kernel.why}`);
-if (!user.ok) console.warn(`strongSwan tests skipped: ${user.why}`);
+const skipKernel = await prerequisites('kernel XFRM tests', { root: true, tools: ['ip', 'ping', 'tshark'], kernel: [kernel] });
+const skipUser = await prerequisites('strongSwan tests', { root: true, tools: ['ip', 'ping', 'tshark'], toolProbes: [user] });
 
 function suite(backend: 'kernel' | 'strongswan', open: (a: IpsecEndpoint, b: IpsecEndpoint) => Promise<IpsecTunnel>) {
   const tag = randomBytes(3).toString('hex');
@@ -82,5 +83,5 @@ function suite(backend: 'kernel' | 'strongswan', open: (a: IpsecEndpoint, b: Ips
   });
 }
 
-describe.skipIf(!kernel.ok)(`kernel XFRM tunnel${kernel.ok ? '' : ` (skipped: ${kernel.why})`}`, { timeout: 60_000 }, () => suite('kernel', openXfrmTunnel));
-describe.skipIf(!user.ok)(`strongSwan kernel-libipsec tunnel${user.ok ? '' : ` (skipped: ${user.why})`}`, { timeout: 60_000 }, () => suite('strongswan', openStrongswanTunnel));
+describe.skipIf(skipKernel !== undefined)(`kernel XFRM tunnel${kernel.ok ? '' : ` (skipped: ${kernel.why})`}`, { timeout: 60_000 }, () => suite('kernel', openXfrmTunnel));
+describe.skipIf(skipUser !== undefined)(`strongSwan kernel-libipsec tunnel${user.ok ? '' : ` (skipped: ${user.why})`}`, { timeout: 60_000 }, () => suite('strongswan', openStrongswanTunnel));

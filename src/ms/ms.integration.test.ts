@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
-import { hasCommand, run, spawn } from '../util/exec.js';
+import { run, spawn } from '../util/exec.js';
+import { prerequisites } from '../testing/prerequisites.js';
 import { adminRequest } from './admin.js';
 import type { MsSnapshot } from './server.js';
 import { decodeMessage, recordKey, eidOf } from '../lisp/index.js';
@@ -25,8 +26,8 @@ const MAIN = join(ROOT, 'dist/src/cli/main.js');
 // The driver is test support, not part of the build (dist/): vite-node (vitest's own runner) runs its source.
 const DRIVER = [join(ROOT, 'node_modules/.bin/vite-node'), join(ROOT, 'src/ms/testing/control-driver.ts')];
 
-const canRun = process.getuid?.() === 0 && (await hasCommand('ip'));
-const hasWireguardGo = await hasCommand('wireguard-go');
+const canRun = (await prerequisites('ms integration tests', { root: true, tools: ['ip'], built: true })) === undefined;
+const hasWireguardGo = (await prerequisites('ms: the control tunnel test', { tools: ['wireguard-go'] })) === undefined;
 const sfx = randomBytes(3).toString('hex');
 const NS = { br: `lwbr${sfx}`, ms: `lwms${sfx}`, xa: `lwxa${sfx}`, xb: `lwxb${sfx}`, xc: `lwxc${sfx}`, ev: `lwev${sfx}` };
 const IP = { ms: '198.18.0.1', xa: '198.18.0.2', xb: '198.18.0.3', xc: '198.18.0.4', ev: '198.18.0.5' };
@@ -142,7 +143,6 @@ async function sh(cmd: string[], ns?: string): Promise<void> {
 }
 
 describe.skipIf(!canRun)('lispwg ms between namespaces', () => {
-  if (!canRun) console.warn('skipped: needs root and iproute2 (ip netns)');
   let xa: Driver;
   let xb: Driver;
 

@@ -7,11 +7,14 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../util/exec.js';
 import { createLogger } from '../util/log.js';
+import { prerequisites } from '../testing/prerequisites.js';
 import { generatePrivateKey, publicKey } from './keys.js';
 import { UapiClient, uapiPath } from './uapi.js';
 import { detectWireGuardBackend, openWireGuard, probeKernelWireGuard, type WgBackend, type WgDevice } from './wireguard.js';
 
-const kernel = probeKernelWireGuard();
+const skip = await prerequisites('WireGuard integration tests', { root: true, tools: ['ip', 'ping', 'pgrep', 'wireguard-go'] });
+const kernel = skip === undefined ? probeKernelWireGuard() : ({ ok: false, why: skip } as const);
+const skipKernel = skip ?? (await prerequisites('WireGuard kernel backend', { kernel: [kernel] }));
 const log = createLogger({ test: 'wireguard' }, { level: 'warn' });
 
 function tunnelSuite(backend: WgBackend) {
@@ -149,7 +152,7 @@ function tunnelSuite(backend: WgBackend) {
   });
 }
 
-describe('backend selection', () => {
+describe.skipIf(skip !== undefined)('backend selection', () => {
   it('picks the kernel module when present, else wireguard-go, and says why', async () => {
     const saved = process.env.LISPWG_WG_BACKEND;
     delete process.env.LISPWG_WG_BACKEND;
@@ -182,6 +185,6 @@ describe('backend selection', () => {
   });
 });
 
-describe('WireGuard, userspace backend (wireguard-go)', () => tunnelSuite('userspace'));
+describe.skipIf(skip !== undefined)('WireGuard, userspace backend (wireguard-go)', () => tunnelSuite('userspace'));
 
-describe.skipIf(!kernel.ok)(`WireGuard, kernel backend${kernel.ok ? '' : ` (skipped: ${kernel.why})`}`, () => tunnelSuite('kernel'));
+describe.skipIf(skipKernel !== undefined)(`WireGuard, kernel backend${kernel.ok ? '' : ` (skipped: ${kernel.why})`}`, () => tunnelSuite('kernel'));

@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { hasCommand, run, spawn } from '../util/exec.js';
+import { run, spawn } from '../util/exec.js';
+import { kernelDevice, prerequisites } from '../testing/prerequisites.js';
 import { lispwgBin } from '../util/project.js';
 import { generatePrivateKey, keyToBase64, publicKey } from '../wg/keys.js';
 import { adminRequest } from './admin.js';
@@ -22,14 +23,12 @@ import type { AgentStatus } from './show.js';
 
 type Child = ReturnType<typeof spawn>;
 
-const missing = await (async () => {
-  if (process.getuid?.() !== 0) return 'root';
-  if (!existsSync('/dev/net/tun')) return 'the TUN device (/dev/net/tun)';
-  for (const c of ['ip', 'wireguard-go', 'tshark', 'ping']) if (!(await hasCommand(c))) return c;
-  if (!existsSync(lispwgBin())) return `the built CLI (${lispwgBin()}: run npm run build)`;
-  return undefined;
-})();
-if (missing) console.warn(`agent integration tests skipped: ${missing} is missing`);
+const missing = await prerequisites('agent integration tests', {
+  root: true,
+  tools: ['ip', 'wireguard-go', 'tshark', 'ping'],
+  built: true,
+  kernel: [kernelDevice('/dev/net/tun', 'TUN device')],
+});
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
