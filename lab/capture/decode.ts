@@ -4,7 +4,8 @@
  * message decoded by src/lisp), LISP data (4341: the data header and the inner
  * packet), other UDP, TCP. Bounded reads only: a short or odd frame becomes `other`, never a throw.
  */
-import { type DataHeader, decodeDataHeader, decodeMessage, LinkType, type LispMessage } from '../../src/lisp/index.js';
+import { type DataHeader, decodeDataHeader, decodeMessage, type LispMessage } from '../../src/lisp/index.js';
+import { LinkType } from '../../src/pcap/pcap.js';
 import { formatIp } from '../topology/addr.js';
 
 export interface Base {

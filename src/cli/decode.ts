@@ -26,7 +26,7 @@ import {
   type MappingRecord,
 } from '../lisp/index.js';
 import { readIpHeader } from '../lisp/ip.js';
-import { knownLinkType, udpOfFrame, type CapturedUdp } from '../lisp/pcap.js';
+import { knownLinkType, udpOfFrame, type CapturedUdp } from '../pcap/pcap.js';
 
 const USAGE = `usage: lispwg decode [--json] <hex | file>
        lispwg decode [--json] --file <file>

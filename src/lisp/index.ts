@@ -12,5 +12,3 @@ export type { Eid } from './eid.js';
 export { wrapWireguardKey, wireguardKeyRecord, recordKey, recordJson, WIREGUARD_KEY_LENGTH } from './wireguard-key.js';
 export { ipFamily } from './ip.js';
 export type { IpFamily } from './ip.js';
-export { writePcap, ethernetUdpFrame, pcapGlobalHeader, pcapRecord, udpOfFrame, LinkType } from './pcap.js';
-export type { UdpDatagram, CapturedUdp } from './pcap.js';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { run } from '../util/exec.js';
 import { decodeMessage, encodeMessage, signMessage, type Address, type Lcaf, type LispMessage, type MappingRecord } from './index.js';
 import { address as addressCodec } from './address.js';
-import { writePcap } from './pcap.js';
+import { writePcap } from '../pcap/pcap.js';
 import { allSamples } from './samples.js';
 import { ligEcmMapRequest, oorMapRegister } from './testing/foreign.js';
 

@@ -9,7 +9,7 @@
  */
 import { closeSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
-import { callNative, native } from '../dataplane/tun/native.js';
+import { callNative, native } from '../native/native.js';
 import { LispwgError } from '../util/errors.js';
 
 export const NETLINK_ROUTE = 0;

@@ -4,8 +4,8 @@
  * captured frames of the link types tcpdump writes on Linux (Ethernet, Linux cooked v1/v2, raw
  * IP, BSD loopback).
  */
-import { readIpHeader, writeIpUdpHeaders, ipFamily, ipUdpHeaderLength, UDP_HEADER_LENGTH, type IpHeader } from './ip.js';
-import { LispDecodeError, LispEncodeError } from './errors.js';
+import { readIpHeader, writeIpUdpHeaders, ipFamily, ipUdpHeaderLength, UDP_HEADER_LENGTH, type IpHeader } from '../lisp/ip.js';
+import { LispDecodeError, LispEncodeError } from '../lisp/errors.js';
 
 export const LinkType = { Null: 0, Ethernet: 1, Raw: 101, LinuxSll: 113, Ipv4: 228, Ipv6: 229, LinuxSll2: 276 } as const;
 
