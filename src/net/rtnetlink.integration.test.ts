@@ -1,23 +1,19 @@
 // rtnetlink against the real kernel in a namespace of its own, checked with iproute2's view.
 // Run under: flock /tmp/lispwg-netns.lock npx vitest run src/net/rtnetlink.integration.test.ts
-import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../util/exec.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { netnsLab } from '../testing/netns.js';
 import { monitorAddresses, Rtnetlink, type AddressEvent } from './rtnetlink.js';
 
-const ns = `lwgrt-${randomBytes(3).toString('hex')}`;
-const ip = async (args: string) => (await run(['ip', '-n', ns, ...args.split(' ')])).stdout;
+const lab = netnsLab({ prefix: 'lwgrt' });
+const ns = lab.ns('a');
+const ip = (args: string) => lab.ip('a', ...args.split(' '));
 let rt: Rtnetlink;
 
 beforeAll(async () => {
-  await run(['ip', 'netns', 'add', ns]);
-  await run(['ip', '-n', ns, 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1']);
+  await lab.addNs('a');
+  await lab.ip('a', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1'); // left down: the first test sets them up
   rt = Rtnetlink.open({ netns: ns });
-});
-
-afterAll(async () => {
-  rt?.close();
-  await run(['ip', 'netns', 'del', ns], { allowFail: true });
+  lab.defer(() => rt.close());
 });
 
 describe('Rtnetlink', () => {
