@@ -80,7 +80,7 @@ function wireguard(p: Buffer): { message: WireGuardMessage; receiver?: number; c
 }
 
 /** Decodes an IP packet (v4 or v6) that starts at `off`. */
-export function decodeIp(buf: Buffer, off: number, timeUs: number, length: number): PacketEvent {
+function decodeIp(buf: Buffer, off: number, timeUs: number, length: number): PacketEvent {
   const other = (why: string): OtherEvent => ({ kind: 'other', timeUs, length, why });
   if (buf.length < off + 1) return other('empty');
   const version = buf[off]! >> 4;

@@ -66,7 +66,7 @@ export function callNative<T>(what: string, f: (addon: NativeAddon) => T): T {
   }
 }
 
-export class NativeCallError extends LispwgError {
+class NativeCallError extends LispwgError {
   readonly errno: string;
   constructor(what: string, e: NativeError) {
     const [code, hint] = classify(e);

@@ -39,7 +39,7 @@ export const kernelDevice = (path: string, what: string): FeatureProbe =>
   existsSync(path) ? { ok: true } : { ok: false, why: `the kernel offers no ${what} (${path})` };
 
 /** Tools among `tools` that cannot be found. */
-export async function missingTools(tools: readonly string[]): Promise<string[]> {
+async function missingTools(tools: readonly string[]): Promise<string[]> {
   const found = await Promise.all(tools.map((t) => (t.startsWith('/') ? existsSync(t) : hasCommand(t))));
   return tools.filter((_, i) => !found[i]);
 }
