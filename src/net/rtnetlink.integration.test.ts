@@ -2,21 +2,24 @@
 // Run under: flock /tmp/lispwg-netns.lock npx vitest run src/net/rtnetlink.integration.test.ts
 import { beforeAll, describe, expect, it } from 'vitest';
 import { netnsLab } from '../testing/netns.js';
+import { prerequisites } from '../testing/prerequisites.js';
 import { monitorAddresses, Rtnetlink, type AddressEvent } from './rtnetlink.js';
 
+const skip = await prerequisites('rtnetlink tests', { root: true, tools: ['ip'] });
 const lab = netnsLab({ prefix: 'lwgrt' });
 const ns = lab.ns('a');
 const ip = (args: string) => lab.ip('a', ...args.split(' '));
 let rt: Rtnetlink;
 
 beforeAll(async () => {
+  if (skip) return;
   await lab.addNs('a');
   await lab.ip('a', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1'); // left down: the first test sets them up
   rt = Rtnetlink.open({ netns: ns });
   lab.defer(() => rt.close());
 });
 
-describe('Rtnetlink', () => {
+describe.skipIf(skip !== undefined)('Rtnetlink', () => {
   it('sets links up and down and changes the MTU', async () => {
     rt.setLinkUp('v0');
     rt.setLinkUp('v1');

@@ -5,10 +5,12 @@ import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../util/exec.js';
 import { netnsLab } from '../../testing/netns.js';
+import { kernelDevice, prerequisites } from '../../testing/prerequisites.js';
 import { Rtnetlink } from '../../net/rtnetlink.js';
 import { TunDevice } from './tun.js';
 import { buildUdpPacket, parseUdpPacket } from './udp-packet.js';
 
+const skip = await prerequisites('TUN tests', { root: true, tools: ['ip'], kernel: [kernelDevice('/dev/net/tun', 'TUN device')] });
 const lab = netnsLab({ prefix: 'lwgtun' });
 const ns = lab.ns('a');
 const tunName = `lwgt${lab.id}`;
@@ -47,6 +49,7 @@ async function packets(pred: (p: Buffer) => boolean, n: number): Promise<Buffer[
 }
 
 beforeAll(async () => {
+  if (skip) return;
   await lab.addNs('a');
   rt = Rtnetlink.open({ netns: ns });
   lab.defer(() => rt.close());
@@ -65,7 +68,7 @@ beforeAll(async () => {
 });
 
 
-describe('TunDevice', () => {
+describe.skipIf(skip !== undefined)('TunDevice', () => {
   it('is created in the namespace with the name asked for', async () => {
     expect(tun.name).toBe(tunName);
     const link = (await run(['ip', '-n', ns, '-d', 'link', 'show', tunName])).stdout;
