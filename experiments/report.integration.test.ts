@@ -3,7 +3,7 @@
  * synthetic runs (written by this test into a temporary folder, never under results/) and must
  * show every figure with no console error. Takes about 3 s.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';

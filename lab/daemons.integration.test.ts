@@ -5,7 +5,7 @@
  * Run under `flock /tmp/lispwg-netns.lock`.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { run } from '../src/util/exec.js';

@@ -2,9 +2,8 @@
 // peers' view, a wireguard-go killed and brought back, nothing left behind. Run under:
 //   flock /tmp/lispwg-netns.lock npx vitest run src/wg/wireguard.integration.test.ts
 // The kernel-backend suite runs only where the kernel has WireGuard.
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../util/exec.js';
 import { createLogger } from '../util/log.js';
 import { prerequisites } from '../testing/prerequisites.js';
