@@ -102,7 +102,7 @@ export const handover: Experiment<HandoverSample, HandoverParams> = {
 };
 
 /** OOR sends its SMRs a compiled-in 4 s after a move; the plain LISP variant's mn is given the same hold-down. */
-export const OOR_SMR_DELAY_MS = 4000;
+const OOR_SMR_DELAY_MS = 4000;
 
 /** Each variant's agents. */
 const VARIANTS: Record<string, (p: HandoverParams) => NodeSettings> = {

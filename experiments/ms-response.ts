@@ -51,8 +51,8 @@ export interface MsResponseParams {
 }
 
 /** The thesis' sizes (its MS configuration script), then 150 000 and 1 000 000 beyond them. */
-export const PAPER_SIZES = [10, 20, 50, 100, 150, 200, 300, 400, 500, 700, 1000, 1250, 1500, 2000, 3000, 4000, 5000, 7000, 10000, 15000, 20000, 30000, 40000, 50000, 70000, 100000];
-export const QUICK_SIZES = [10, 1000, 100000];
+const PAPER_SIZES = [10, 20, 50, 100, 150, 200, 300, 400, 500, 700, 1000, 1250, 1500, 2000, 3000, 4000, 5000, 7000, 10000, 15000, 20000, 30000, 40000, 50000, 70000, 100000];
+const QUICK_SIZES = [10, 1000, 100000];
 
 export const PAPER: readonly PaperValue[] = [
   { metric: 'WG records - plain records (processing, mean of per-N medians)', variant: 'lisp-wg', stat: 'value', value: 40, unit: 'us', source: 'paper VI-C / thesis 4.3: "on average 40 us"' },
@@ -64,7 +64,7 @@ export const PAPER: readonly PaperValue[] = [
 const labels = { 'lisp-wg': 'records with a WireGuard key (OOR+WG)', lisp: 'plain LISP records (OOR)' };
 
 /** The delay every statistic uses: the capture at the server's interface, per request. */
-export const processingUs = (s: MsResponseSample): number | undefined => (s.kind === 'request' ? s.captureUs : undefined);
+const processingUs = (s: MsResponseSample): number | undefined => (s.kind === 'request' ? s.captureUs : undefined);
 
 /** The per-batch medians of the server's counter or the client's RTT. */
 function batchMedians(samples: readonly MsResponseSample[], kind: 'server' | 'client'): PerNMedian[] {

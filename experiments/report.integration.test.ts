@@ -3,7 +3,7 @@
  * synthetic runs (written by this test into a temporary folder, never under results/) and must
  * show every figure with no console error. Takes about 3 s.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -15,7 +15,8 @@ import { ExperimentRun } from './lib/run.js';
 import { syntheticSamples } from './lib/synthetic.js';
 import { experiments } from './registry.js';
 import { buildReport } from './report.js';
-import { quietly } from './lib/testing.js';
+import { quietly } from './testing/quietly.js';
+import { prerequisites } from '../src/testing/prerequisites.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const dir = mkdtempSync(join(tmpdir(), 'lispwg-report-'));
@@ -36,7 +37,9 @@ async function writeRuns(skip: string): Promise<void> {
   await quietly(async () => gates.finish({ pass: false, gates: evaluateGates(summaries as GateSummaries) }));
 }
 
-describe.skipIf(!existsSync(CHROMIUM))(`the report in headless Chromium (${CHROMIUM})`, () => {
+const missing = await prerequisites('the report in Chromium', { tools: [CHROMIUM] });
+
+describe.skipIf(missing !== undefined)(`the report in headless Chromium (${CHROMIUM})`, () => {
   it('loads with no console error and shows every figure', async () => {
     const skipped = 'handover'; // a gated experiment: its gate must show as failed
     await writeRuns(skipped);

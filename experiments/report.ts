@@ -15,7 +15,7 @@ import type { Summary } from './lib/stats.js';
 import { experiments, type AnyExperiment } from './registry.js';
 
 /** What differs from the paper's set-up, and why (shown at the top of the report). */
-export const DIFFERENCES: ReadonlyArray<[string, string]> = [
+const DIFFERENCES: ReadonlyArray<[string, string]> = [
   ['WireGuard in userspace (wireguard-go) instead of the kernel module',
     'This machine\'s kernel has no WireGuard module and loads none. wireguard-go is configured through its UAPI socket; every packet crosses the user/kernel boundary, which the paper\'s kernel WireGuard avoided. This costs most in throughput (Fig. 11), where the paper\'s point was precisely that OOR+WG stays in the kernel.'],
   ['Network namespaces on one machine instead of three servers on a Gigabit LAN',
@@ -106,7 +106,7 @@ function gatesBlock(gates: { runId: string; results: GateResult[] } | undefined)
 }
 
 /** The page, from the chosen runs (pure: no file access). */
-export function renderReport(entries: readonly ReportEntry[], outDir: string, gates?: { runId: string; results: GateResult[] }, generatedAt = new Date().toISOString()): string {
+function renderReport(entries: readonly ReportEntry[], outDir: string, gates?: { runId: string; results: GateResult[] }, generatedAt = new Date().toISOString()): string {
   const overview = entries
     .map((e) => {
       const s = e.run?.summary as { paper?: Comparison[] } | undefined;

@@ -41,7 +41,7 @@ export const PAPER: readonly PaperValue[] = [
 const labels = labelsFor('lisp-wg', 'lisp', 'ipsec', 'plain');
 
 /** Payload per variant: the thesis' 1380 B inside WireGuard, 1388 B inside LISP (no fragmentation at 1500); IPsec: the tunnel's inner MTU - 28. */
-export const PAYLOAD: Record<string, number> = { 'lisp-wg': 1380, lisp: 1388, plain: 1388 };
+const PAYLOAD: Record<string, number> = { 'lisp-wg': 1380, lisp: 1388, plain: 1388 };
 
 /** Mean output per (variant, input rate), sorted by rate. */
 export function curve(samples: readonly ThroughputSample[]): Array<{ variant: string; input: number; output: number }> {

@@ -5,10 +5,11 @@
  * Run under `flock /tmp/lispwg-netns.lock`.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { hasCommand, run } from '../src/util/exec.js';
+import { run } from '../src/util/exec.js';
+import { kernelDevice, prerequisites } from '../src/testing/prerequisites.js';
 import type { MsSnapshot } from '../src/ms/server.js';
 import type { WireGuardAgentStatus as AgentStatus } from '../src/xtr/show.js';
 import { lispwgBin, projectRoot } from '../src/util/project.js';
@@ -22,14 +23,12 @@ import { loadTopology } from './topology/load.js';
 // labs take seconds, not the default 5 s of a unit test
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
-const missing = await (async () => {
-  if (process.getuid?.() !== 0) return 'root';
-  if (!existsSync('/dev/net/tun')) return 'the TUN device (/dev/net/tun)';
-  for (const c of ['ip', 'wireguard-go', 'ping']) if (!(await hasCommand(c))) return c;
-  if (!existsSync(lispwgBin())) return `the built CLI (${lispwgBin()}: run npm run build)`;
-  return undefined;
-})();
-if (missing) console.warn(`lab daemon tests skipped: ${missing} is missing`);
+const missing = await prerequisites('lab daemon tests', {
+  root: true,
+  tools: ['ip', 'wireguard-go', 'ping'],
+  built: true,
+  kernel: [kernelDevice('/dev/net/tun', 'TUN device')],
+});
 
 const name = `dxtr-${randomBytes(2).toString('hex')}`;
 // also when a test times out half-way

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { run } from '../src/util/exec.js';
+import { inCi, prerequisites } from '../src/testing/prerequisites.js';
 import { projectRoot } from '../src/util/project.js';
 import { dockerClient, ensureDockerd, stopDockerd } from './backend/dockerd.js';
 import type { IcmpEvent } from './capture/decode.js';
@@ -23,8 +24,13 @@ import { loadTopology } from './topology/load.js';
 // labs take seconds, not the default 5 s of a unit test
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
-const status = process.getuid?.() === 0 ? await ensureDockerd({ start: true }) : ({ ok: false, reason: 'not root' } as const);
-if (!status.ok) console.warn(`docker lab tests skipped: ${status.reason}`);
+const missing = await prerequisites('docker lab tests', { root: true, tools: ['ip', 'dockerd'] });
+const status = missing === undefined ? await ensureDockerd({ start: true }) : ({ ok: false, reason: missing } as const);
+// lab/setup.sh installs Docker: in CI a daemon that does not start fails the run like a missing tool
+if (!status.ok && missing === undefined) {
+  if (inCi()) throw new Error(`docker lab tests: ${status.reason}`);
+  console.warn(`docker lab tests skipped: ${status.reason}`);
+}
 
 const id = randomBytes(2).toString('hex');
 const topo = (name: string) => loadTopology(join(projectRoot(), 'topologies', `${name}.yaml`));

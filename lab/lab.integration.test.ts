@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { execa } from 'execa';
-import { hasCommand, run } from '../src/util/exec.js';
+import { run } from '../src/util/exec.js';
+import { prerequisites } from '../src/testing/prerequisites.js';
 import { projectRoot } from '../src/util/project.js';
 import type { IcmpEvent } from './capture/decode.js';
 import { destroyLab } from './down.js';
@@ -25,12 +26,7 @@ import { loadTopology } from './topology/load.js';
 // labs take seconds, not the default 5 s of a unit test
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
-const missing = await (async () => {
-  if (process.getuid?.() !== 0) return 'root';
-  for (const c of ['ip', 'tc', 'fping', 'ping', 'nuttcp', 'tcpdump', 'dumpcap', 'setsid']) if (!(await hasCommand(c))) return c;
-  return undefined;
-})();
-if (missing) console.warn(`lab integration tests skipped: ${missing} is missing`);
+const missing = await prerequisites('lab integration tests', { root: true, tools: ['ip', 'tc', 'fping', 'ping', 'nuttcp', 'tcpdump', 'dumpcap', 'setsid'] });
 
 const id = randomBytes(2).toString('hex');
 const topo = (name: string) => loadTopology(join(projectRoot(), 'topologies', `${name}.yaml`));

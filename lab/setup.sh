@@ -42,7 +42,7 @@ if [[ ! -f $stamp || package-lock.json -nt $stamp ]]; then
 fi
 
 # the N-API addon (TUN, netlink) is built by npm's install script; rebuild it if a checkout lacks it
-if [[ ! -f src/dataplane/tun/build/Release/lispwg_native.node ]]; then
+if [[ ! -f src/native/build/Release/lispwg_native.node ]]; then
   say "building the TUN/netlink addon (node-gyp)"
   npm run -s install >&2
 fi

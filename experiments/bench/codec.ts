@@ -9,7 +9,7 @@
  * Ends with one JSON line holding every figure.
  */
 import { decodeMessage, encodeMessage, signMessage, verifyMessage, type LispMessage } from '../../src/lisp/index.js';
-import { plainRecord, sampleMapRegister, sampleMapReply, sampleMapRequest } from '../../src/lisp/testing/samples.js';
+import { plainRecord, sampleMapRegister, sampleMapReply, sampleMapRequest } from '../../src/lisp/samples.js';
 import { collectMetadata } from '../lib/metadata.js';
 import { summarize } from '../lib/stats.js';
 

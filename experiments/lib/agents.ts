@@ -13,8 +13,8 @@ import { nodeDir } from '../../lab/names.js';
 import { cidrText } from '../../lab/topology/addr.js';
 import type { ExperimentRun } from './run.js';
 
-export const agentSocket = (lab: Lab, node: string): string => join(nodeDir(lab.name, node), 'agent.sock');
-export const eventLogOf = (lab: Lab, node: string): string => join(nodeDir(lab.name, node), 'events.jsonl');
+const agentSocket = (lab: Lab, node: string): string => join(nodeDir(lab.name, node), 'agent.sock');
+const eventLogOf = (lab: Lab, node: string): string => join(nodeDir(lab.name, node), 'events.jsonl');
 
 /** A node's first EID address (its EID prefix's address). */
 export function eidOf(lab: Lab, node: string): string {
@@ -36,7 +36,7 @@ export async function wgStatus(lab: Lab, node: string): Promise<WireGuardAgentSt
 }
 
 /** Waits until the agents have registered with the Map-Server. */
-export async function waitRegistered(lab: Lab, nodes: readonly string[], timeoutMs = 15_000): Promise<void> {
+async function waitRegistered(lab: Lab, nodes: readonly string[], timeoutMs = 15_000): Promise<void> {
   for (const n of nodes) {
     const end = Date.now() + timeoutMs;
     for (;;) {

@@ -15,7 +15,7 @@ export interface DelaySample extends Sample {
   warmup?: boolean;
 }
 
-export function delaySeries(samples: readonly DelaySample[]): Record<string, number[]> {
+function delaySeries(samples: readonly DelaySample[]): Record<string, number[]> {
   const out: Record<string, number[]> = {};
   for (const s of samples) if (typeof s.delayMs === 'number' && Number.isFinite(s.delayMs)) (out[s.variant] ??= []).push(s.delayMs);
   return out;

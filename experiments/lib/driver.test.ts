@@ -6,7 +6,7 @@ import { runExperiment } from './driver.js';
 import type { Experiment, Sample } from './experiment.js';
 import { analyseDelays, delayFigure, type DelaySample } from './delay.js';
 import { readSamples } from './run.js';
-import { quietly } from './testing.js';
+import { quietly } from '../testing/quietly.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lispwg-driver-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -10,7 +10,7 @@ import { parseOptions } from './experiment.js';
 import { writeFigure } from './render.js';
 import { ExperimentRun, type RunMetadata } from './run.js';
 
-export const FIGURE_BASENAME = 'figure';
+const FIGURE_BASENAME = 'figure';
 
 /** The tools every experiment's measurements go through, whose versions its metadata records. */
 const COMMON_TOOLS: Record<string, string[]> = {
@@ -65,7 +65,7 @@ export async function analyseAndPlot<S extends Sample, P extends object>(
 }
 
 /** Prints ours beside the paper's, and the same-run ratios. */
-export function formatSummary(s: ExperimentSummary, labels: Record<string, string>): string {
+function formatSummary(s: ExperimentSummary, labels: Record<string, string>): string {
   const lines: string[] = [`${s.metric} (${s.unit}):`];
   for (const [v, st] of Object.entries(s.variants)) {
     lines.push(`  ${(labels[v] ?? v).padEnd(26)} n=${String(st.n).padStart(4)}  median ${st.median}  p90 ${st.p90}  p99 ${st.p99}  mean ${st.mean}`);

@@ -5,8 +5,8 @@
  */
 import type { ExperimentSummary } from './experiment.js';
 
-export const CACHE_ADD_MAX_RATIO = 1.5;
-export const MS_FLATNESS_MAX_RATIO = 1.5;
+const CACHE_ADD_MAX_RATIO = 1.5;
+const MS_FLATNESS_MAX_RATIO = 1.5;
 
 export interface GateResult {
   gate: string;

@@ -1,5 +1,5 @@
 /** The variants' names as every figure and table shows them (the paper's names in brackets). */
-export const VARIANT_LABELS: Record<string, string> = {
+const VARIANT_LABELS: Record<string, string> = {
   'lisp-wg': 'LISP+WG, lispwg (OOR+WG)',
   'lisp-wg-drop': 'LISP+WG, drop while resolving (as OOR+WG)',
   lisp: 'plain LISP (OOR)',

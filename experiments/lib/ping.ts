@@ -10,7 +10,7 @@ export function pingStatistics(output: string): { transmitted: number; received:
 }
 
 /** The time (us since the epoch) of the last reply `ping -D` wrote to `log`, reading only its tail. */
-export async function lastReplyUs(log: string): Promise<number | undefined> {
+async function lastReplyUs(log: string): Promise<number | undefined> {
   let fh;
   try {
     fh = await open(log, 'r');

@@ -24,7 +24,7 @@ const base = {
 } as const;
 
 /** The order and colours of the variants, so every figure draws LISP+WG in the same colour. */
-export const variantColours: Record<string, string> = {
+const variantColours: Record<string, string> = {
   'lisp-wg': '#1f77b4',
   lisp: '#ff7f0e',
   grpc: '#2ca02c',

@@ -10,7 +10,7 @@ import { Resvg } from '@resvg/resvg-js';
 import { LispwgError } from '../../src/util/errors.js';
 import type { Spec } from './plot.js';
 
-export async function toSvg(spec: Spec): Promise<string> {
+async function toSvg(spec: Spec): Promise<string> {
   let compiled: vega.Spec;
   try {
     compiled = compile(spec).spec;
@@ -29,7 +29,7 @@ export async function toSvg(spec: Spec): Promise<string> {
   }
 }
 
-export function svgToPng(svg: string, scale = 2): Buffer {
+function svgToPng(svg: string, scale = 2): Buffer {
   const r = new Resvg(svg, {
     background: 'white',
     fitTo: { mode: 'zoom', value: scale },

@@ -15,7 +15,7 @@ import { RELAY_PORTS } from '../tools/udp-delay.js';
 
 const FROM_PORT = 40000;
 
-export async function holdDatagrams(lab: Lab, node: string, to: { address: string; port: number }, delayMs: number, relayPort = 4343): Promise<void> {
+async function holdDatagrams(lab: Lab, node: string, to: { address: string; port: number }, delayMs: number, relayPort = 4343): Promise<void> {
   const listen = `127.0.0.1:${relayPort}`;
   const relay = await lab.spawn(node, `udp-delay-${relayPort}`, ['node', join(projectRoot(), 'dist', 'experiments', 'tools', 'udp-delay.js'), '--listen', listen, '--to', `${to.address}:${to.port}`, '--delay', String(delayMs), '--from-port', String(FROM_PORT)]);
   await relay.waitForLog(/udp-delay:/, 10_000);

@@ -16,11 +16,11 @@ import { fileURLToPath } from 'node:url';
 import { decodeMessage, eidAddress, signMessage, wrapWireguardKey, type MappingRecord } from '../../src/lisp/index.js';
 import { LispwgError } from '../../src/util/errors.js';
 
-export const RECORDS_PER_REGISTER = 100;
+const RECORDS_PER_REGISTER = 100;
 const WINDOW = 16;
 
 /** Entry i's EID prefix, and an address inside it (what a query asks for). */
-export const entryPrefix = (i: number): string => `2001:db8:${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}::`;
+const entryPrefix = (i: number): string => `2001:db8:${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}::`;
 export const entryEid = (i: number): string => `${entryPrefix(i)}1`;
 
 function record(i: number, withKey: boolean, rloc: string): MappingRecord {

@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeDataHeader, encodeMessage, LinkType, pcapGlobalHeader, pcapRecord, writePcap } from '../../src/lisp/index.js';
-import { sampleMapRequest } from '../../src/lisp/testing/samples.js';
+import { encodeDataHeader, encodeMessage } from '../../src/lisp/index.js';
+import { LinkType, pcapGlobalHeader, pcapRecord, writePcap } from '../../src/pcap/pcap.js';
+import { sampleMapRequest } from '../../src/lisp/samples.js';
 import { decodeFrame } from './decode.js';
 import { readPcap } from './pcap.js';
 

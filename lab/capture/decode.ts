@@ -4,7 +4,8 @@
  * message decoded by src/lisp), LISP data (4341: the data header and the inner
  * packet), other UDP, TCP. Bounded reads only: a short or odd frame becomes `other`, never a throw.
  */
-import { type DataHeader, decodeDataHeader, decodeMessage, LinkType, type LispMessage } from '../../src/lisp/index.js';
+import { type DataHeader, decodeDataHeader, decodeMessage, type LispMessage } from '../../src/lisp/index.js';
+import { LinkType } from '../../src/pcap/pcap.js';
 import { formatIpv4, formatIpv6 } from '../../src/ip/ip.js';
 
 export interface Base {
@@ -79,7 +80,7 @@ function wireguard(p: Buffer): { message: WireGuardMessage; receiver?: number; c
 }
 
 /** Decodes an IP packet (v4 or v6) that starts at `off`. */
-export function decodeIp(buf: Buffer, off: number, timeUs: number, length: number): PacketEvent {
+function decodeIp(buf: Buffer, off: number, timeUs: number, length: number): PacketEvent {
   const other = (why: string): OtherEvent => ({ kind: 'other', timeUs, length, why });
   if (buf.length < off + 1) return other('empty');
   const version = buf[off]! >> 4;

@@ -5,7 +5,7 @@ import { eidPrefixContains, formatEidPrefix, makeEidPrefix, parseEidPrefix } fro
 import { MappingDatabase } from '../../src/mapping/database.js';
 import { parsePrefix as parseAgentPrefix, prefixCovers, type Prefix } from '../../src/xtr/config.js';
 import { decodeMessage, eidOf, encodeMessage, type MapReply } from '../../src/lisp/index.js';
-import { plainRecord } from '../../src/lisp/testing/samples.js';
+import { plainRecord } from '../../src/lisp/samples.js';
 import { ipDestination } from '../../src/dataplane/ip.js';
 
 const c = (t: string): Cidr => {

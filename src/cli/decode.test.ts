@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from './decode.js';
 import { encodeDataHeader, encodeMessage } from '../lisp/index.js';
-import { ethernetUdpFrame, LinkType, pcapGlobalHeader, pcapRecord, writePcap } from '../lisp/pcap.js';
+import { ethernetUdpFrame, LinkType, pcapGlobalHeader, pcapRecord, writePcap } from '../pcap/pcap.js';
 import { writeIpUdpHeaders } from '../lisp/ip.js';
-import { sampleEcmV6, sampleMapReply, sampleMapRequest } from '../lisp/testing/samples.js';
+import { sampleEcmV6, sampleMapReply, sampleMapRequest } from '../lisp/samples.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lispwg-decode-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -26,7 +26,7 @@ import {
   type MappingRecord,
 } from '../lisp/index.js';
 import { readIpHeader } from '../lisp/ip.js';
-import { knownLinkType, udpOfFrame, type CapturedUdp } from '../lisp/pcap.js';
+import { knownLinkType, udpOfFrame, type CapturedUdp } from '../pcap/pcap.js';
 
 const USAGE = `usage: lispwg decode [--json] <hex | file>
        lispwg decode [--json] --file <file>
@@ -121,7 +121,7 @@ function recordLines(r: MappingRecord, i: number, indent: string): string[] {
 }
 
 /** The lines describing a decoded message (no trailing newline). */
-export function describeMessage(m: LispMessage, indent = ''): string[] {
+function describeMessage(m: LispMessage, indent = ''): string[] {
   const i2 = indent + '  ';
   switch (m.type) {
     case 'map-request':
@@ -195,7 +195,7 @@ function describeDataHeader(h: DataHeader): string {
 // JSON rendering
 
 /** A JSON-safe copy: bigint -> decimal string, Security Key keys -> base64, other bytes -> hex. */
-export function toJson(value: unknown): unknown {
+function toJson(value: unknown): unknown {
   if (typeof value === 'bigint') return value.toString();
   if (value instanceof Uint8Array) return hex(value);
   if (Array.isArray(value)) return value.map(toJson);
@@ -218,7 +218,7 @@ function errorJson(e: LispDecodeError): Record<string, unknown> {
 // Inputs
 
 /** Bytes from hex text (whitespace, ':' separators and a leading 0x ignored), or undefined. */
-export function parseHex(text: string): Uint8Array | undefined {
+function parseHex(text: string): Uint8Array | undefined {
   const t = text.trim().replace(/^0x/i, '').replace(/[\s:]/g, '');
   if (t.length === 0 || t.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(t)) return undefined;
   return Buffer.from(t, 'hex');

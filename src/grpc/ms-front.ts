@@ -9,7 +9,7 @@ import type { Logger } from '../util/log.js';
 import { GRPC_PORT } from './proto.js';
 import { GrpcMapResolver, type MappingSource } from './server.js';
 
-export function mapServerSource(ms: MapServer): MappingSource {
+function mapServerSource(ms: MapServer): MappingSource {
   return {
     lookup: (iid, afi, address) => {
       const m = ms.lookupMapping(iid, afi, address);

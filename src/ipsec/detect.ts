@@ -36,7 +36,7 @@ export const STRONGSWAN_PLUGINS: Record<string, string> = {
   hmac: 'libstrongswan',
   kdf: 'libstrongswan',
 };
-export const STRONGSWAN_PACKAGES = 'strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins';
+const STRONGSWAN_PACKAGES = 'strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins';
 
 /** The lines of /proc/config.gz naming `options`, when the kernel exposes its configuration. */
 function kernelConfig(options: string[]): string {

@@ -3,12 +3,11 @@
 // packages are installed: ping and a TCP transfer between the EIDs, ESP on the wire (tshark), and
 // nothing left behind. Run under:
 //   flock /tmp/lispwg-netns.lock npx vitest run src/ipsec/ipsec.integration.test.ts
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { run, spawn } from '../util/exec.js';
+import { prerequisites } from '../testing/prerequisites.js';
+import { netnsLab } from '../testing/netns.js';
 import { tcpTransfer } from '../dataplane/lisp/testing/transfer.js';
 import { probeKernelEsp, probeStrongswan } from './detect.js';
 import { openXfrmTunnel } from './xfrm.js';
@@ -17,33 +16,24 @@ import type { IpsecEndpoint, IpsecTunnel } from './types.js';
 
 const kernel = await probeKernelEsp();
 const user = probeStrongswan();
-if (!kernel.ok) console.warn(`kernel XFRM tests skipped: ${kernel.why}`);
-if (!user.ok) console.warn(`strongSwan tests skipped: ${user.why}`);
+const skipKernel = await prerequisites('kernel XFRM tests', { root: true, tools: ['ip', 'ping', 'tshark'], kernel: [kernel] });
+const skipUser = await prerequisites('strongSwan tests', { root: true, tools: ['ip', 'ping', 'tshark'], toolProbes: [user] });
 
 function suite(backend: 'kernel' | 'strongswan', open: (a: IpsecEndpoint, b: IpsecEndpoint) => Promise<IpsecTunnel>) {
-  const tag = randomBytes(3).toString('hex');
-  const [nsA, nsB] = [`lwiA-${tag}`, `lwiB-${tag}`];
+  const lab = netnsLab({ prefix: 'lwi', dirStem: 'lispwg-ipsec-test' });
+  const tag = lab.id;
+  const [nsA, nsB] = [lab.ns('A'), lab.ns('B')];
   const [rlocA, rlocB, eidA, eidB] = ['198.18.43.1', '198.18.43.2', '198.19.43.1', '198.19.44.1'];
-  let dir = '';
+  const dir = lab.dir;
   let tunnel: IpsecTunnel | undefined;
   const exec = (ns: string, cmd: string[]) => run(['ip', 'netns', 'exec', ns, ...cmd], { allowFail: true, timeoutMs: 20_000 });
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'lispwg-ipsec-test-'));
-    for (const ns of [nsA, nsB]) await run(['ip', 'netns', 'add', ns]);
-    await run(['ip', '-n', nsA, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', nsB]);
-    for (const [ns, rloc, eid] of [[nsA, rlocA, eidA], [nsB, rlocB, eidB]] as const) {
-      await run(['ip', '-n', ns, 'addr', 'add', `${rloc}/24`, 'dev', 'eth0']);
-      await run(['ip', '-n', ns, 'addr', 'add', `${eid}/32`, 'dev', 'lo']);
-      await run(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
-      await run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
-    }
-  });
-
-  afterAll(async () => {
-    await tunnel?.close();
-    for (const ns of [nsA, nsB]) await run(['ip', 'netns', 'del', ns], { allowFail: true });
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await lab.addNs('A', 'B');
+    await lab.link('A', 'eth0', 'B', 'eth0', `${rlocA}/24`, `${rlocB}/24`);
+    await lab.address('A', 'lo', `${eidA}/32`);
+    await lab.address('B', 'lo', `${eidB}/32`);
+    lab.defer(() => tunnel?.close());
   });
 
   it('brings the tunnel up and carries pings between the EIDs, as ESP on the wire', async () => {
@@ -82,5 +72,5 @@ function suite(backend: 'kernel' | 'strongswan', open: (a: IpsecEndpoint, b: Ips
   });
 }
 
-describe.skipIf(!kernel.ok)(`kernel XFRM tunnel${kernel.ok ? '' : ` (skipped: ${kernel.why})`}`, { timeout: 60_000 }, () => suite('kernel', openXfrmTunnel));
-describe.skipIf(!user.ok)(`strongSwan kernel-libipsec tunnel${user.ok ? '' : ` (skipped: ${user.why})`}`, { timeout: 60_000 }, () => suite('strongswan', openStrongswanTunnel));
+describe.skipIf(skipKernel !== undefined)(`kernel XFRM tunnel${kernel.ok ? '' : ` (skipped: ${kernel.why})`}`, { timeout: 60_000 }, () => suite('kernel', openXfrmTunnel));
+describe.skipIf(skipUser !== undefined)(`strongSwan kernel-libipsec tunnel${user.ok ? '' : ` (skipped: ${user.why})`}`, { timeout: 60_000 }, () => suite('strongswan', openStrongswanTunnel));

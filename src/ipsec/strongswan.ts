@@ -26,7 +26,7 @@ import type { IpsecEndpoint, IpsecTunnel } from './types.js';
  * packets are at most 1400 bytes (1500 would allow 1432: outer IPv4 20 + UDP 8 + ESP 8 + IV 8 +
  * pad and trailer 2..5 + ICV 16).
  */
-export const LIBIPSEC_MTU = 1400;
+const LIBIPSEC_MTU = 1400;
 
 const START_TIMEOUT_MS = 5000;
 
@@ -87,7 +87,7 @@ secrets {
 }
 
 /** One charon, running in its end's namespace. */
-export class StrongswanNode {
+class StrongswanNode {
   private constructor(
     readonly endpoint: IpsecEndpoint,
     readonly dir: string,

@@ -13,7 +13,7 @@ import { XFRM_AEAD } from './detect.js';
 import type { IpsecEndpoint, IpsecTunnel } from './types.js';
 
 /** Outer IPv4 20 + SPI/sequence 8 + IV 8 + pad (<= 3) + pad length/next header 2 + ICV 16, rounded. */
-export const XFRM_MTU = 1500 - 60;
+const XFRM_MTU = 1500 - 60;
 
 interface Sa {
   spi: string;

@@ -151,7 +151,7 @@ function lcafCodec(l: Lcaf): LcafBodyCodec<Lcaf> {
 // ---------------------------------------------------------------------------------------------
 // Type 1, AFI List: | AFI | address | AFI | address | ... (until Length)
 
-export const afiListLcaf: LcafBodyCodec<AfiListLcaf> = {
+const afiListLcaf: LcafBodyCodec<AfiListLcaf> = {
   encodingLength(l) {
     let n = 0;
     for (const a of l.addresses) n += address.encodingLength(a);
@@ -172,7 +172,7 @@ export const afiListLcaf: LcafBodyCodec<AfiListLcaf> = {
 // ---------------------------------------------------------------------------------------------
 // Type 2, Instance ID: Rsvd2 = IID mask-len | Instance ID (32) | AFI | address
 
-export const instanceIdLcaf: LcafBodyCodec<InstanceIdLcaf> = {
+const instanceIdLcaf: LcafBodyCodec<InstanceIdLcaf> = {
   encodingLength(l) {
     return 4 + address.encodingLength(l.address);
   },
@@ -194,7 +194,7 @@ export const instanceIdLcaf: LcafBodyCodec<InstanceIdLcaf> = {
 //   | Key Length | Key Material ...   (Key Count times)
 //   | AFI | address ...
 
-export const securityKeyLcaf: LcafBodyCodec<SecurityKeyLcaf> = {
+const securityKeyLcaf: LcafBodyCodec<SecurityKeyLcaf> = {
   encodingLength(l) {
     let n = 4;
     for (const k of l.keys) n += 2 + k.length;
@@ -235,7 +235,7 @@ export const securityKeyLcaf: LcafBodyCodec<SecurityKeyLcaf> = {
 // ---------------------------------------------------------------------------------------------
 // Any other type: the body as opaque bytes, with Flags and Rsvd2, so it round-trips.
 
-export const unknownLcaf: LcafBodyCodec<UnknownLcaf> = {
+const unknownLcaf: LcafBodyCodec<UnknownLcaf> = {
   encodingLength(l) {
     return l.body.length;
   },

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../util/exec.js';
 import { decodeMessage, encodeMessage, LispAuthError, signMessage, verifyMessage, type MapRegister } from './index.js';
-import { sampleMapNotify, sampleMapNotifyAck, sampleMapRegister, sampleMapRequest } from './testing/samples.js';
+import { sampleMapNotify, sampleMapNotifyAck, sampleMapRegister, sampleMapRequest } from './samples.js';
 
 const SECRET = 'contraseña'; // the thesis' Map-Server key (non-ASCII: used as UTF-8 bytes, as OOR does)
 const dir = mkdtempSync(join(tmpdir(), 'lispwg-auth-'));

@@ -5,7 +5,7 @@
  */
 import { expect, test } from 'vitest';
 import { decodeDataHeader, decodeMessage, encodeMessage, LispDecodeError, signMessage } from './index.js';
-import { allSamples } from './testing/samples.js';
+import { allSamples } from './samples.js';
 import { ligEcmMapRequest, oorMapRegister } from './testing/foreign.js';
 import { rng } from '../util/random.js';
 

@@ -10,5 +10,3 @@ export type { AuthenticatedMessage } from './auth.js';
 export { eidOf, eidAddress } from './eid.js';
 export type { Eid } from './eid.js';
 export { wrapWireguardKey, wireguardKeyRecord, recordKey, recordJson, WIREGUARD_KEY_LENGTH } from './wireguard-key.js';
-export { writePcap, ethernetUdpFrame, pcapGlobalHeader, pcapRecord, udpOfFrame, LinkType } from './pcap.js';
-export type { UdpDatagram, CapturedUdp } from './pcap.js';

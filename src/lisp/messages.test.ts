@@ -19,7 +19,7 @@ import {
   type MapReply,
   type MappingRecord,
 } from './index.js';
-import { allSamples, keyRecord, plainRecord, SAMPLE_KEY, sampleEcm, sampleEcmV6, sampleMapReply, sampleMapRequest } from './testing/samples.js';
+import { allSamples, keyRecord, plainRecord, SAMPLE_KEY, sampleEcm, sampleEcmV6, sampleMapReply, sampleMapRequest } from './samples.js';
 import { foldChecksum, onesSum, writeIpUdpHeaders } from './ip.js';
 
 function decodeError(bytes: Uint8Array): LispDecodeError {

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { run } from '../util/exec.js';
 import { decodeMessage, encodeMessage, signMessage, type Address, type Lcaf, type LispMessage, type MappingRecord } from './index.js';
 import { address as addressCodec } from './address.js';
-import { writePcap } from './pcap.js';
-import { allSamples } from './testing/samples.js';
+import { writePcap } from '../pcap/pcap.js';
+import { allSamples } from './samples.js';
 import { ligEcmMapRequest, oorMapRegister } from './testing/foreign.js';
 
 type Field = [name: string, show: string];

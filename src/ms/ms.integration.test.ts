@@ -8,12 +8,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
-import { hasCommand, run, spawn } from '../util/exec.js';
+import { run, spawn } from '../util/exec.js';
+import { prerequisites } from '../testing/prerequisites.js';
+import { netnsLab } from '../testing/netns.js';
 import { adminRequest } from './admin.js';
 import type { MsSnapshot } from './server.js';
 import { decodeMessage, recordKey, eidOf } from '../lisp/index.js';
@@ -22,12 +23,14 @@ import { openWireGuard, type WgDevice } from '../wg/wireguard.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MAIN = join(ROOT, 'dist/src/cli/main.js');
-const DRIVER = join(ROOT, 'dist/src/ms/testing/control-driver.js');
+// The driver is test support, not part of the build (dist/): vite-node (vitest's own runner) runs its source.
+const DRIVER = [join(ROOT, 'node_modules/.bin/vite-node'), join(ROOT, 'src/ms/testing/control-driver.ts')];
 
-const canRun = process.getuid?.() === 0 && (await hasCommand('ip'));
-const hasWireguardGo = await hasCommand('wireguard-go');
-const sfx = randomBytes(3).toString('hex');
-const NS = { br: `lwbr${sfx}`, ms: `lwms${sfx}`, xa: `lwxa${sfx}`, xb: `lwxb${sfx}`, xc: `lwxc${sfx}`, ev: `lwev${sfx}` };
+const canRun = (await prerequisites('ms integration tests', { root: true, tools: ['ip'], built: true })) === undefined;
+const hasWireguardGo = (await prerequisites('ms: the control tunnel test', { tools: ['wireguard-go'] })) === undefined;
+const lab = netnsLab({ prefix: 'lwm', dirStem: 'lispwg-ms' });
+const sfx = lab.id;
+const NS = { br: lab.ns('br'), ms: lab.ns('ms'), xa: lab.ns('xa'), xb: lab.ns('xb'), xc: lab.ns('xc'), ev: lab.ns('ev') };
 const IP = { ms: '198.18.0.1', xa: '198.18.0.2', xb: '198.18.0.3', xc: '198.18.0.4', ev: '198.18.0.5' };
 const IP6 = { ms: '2001:db8:ff::1', xb: '2001:db8:ff::3' };
 const KEY_A = randomBytes(32).toString('base64');
@@ -67,7 +70,7 @@ class Driver {
   /** Starts a control-driver process in `ns` and connects to it. */
   static async start(ns: string, opts: Json): Promise<Driver> {
     const path = join(dir, `driver-${drivers.length}.sock`);
-    const child = spawn(['node', DRIVER, JSON.stringify(opts), path], { netns: ns, stderr: 'pipe' });
+    const child = spawn(['node', ...DRIVER, JSON.stringify(opts), path], { netns: ns, stderr: 'pipe' });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     let conn: net.Socket | undefined;
@@ -78,7 +81,7 @@ class Driver {
         c.once('error', () => resolve(undefined));
       });
       if (!conn) {
-        if (i > 100) throw new Error(`driver in ${ns} did not start: ${stderr}`);
+        if (i > 300) throw new Error(`driver in ${ns} did not start: ${stderr}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     }
@@ -136,28 +139,18 @@ ${o.siteA ? '  - { name: a, key: key-a, key-id: 1, prefixes: [198.18.10.0/24] }\
 `;
 }
 
-async function sh(cmd: string[], ns?: string): Promise<void> {
-  await run(cmd, ns ? { netns: ns } : {});
-}
-
 describe.skipIf(!canRun)('lispwg ms between namespaces', () => {
-  if (!canRun) console.warn('skipped: needs root and iproute2 (ip netns)');
   let xa: Driver;
   let xb: Driver;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'lispwg-ms-'));
-    for (const ns of Object.values(NS)) await sh(['ip', 'netns', 'add', ns]);
-    await sh(['ip', 'link', 'add', 'br0', 'type', 'bridge'], NS.br);
-    await sh(['ip', 'link', 'set', 'br0', 'up'], NS.br);
+    await lab.addNs(...Object.keys(NS));
+    dir = lab.dir;
+    await lab.bridge('br', 'br0');
     for (const node of ['ms', 'xa', 'xb', 'xc', 'ev'] as const) {
-      const ns = NS[node];
-      await sh(['ip', '-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `p${node}`, 'netns', NS.br]);
-      await sh(['ip', '-n', NS.br, 'link', 'set', `p${node}`, 'master', 'br0', 'up']);
-      await sh(['ip', '-n', ns, 'addr', 'add', `${IP[node]}/24`, 'dev', 'eth0']);
-      if (node === 'ms' || node === 'xb') await sh(['ip', '-n', ns, 'addr', 'add', `${IP6[node]}/64`, 'dev', 'eth0', 'nodad']);
-      await sh(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
-      await sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+      await lab.link(node, 'eth0', 'br', `p${node}`, `${IP[node]}/24`);
+      await lab.ip('br', 'link', 'set', `p${node}`, 'master', 'br0');
+      if (node === 'ms' || node === 'xb') await lab.address(node, 'eth0', `${IP6[node]}/64`);
     }
     await writeFile(join(dir, 'ms.yaml'), msConfig({ siteA: true, keysB: [KEY_B] }));
     msProc = spawn(['node', MAIN, 'ms', '--config', join(dir, 'ms.yaml'), '--admin', admin()], { netns: NS.ms, stderr: 'pipe' });
@@ -184,8 +177,6 @@ describe.skipIf(!canRun)('lispwg ms between namespaces', () => {
     for (const dev of devices) await dev.close().catch(() => undefined);
     msProc?.kill('SIGTERM');
     await msProc?.catch(() => undefined);
-    for (const ns of Object.values(NS)) await run(['ip', 'netns', 'del', ns], { allowFail: true });
-    if (dir) await rm(dir, { recursive: true, force: true });
   }, 30_000);
 
   it('registers, resolves with the key, and pushes the requester to the destination first', async () => {

@@ -4,7 +4,7 @@
  * nanoseconds, so recording costs a few operations and no allocation.
  */
 
-export const COUNTER_NAMES = [
+const COUNTER_NAMES = [
   'rx',
   'rx-map-request',
   'rx-ecm',

@@ -9,17 +9,16 @@
  */
 import { closeSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
-import { callNative, native } from '../dataplane/tun/native.js';
+import { callNative, native } from '../native/native.js';
 import { LispwgError } from '../util/errors.js';
 
 export const NETLINK_ROUTE = 0;
 export const NETLINK_GENERIC = 16;
 
-export const NLMSG_ERROR = 2;
-export const NLMSG_DONE = 3;
+const NLMSG_ERROR = 2;
+const NLMSG_DONE = 3;
 export const NLM_F_REQUEST = 0x1;
-export const NLM_F_MULTI = 0x2;
-export const NLM_F_ACK = 0x4;
+const NLM_F_ACK = 0x4;
 export const NLM_F_DUMP = 0x300;
 export const NLM_F_REPLACE = 0x100;
 export const NLM_F_EXCL = 0x200;

@@ -1,26 +1,25 @@
 // rtnetlink against the real kernel in a namespace of its own, checked with iproute2's view.
 // Run under: flock /tmp/lispwg-netns.lock npx vitest run src/net/rtnetlink.integration.test.ts
-import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../util/exec.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { netnsLab } from '../testing/netns.js';
+import { prerequisites } from '../testing/prerequisites.js';
 import { monitorAddresses, Rtnetlink, type AddressEvent } from './rtnetlink.js';
 
-const ns = `lwgrt-${randomBytes(3).toString('hex')}`;
-const ip = async (args: string) => (await run(['ip', '-n', ns, ...args.split(' ')])).stdout;
+const skip = await prerequisites('rtnetlink tests', { root: true, tools: ['ip'] });
+const lab = netnsLab({ prefix: 'lwgrt' });
+const ns = lab.ns('a');
+const ip = (args: string) => lab.ip('a', ...args.split(' '));
 let rt: Rtnetlink;
 
 beforeAll(async () => {
-  await run(['ip', 'netns', 'add', ns]);
-  await run(['ip', '-n', ns, 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1']);
+  if (skip) return;
+  await lab.addNs('a');
+  await lab.ip('a', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1'); // left down: the first test sets them up
   rt = Rtnetlink.open({ netns: ns });
+  lab.defer(() => rt.close());
 });
 
-afterAll(async () => {
-  rt?.close();
-  await run(['ip', 'netns', 'del', ns], { allowFail: true });
-});
-
-describe('Rtnetlink', () => {
+describe.skipIf(skip !== undefined)('Rtnetlink', () => {
   it('sets links up and down and changes the MTU', async () => {
     rt.setLinkUp('v0');
     rt.setLinkUp('v1');
@@ -119,7 +118,7 @@ describe('Rtnetlink', () => {
       await ip('addr del 198.18.17.5/24 dev v1');
       expect(await waitFor((e) => e.type === 'del' && e.address === '198.18.17.5')).toBeDefined();
       // changes in other namespaces are not seen
-      expect(events.every((e) => e.type === 'overrun' || e.ifindex === rt.linkIndex('v1'))).toBe(true);
+      expect(events.every((e) => e.type === 'overrun' || ('ifindex' in e && e.ifindex === rt.linkIndex('v1')))).toBe(true);
     } finally {
       mon.close();
     }

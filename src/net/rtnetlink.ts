@@ -6,7 +6,7 @@
  * (see experiments/bench/wg.ts). Every call is synchronous and acts in the namespace the
  * Rtnetlink was opened in (the caller's, or a named one).
  */
-import { callNative, native, type PollHandle } from '../dataplane/tun/native.js';
+import { callNative, native, type PollHandle } from '../native/native.js';
 import { LispwgError } from '../util/errors.js';
 import { familyName, formatIpBytes as formatIp, parseIp, parsePrefix, type IpFamily } from '../ip/ip.js';
 import {

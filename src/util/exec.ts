@@ -6,7 +6,7 @@
 import { execa, type Options, type ResultPromise } from 'execa';
 import { LispwgError } from './errors.js';
 
-export class CommandError extends LispwgError {
+class CommandError extends LispwgError {
   constructor(
     readonly command: string,
     readonly exitCode: number | undefined,

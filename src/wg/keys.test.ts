@@ -1,15 +1,9 @@
 import { describe, expect, test } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { prerequisites } from '../testing/prerequisites.js';
 import { generatePrivateKey, keyToBase64, parseKey, publicKey } from './keys.js';
 
-const hasWg = (() => {
-  try {
-    execFileSync('wg', ['--version']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasWg = (await prerequisites('wg pubkey cross-check', { tools: ['wg'] })) === undefined;
 
 describe('WireGuard keys', () => {
   test('genkey clamps like wg genkey', () => {

@@ -13,11 +13,11 @@ import { formatPrefix, type IpFamily } from '../ip/ip.js';
 import type { CheckedPeer, PeerRecord } from './peer.js';
 import type { WgEndpoint, WgPeerStatus } from './types.js';
 
-export const UAPI_DIR = '/var/run/wireguard';
+const UAPI_DIR = '/var/run/wireguard';
 export const uapiPath = (ifname: string): string => `${UAPI_DIR}/${ifname}.sock`;
 
 /** wireguard-go answered errno != 0; `errno` is its name (EINVAL...). */
-export class UapiError extends LispwgError {
+class UapiError extends LispwgError {
   constructor(
     readonly errno: string,
     message: string,

@@ -2,21 +2,25 @@
 // peers' view, a wireguard-go killed and brought back, nothing left behind. Run under:
 //   flock /tmp/lispwg-netns.lock npx vitest run src/wg/wireguard.integration.test.ts
 // The kernel-backend suite runs only where the kernel has WireGuard.
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../util/exec.js';
 import { createLogger } from '../util/log.js';
+import { prerequisites } from '../testing/prerequisites.js';
+import { NetnsLab, netnsLab } from '../testing/netns.js';
 import { generatePrivateKey, publicKey } from './keys.js';
 import { UapiClient, uapiPath } from './uapi.js';
 import { detectWireGuardBackend, openWireGuard, probeKernelWireGuard, type WgBackend, type WgDevice } from './wireguard.js';
 
-const kernel = probeKernelWireGuard();
+const skip = await prerequisites('WireGuard integration tests', { root: true, tools: ['ip', 'ping', 'pgrep', 'wireguard-go'] });
+const kernel = skip === undefined ? probeKernelWireGuard() : ({ ok: false, why: skip } as const);
+const skipKernel = skip ?? (await prerequisites('WireGuard kernel backend', { kernel: [kernel] }));
 const log = createLogger({ test: 'wireguard' }, { level: 'warn' });
 
 function tunnelSuite(backend: WgBackend) {
-  const tag = randomBytes(3).toString('hex');
-  const [nsA, nsB] = [`lwgA-${tag}`, `lwgB-${tag}`];
+  const lab = netnsLab({ prefix: 'lwg' });
+  const tag = lab.id;
+  const [nsA, nsB] = [lab.ns('A'), lab.ns('B')];
   const [ifA, ifB] = [`lwga${tag}`, `lwgb${tag}`];
   const [keyA, keyB] = [generatePrivateKey(), generatePrivateKey()];
   let a: WgDevice;
@@ -26,20 +30,13 @@ function tunnelSuite(backend: WgBackend) {
     (await run(['pgrep', '-f', `^wireguard-go -f ${ifname}$`], { allowFail: true })).stdout.split('\n').filter(Boolean).map(Number);
 
   beforeAll(async () => {
-    for (const ns of [nsA, nsB]) await run(['ip', 'netns', 'add', ns]);
-    await run(['ip', '-n', nsA, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', nsB]);
-    for (const [ns, addr] of [[nsA, '198.18.30.1/24'], [nsB, '198.18.30.2/24']] as const) {
-      await run(['ip', '-n', ns, 'addr', 'add', addr, 'dev', 'eth0']);
-      await run(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
-    }
+    await lab.addNs('A', 'B');
+    await lab.link('A', 'eth0', 'B', 'eth0', '198.18.30.1/24', '198.18.30.2/24');
     a = await openWireGuard({ name: ifA, privateKey: keyA, backend, netns: nsA, addresses: ['198.19.30.1/24', '2001:db8:30::1/64'], log });
     b = await openWireGuard({ name: ifB, privateKey: keyB, backend, netns: nsB, listenPort: 51821, addresses: ['198.19.30.2/24', '2001:db8:30::2/64'], log });
   });
 
-  afterAll(async () => {
-    await Promise.allSettled([a?.close(), b?.close()]);
-    for (const ns of [nsA, nsB]) await run(['ip', 'netns', 'del', ns], { allowFail: true });
-  });
+  lab.defer(() => Promise.allSettled([a?.close(), b?.close()]));
 
   it('opens both ends with the chosen keys and ports', async () => {
     expect(a.backend).toBe(backend);
@@ -149,7 +146,7 @@ function tunnelSuite(backend: WgBackend) {
   });
 }
 
-describe('backend selection', () => {
+describe.skipIf(skip !== undefined)('backend selection', () => {
   it('picks the kernel module when present, else wireguard-go, and says why', async () => {
     const saved = process.env.LISPWG_WG_BACKEND;
     delete process.env.LISPWG_WG_BACKEND;
@@ -168,8 +165,8 @@ describe('backend selection', () => {
   });
 
   it.skipIf(kernel.ok)('refuses the kernel backend where the kernel has no WireGuard, naming the alternative', async () => {
-    const ns = `lwgK-${randomBytes(3).toString('hex')}`;
-    await run(['ip', 'netns', 'add', ns]);
+    const lab = new NetnsLab({ prefix: 'lwgK' });
+    const [ns] = await lab.addNs('a');
     try {
       await expect(openWireGuard({ name: 'lwgkern0', privateKey: generatePrivateKey(), backend: 'kernel', netns: ns })).rejects.toMatchObject({
         code: 'WG_NO_KERNEL_MODULE',
@@ -177,11 +174,11 @@ describe('backend selection', () => {
       });
       expect((await run(['ip', '-n', ns, 'link', 'show', 'lwgkern0'], { allowFail: true })).exitCode).not.toBe(0);
     } finally {
-      await run(['ip', 'netns', 'del', ns], { allowFail: true });
+      await lab.close();
     }
   });
 });
 
-describe('WireGuard, userspace backend (wireguard-go)', () => tunnelSuite('userspace'));
+describe.skipIf(skip !== undefined)('WireGuard, userspace backend (wireguard-go)', () => tunnelSuite('userspace'));
 
-describe.skipIf(!kernel.ok)(`WireGuard, kernel backend${kernel.ok ? '' : ` (skipped: ${kernel.why})`}`, () => tunnelSuite('kernel'));
+describe.skipIf(skipKernel !== undefined)(`WireGuard, kernel backend${kernel.ok ? '' : ` (skipped: ${kernel.why})`}`, () => tunnelSuite('kernel'));

@@ -11,93 +11,29 @@
  * Run under `flock /tmp/lispwg-netns.lock` (the npm script does not: the suite is serialised).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hasCommand, run, spawn } from '../util/exec.js';
+import { run } from '../util/exec.js';
+import { kernelDevice, prerequisites } from '../testing/prerequisites.js';
+import { NetnsLab, type Child } from '../testing/netns.js';
 import { lispwgBin } from '../util/project.js';
 import { generatePrivateKey, keyToBase64, publicKey } from '../wg/keys.js';
 import { adminRequest } from './admin.js';
 import type { WireGuardAgentStatus as AgentStatus } from './show.js';
 
-type Child = ReturnType<typeof spawn>;
-
-const missing = await (async () => {
-  if (process.getuid?.() !== 0) return 'root';
-  if (!existsSync('/dev/net/tun')) return 'the TUN device (/dev/net/tun)';
-  for (const c of ['ip', 'wireguard-go', 'tshark', 'ping']) if (!(await hasCommand(c))) return c;
-  if (!existsSync(lispwgBin())) return `the built CLI (${lispwgBin()}: run npm run build)`;
-  return undefined;
-})();
-if (missing) console.warn(`agent integration tests skipped: ${missing} is missing`);
+const missing = await prerequisites('agent integration tests', {
+  root: true,
+  tools: ['ip', 'wireguard-go', 'tshark', 'ping'],
+  built: true,
+  kernel: [kernelDevice('/dev/net/tun', 'TUN device')],
+});
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A throwaway set of namespaces, links and processes; everything goes in close(). */
-class Lab {
-  readonly id = randomBytes(2).toString('hex');
-  readonly dir = `/tmp/lispwg-xtr-it-${this.id}`;
-  private readonly namespaces: string[] = [];
-  private readonly children: Array<{ name: string; child: Child }> = [];
-
-  ns(short: string): string {
-    return `lwx${this.id}-${short}`;
-  }
-
-  async addNs(...shorts: string[]): Promise<void> {
-    mkdirSync(this.dir, { recursive: true }); // here, not in the constructor: a filtered-out suite leaves nothing
-    for (const s of shorts) {
-      const ns = this.ns(s);
-      await run(['ip', 'netns', 'add', ns]);
-      this.namespaces.push(ns);
-      await this.exec(s, ['ip', 'link', 'set', 'lo', 'up']);
-    }
-  }
-
-  exec(short: string, cmd: string[], opts: { allowFail?: boolean; timeoutMs?: number } = {}) {
-    return run(cmd, { netns: this.ns(short), ...opts });
-  }
-
-  /** A veth between two namespaces, with optional addresses (CIDR). */
-  async link(a: string, aIf: string, b: string, bIf: string, aAddr?: string, bAddr?: string): Promise<void> {
-    await run(['ip', 'link', 'add', aIf, 'netns', this.ns(a), 'type', 'veth', 'peer', 'name', bIf, 'netns', this.ns(b)]);
-    for (const [n, i, addr] of [[a, aIf, aAddr], [b, bIf, bAddr]] as const) {
-      if (addr) await this.exec(n, ['ip', 'addr', 'add', addr, 'dev', i]);
-      await this.exec(n, ['ip', 'link', 'set', i, 'up']);
-    }
-  }
-
-  /** Starts a long-running command in a namespace, its output in <dir>/<name>.log. */
-  start(short: string, name: string, cmd: string[]): Child {
-    const log = { file: join(this.dir, `${name}.log`), append: true };
-    const child = spawn(cmd, { netns: this.ns(short), stdout: log, stderr: log });
-    this.children.push({ name, child });
-    return child;
-  }
-
-  log(name: string): string {
-    const f = join(this.dir, `${name}.log`);
-    return existsSync(f) ? readFileSync(f, 'utf8') : '';
-  }
-
-  async stop(child: Child, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 5000): Promise<void> {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill(signal);
-    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    await child.catch(() => undefined);
-    clearTimeout(t);
-  }
-
-  async close(): Promise<void> {
-    for (const { name, child } of this.children.reverse()) {
-      const t = Date.now();
-      await this.stop(child).catch(() => undefined);
-      if (process.env.LISPWG_KEEP_LOGS) console.log(`stopped ${name} in ${Date.now() - t} ms`);
-    }
-    for (const ns of this.namespaces.reverse()) await run(['ip', 'netns', 'del', ns], { allowFail: true });
-    // LISPWG_KEEP_LOGS=1 keeps the logs, configs and captures for a post-mortem
-    if (process.env.LISPWG_KEEP_LOGS) console.log(`logs kept in ${this.dir}`);
-    else rmSync(this.dir, { recursive: true, force: true });
+/** A throwaway set of namespaces, links and processes (the shared fixture); everything goes in close(). */
+class Lab extends NetnsLab {
+  constructor() {
+    super({ prefix: 'lwx', idBytes: 2, dirStem: 'lispwg-xtr-it' });
   }
 }
 

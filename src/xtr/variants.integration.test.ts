@@ -12,23 +12,22 @@
  *
  * Run under `flock /tmp/lispwg-netns.lock`; needs `npm run build` (the nodes run the compiled CLI).
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, spawn } from '../util/exec.js';
 import { lispwgBin } from '../util/project.js';
 import { generatePrivateKey, keyToBase64, publicKey } from '../wg/keys.js';
 import { adminRequest } from './admin.js';
 import type { AgentStatus, WireGuardAgentStatus } from './show.js';
 import { tcpTransfer } from '../dataplane/lisp/testing/transfer.js';
+import { netnsLab, type Child } from '../testing/netns.js';
+import { kernelDevice, prerequisites } from '../testing/prerequisites.js';
 
-type Child = ReturnType<typeof spawn>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const id = randomBytes(2).toString('hex');
-const dir = `/tmp/lispwg-variants-${id}`;
-const ns = (short: string) => `lwv${id}-${short}`;
-const children: Child[] = [];
+const skip = await prerequisites('variant tests', { root: true, tools: ['ip', 'ping', 'wireguard-go'], built: true, kernel: [kernelDevice('/dev/net/tun', 'TUN device')] });
+const lab = netnsLab({ prefix: 'lwv', idBytes: 2, dirStem: 'lispwg-variants' });
+const id = lab.id;
+const dir = lab.dir;
 const msKey = generatePrivateKey();
 
 interface Node {
@@ -45,22 +44,9 @@ const A = node('a', 1);
 const B = node('b', 2);
 const RLOC = { a: '198.18.71.2', aMoved: '198.18.73.2', b: '198.18.72.2' };
 
-const exec = (short: string, cmd: string[], timeoutMs = 30_000) => run(cmd, { netns: ns(short), allowFail: true, timeoutMs });
-
-function start(short: string, name: string, cmd: string[]): Child {
-  const log = { file: join(dir, `${name}.log`), append: true };
-  const c = spawn(cmd, { netns: ns(short), stdout: log, stderr: log });
-  children.push(c);
-  return c;
-}
-
-async function stop(c: Child): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null) return;
-  c.kill('SIGTERM');
-  const t = setTimeout(() => c.kill('SIGKILL'), 5000);
-  await c.catch(() => undefined);
-  clearTimeout(t);
-}
+const exec = (short: string, cmd: string[], timeoutMs = 30_000) => lab.exec(short, cmd, { allowFail: true, timeoutMs });
+const start = (short: string, name: string, cmd: string[]): Child => lab.start(short, name, cmd);
+const stop = (c: Child): Promise<void> => lab.stop(c);
 
 async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: () => string): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -71,7 +57,7 @@ async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number
   throw new Error(what());
 }
 
-const log = (name: string) => (existsSync(join(dir, `${name}.log`)) ? readFileSync(join(dir, `${name}.log`), 'utf8') : '');
+const log = (name: string) => lab.log(name);
 const status = (n: Node) => adminRequest(join(dir, 'run', `${n.agent}.sock`), 'show') as Promise<AgentStatus>;
 const wgStatus = (n: Node) => status(n) as Promise<WireGuardAgentStatus>;
 /** Each run of an agent logs its events to a file of its own. */
@@ -124,17 +110,12 @@ async function pings(from: string, src: string, to: string, count = 10): Promise
 }
 
 beforeAll(async () => {
+  if (skip) return;
+  await lab.addNs('ms', 'a', 'b');
   mkdirSync(join(dir, 'run'), { recursive: true });
-  for (const s of ['ms', 'a', 'b']) {
-    await run(['ip', 'netns', 'add', ns(s)]);
-    await exec(s, ['ip', 'link', 'set', 'lo', 'up']);
-  }
   // the Map-Server's namespace is also the router between the nodes' uplinks
   for (const [n, nIf, msIf, net] of [['a', 'eth0', 'a0', '71'], ['a', 'eth1', 'a1', '73'], ['b', 'eth0', 'b0', '72']] as const) {
-    await run(['ip', 'link', 'add', nIf, 'netns', ns(n), 'type', 'veth', 'peer', 'name', msIf, 'netns', ns('ms')]);
-    await exec('ms', ['ip', 'addr', 'add', `198.18.${net}.1/24`, 'dev', msIf]);
-    await exec('ms', ['ip', 'link', 'set', msIf, 'up']);
-    await exec(n, ['ip', 'link', 'set', nIf, 'up']);
+    await lab.link('ms', msIf, n, nIf, `198.18.${net}.1/24`);
   }
   await exec('a', ['ip', 'addr', 'add', `${RLOC.a}/24`, 'dev', 'eth0']);
   await exec('a', ['ip', 'route', 'add', 'default', 'via', '198.18.71.1']);
@@ -167,14 +148,8 @@ beforeAll(async () => {
   await waitFor(() => log('ms').includes('gRPC front listening'), 15_000, () => `the Map-Server did not start:\n${log('ms')}`);
 });
 
-afterAll(async () => {
-  for (const c of children.reverse()) await stop(c).catch(() => undefined);
-  for (const s of ['a', 'b', 'ms']) await run(['ip', 'netns', 'del', ns(s)], { allowFail: true });
-  if (process.env.LISPWG_KEEP_LOGS) console.log(`logs kept in ${dir}`);
-  else rmSync(dir, { recursive: true, force: true });
-});
 
-describe('data-plane: lisp (plain LISP, the OOR baseline)', () => {
+describe.skipIf(skip !== undefined)('data-plane: lisp (plain LISP, the OOR baseline)', () => {
   let agents: Array<{ child: Child }> = [];
   beforeAll(async () => {
     agents = await Promise.all([startAgent(A, { dataPlane: 'lisp', control: 'lisp' }), startAgent(B, { dataPlane: 'lisp', control: 'lisp' })]);
@@ -192,7 +167,7 @@ describe('data-plane: lisp (plain LISP, the OOR baseline)', () => {
   });
 
   it('delivers a TCP transfer byte for byte', async () => {
-    const r = await tcpTransfer({ serverNs: ns('b'), clientNs: ns('a'), address: B.eid, bytes: 8 << 20 });
+    const r = await tcpTransfer({ serverNs: lab.ns('b'), clientNs: lab.ns('a'), address: B.eid, bytes: 8 << 20 });
     expect(r).toMatchObject({ received: 8 << 20, intact: true });
   });
 
@@ -231,7 +206,7 @@ describe('data-plane: lisp (plain LISP, the OOR baseline)', () => {
   });
 });
 
-describe('control-channel: grpc (resolution over gRPC/HTTP2, WireGuard data plane)', () => {
+describe.skipIf(skip !== undefined)('control-channel: grpc (resolution over gRPC/HTTP2, WireGuard data plane)', () => {
   let a: { child: Child } | undefined;
   let b: { child: Child } | undefined;
   beforeAll(async () => {
@@ -256,7 +231,7 @@ describe('control-channel: grpc (resolution over gRPC/HTTP2, WireGuard data plan
   });
 
   it('delivers a TCP transfer byte for byte', async () => {
-    const r = await tcpTransfer({ serverNs: ns('b'), clientNs: ns('a'), address: B.eid, bytes: 8 << 20 });
+    const r = await tcpTransfer({ serverNs: lab.ns('b'), clientNs: lab.ns('a'), address: B.eid, bytes: 8 << 20 });
     expect(r).toMatchObject({ received: 8 << 20, intact: true });
   });
 

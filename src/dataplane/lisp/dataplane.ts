@@ -79,7 +79,7 @@ export interface DataPlaneCounters {
   tunWriteErrors: number;
 }
 
-export const DEFAULT_BUFFER_LIMITS: PacketBufferLimits = { maxPackets: 64, maxBytes: 256 * 1024, maxDestinations: 256, maxAgeMs: 3000 };
+const DEFAULT_BUFFER_LIMITS: PacketBufferLimits = { maxPackets: 64, maxBytes: 256 * 1024, maxDestinations: 256, maxAgeMs: 3000 };
 
 /** The compiled worker: beside this module in dist/, or dist's copy when this runs as TypeScript (tests). */
 function workerFile(): string {

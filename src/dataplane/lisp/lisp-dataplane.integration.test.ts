@@ -4,20 +4,22 @@
 // policies (drop loses the first packet, buffer delivers it once the mapping arrives). Run under:
 //   flock /tmp/lispwg-netns.lock npx vitest run src/dataplane/lisp/lisp-dataplane.integration.test.ts
 // Needs `npm run build` first (the nodes run the compiled CLI).
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { run, spawn } from '../../util/exec.js';
 import { lispwgBin, projectRoot } from '../../util/project.js';
 import { tcpTransfer } from './testing/transfer.js';
+import { netnsLab } from '../../testing/netns.js';
+import { kernelDevice, prerequisites } from '../../testing/prerequisites.js';
 
-const tag = randomBytes(3).toString('hex');
-const [nsA, nsB] = [`lwlA-${tag}`, `lwlB-${tag}`];
+const skip = await prerequisites('plain LISP data plane tests', { root: true, tools: ['ip', 'ping', 'tshark'], built: true, kernel: [kernelDevice('/dev/net/tun', 'TUN device')] });
+const lab = netnsLab({ prefix: 'lwl', dirStem: 'lispwg-lispdp' });
+const tag = lab.id;
+const [nsA, nsB] = [lab.ns('A'), lab.ns('B')];
 const [rlocA, rlocB] = ['198.18.41.1', '198.18.41.2'];
 const [eidA, eidB, eid6A, eid6B] = ['198.19.41.1', '198.19.42.1', '2001:db8:41::1', '2001:db8:42::1'];
-const dir = mkdtempSync(join(tmpdir(), 'lispwg-lispdp-'));
+const dir = lab.mkdir();
 const children: ReturnType<typeof spawn>[] = [];
 
 /** Each node's stdout, as it comes (the counters are its last line). */
@@ -55,26 +57,20 @@ let dpA: ReturnType<typeof spawn>;
 let dpB: ReturnType<typeof spawn>;
 
 beforeAll(async () => {
-  for (const ns of [nsA, nsB]) await run(['ip', 'netns', 'add', ns]);
-  await run(['ip', '-n', nsA, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', nsB]);
-  for (const [ns, addr] of [[nsA, rlocA], [nsB, rlocB]] as const) {
-    await run(['ip', '-n', ns, 'addr', 'add', `${addr}/24`, 'dev', 'eth0']);
-    await run(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
-    await run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
-  }
+  if (skip) return;
+  await lab.addNs('A', 'B');
+  await lab.link('A', 'eth0', 'B', 'eth0', `${rlocA}/24`, `${rlocB}/24`);
   dpA = node(nsA, ['--map', '198.19.42.0/24=' + rlocB, '--map', '2001:db8:42::/48=' + rlocB, '--address', `${eidA}/32`, '--address', `${eid6A}/128`]);
   dpB = node(nsB, ['--map', '198.19.41.0/24=' + rlocA, '--map', '2001:db8:41::/48=' + rlocA, '--address', `${eidB}/32`, '--address', `${eid6B}/128`]);
   await Promise.all([line(dpA, /"ready":true/), line(dpB, /"ready":true/)]);
 });
 
-afterAll(async () => {
+lab.defer(async () => {
   for (const c of children) c.kill('SIGTERM');
   await Promise.allSettled(children);
-  for (const ns of [nsA, nsB]) await run(['ip', 'netns', 'del', ns], { allowFail: true });
-  rmSync(dir, { recursive: true, force: true });
 });
 
-describe('plain LISP data plane between two namespaces', () => {
+describe.skipIf(skip !== undefined)('plain LISP data plane between two namespaces', () => {
   it('carries IPv4 and IPv6 pings between the EIDs', async () => {
     const v4 = await exec(nsA, ['ping', '-c', '3', '-i', '0.2', '-W', '2', '-I', eidA, eidB]);
     expect(v4.exitCode, v4.stdout + v4.stderr).toBe(0);
@@ -128,7 +124,7 @@ const withTun = (tun: string) => `
     rt.setMtu('${tun}', 1464); rt.addAddress('${tun}', '${eidA}/32'); rt.setLinkUp('${tun}');
     rt.addRoute({ dst: '198.19.0.0/16', dev: '${tun}' });`;
 
-describe('map-cache miss policies', () => {
+describe.skipIf(skip !== undefined)('map-cache miss policies', () => {
   /**
    * A node in namespace A that runs LispDataPlane itself, as the agent does: the EID space is
    * routed into its TUN, nothing is mapped, and each miss is "resolved" after 100 ms. Pings one
@@ -192,7 +188,7 @@ describe('map-cache miss policies', () => {
   }
 });
 
-describe('robustness', () => {
+describe.skipIf(skip !== undefined)('robustness', () => {
   it('survives garbage on UDP 4341 and its TUN being deleted under it', async () => {
     const junk = `const s=require('dgram').createSocket('udp4');const v4=Buffer.alloc(48);v4[8]=0x45;v4.writeUInt16BE(1400,10);const b=[Buffer.alloc(0),Buffer.from('x'),Buffer.alloc(8),Buffer.alloc(64,255),v4,require('crypto').randomBytes(1500)];let n=0;for(const m of b)s.send(m,4341,'${rlocB}',()=>{if(++n===b.length)s.close()})`;
     await exec(nsA, [process.execPath, '-e', junk]); // at B's data port

@@ -22,7 +22,7 @@
  */
 import dgram from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
-import { native, type PollHandle } from '../tun/native.js';
+import { native, type PollHandle } from '../../native/native.js';
 import { PacketBuffer } from '../packet-buffer.js';
 import { formatEidPrefix, type EidPrefix } from '../../mapping/eid.js';
 import { ForwardingTable, type Rloc } from './forwarding-table.js';

@@ -2,15 +2,18 @@
 // to it are delivered to a socket. Run under:
 //   flock /tmp/lispwg-netns.lock npx vitest run src/dataplane/tun/tun.integration.test.ts
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../util/exec.js';
+import { netnsLab } from '../../testing/netns.js';
+import { kernelDevice, prerequisites } from '../../testing/prerequisites.js';
 import { Rtnetlink } from '../../net/rtnetlink.js';
 import { TunDevice } from './tun.js';
 import { buildUdpPacket, parseUdpPacket } from './udp-packet.js';
 
-const tag = randomBytes(3).toString('hex');
-const ns = `lwgtun-${tag}`;
-const tunName = `lwgt${tag}`;
+const skip = await prerequisites('TUN tests', { root: true, tools: ['ip'], kernel: [kernelDevice('/dev/net/tun', 'TUN device')] });
+const lab = netnsLab({ prefix: 'lwgtun' });
+const ns = lab.ns('a');
+const tunName = `lwgt${lab.id}`;
 let rt: Rtnetlink;
 let tun: TunDevice;
 
@@ -46,9 +49,12 @@ async function packets(pred: (p: Buffer) => boolean, n: number): Promise<Buffer[
 }
 
 beforeAll(async () => {
-  await run(['ip', 'netns', 'add', ns]);
+  if (skip) return;
+  await lab.addNs('a');
   rt = Rtnetlink.open({ netns: ns });
+  lab.defer(() => rt.close());
   tun = TunDevice.open(tunName, { netns: ns });
+  lab.defer(() => tun.close());
   rt.setLinkUp('lo');
   rt.setLinkUp(tunName);
   rt.addAddress(tunName, '198.18.20.1/24');
@@ -61,13 +67,8 @@ beforeAll(async () => {
   });
 });
 
-afterAll(async () => {
-  tun?.close();
-  rt?.close();
-  await run(['ip', 'netns', 'del', ns], { allowFail: true });
-});
 
-describe('TunDevice', () => {
+describe.skipIf(skip !== undefined)('TunDevice', () => {
   it('is created in the namespace with the name asked for', async () => {
     expect(tun.name).toBe(tunName);
     const link = (await run(['ip', '-n', ns, '-d', 'link', 'show', tunName])).stdout;
@@ -112,10 +113,10 @@ describe('TunDevice', () => {
     expect(() => TunDevice.open('lwgtun0', { netns: 'lwg-no-such-ns' })).toThrow(expect.objectContaining({ code: 'NETNS_NOT_FOUND' }));
     // 'lo' exists and is not a TUN
     expect(() => TunDevice.open('lo', { netns: ns })).toThrow(expect.objectContaining({ code: 'TUN_INVALID', message: expect.stringContaining('ioctl TUNSETIFF: Invalid argument') }));
-    const closed = TunDevice.open(`lwgc${tag}`, { netns: ns });
+    const closed = TunDevice.open(`lwgc${lab.id}`, { netns: ns });
     closed.close();
     expect(() => closed.write(Buffer.alloc(20))).toThrow(expect.objectContaining({ code: 'TUN_CLOSED' }));
     // the interface went away with its fd
-    expect(rt.link(`lwgc${tag}`)).toBeUndefined();
+    expect(rt.link(`lwgc${lab.id}`)).toBeUndefined();
   });
 });

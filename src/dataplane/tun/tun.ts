@@ -9,12 +9,10 @@
  */
 import { closeSync } from 'node:fs';
 import { LispwgError } from '../../util/errors.js';
-import { callNative, native, type PollHandle } from './native.js';
+import { callNative, native, type PollHandle } from '../../native/native.js';
 import { checkIfName } from '../../net/rtnetlink.js';
 
 export interface TunOpenOptions {
-  /** IFF_MULTI_QUEUE: several fds (queues) on one interface. */
-  multiQueue?: boolean;
   /** Create the interface inside this named network namespace (/var/run/netns/NAME). */
   netns?: string;
 }
@@ -37,7 +35,7 @@ export class TunDevice {
   static open(name: string, opts: TunOpenOptions = {}): TunDevice {
     if (!name.includes('%')) checkIfName(name, 'TUN interface name');
     const where = opts.netns ? ` in namespace ${opts.netns}` : '';
-    const r = callNative(`opening TUN interface ${name}${where}`, (a) => a.tunOpen(name, opts.multiQueue ?? false, opts.netns ?? null));
+    const r = callNative(`opening TUN interface ${name}${where}`, (a) => a.tunOpen(name, opts.netns ?? null));
     return new TunDevice(r.name, r.fd);
   }
 

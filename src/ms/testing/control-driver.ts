@@ -1,6 +1,6 @@
 /**
  * A ControlClient driven over a unix socket (JSON lines), so integration tests can run xTR-side
- * clients as real processes inside network namespaces (`ip netns exec NS node control-driver.js
+ * clients as real processes inside network namespaces (`ip netns exec NS vite-node control-driver.ts
  * OPTIONS SOCKET`; the socket is a file path, so the test reaches it from any namespace).
  * Not part of the product: test tooling.
  *

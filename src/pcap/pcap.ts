@@ -5,8 +5,8 @@
  * IP, BSD loopback).
  */
 import { ipFamily } from '../ip/ip.js';
-import { readIpHeader, writeIpUdpHeaders, ipUdpHeaderLength, UDP_HEADER_LENGTH, type IpHeader } from './ip.js';
-import { LispDecodeError, LispEncodeError } from './errors.js';
+import { readIpHeader, writeIpUdpHeaders, ipUdpHeaderLength, UDP_HEADER_LENGTH, type IpHeader } from '../lisp/ip.js';
+import { LispDecodeError, LispEncodeError } from '../lisp/errors.js';
 
 export const LinkType = { Null: 0, Ethernet: 1, Raw: 101, LinuxSll: 113, Ipv4: 228, Ipv6: 229, LinuxSll2: 276 } as const;
 

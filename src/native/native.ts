@@ -5,14 +5,14 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { LispwgError } from '../../util/errors.js';
-import { projectRoot } from '../../util/project.js';
+import { LispwgError } from '../util/errors.js';
+import { projectRoot } from '../util/project.js';
 
 /** An opaque uv_poll handle returned by pollStart. */
 export type PollHandle = { readonly __poll: unique symbol };
 
 export interface NativeAddon {
-  tunOpen(name: string, multiQueue: boolean, netns: string | null): { fd: number; name: string };
+  tunOpen(name: string, netns: string | null): { fd: number; name: string };
   netlinkOpen(protocol: number, groups: number, netns: string | null, freshNetns: boolean, nonBlocking: boolean): number;
   /** One read(); -1 when nothing is waiting. */
   readFd(fd: number, buffer: Uint8Array): number;
@@ -23,7 +23,7 @@ export interface NativeAddon {
   strerror(errno: number): string;
 }
 
-const ADDON_PATH = join('src', 'dataplane', 'tun', 'build', 'Release', 'lispwg_native.node');
+const ADDON_PATH = join('src', 'native', 'build', 'Release', 'lispwg_native.node');
 let addon: NativeAddon | undefined;
 
 export function native(): NativeAddon {
@@ -66,7 +66,7 @@ export function callNative<T>(what: string, f: (addon: NativeAddon) => T): T {
   }
 }
 
-export class NativeCallError extends LispwgError {
+class NativeCallError extends LispwgError {
   readonly errno: string;
   constructor(what: string, e: NativeError) {
     const [code, hint] = classify(e);

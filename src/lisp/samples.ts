@@ -3,14 +3,14 @@
  * corpus and the codec benchmark. Addresses follow the project's plan: 198.18.0.0/15 underlay
  * and EIDs, 100.100.0.0/16 control addresses, 2001:db8::/32 for IPv6.
  */
-import type { Address, Ecm, Locator, LispMessage, MapNotify, MapNotifyAck, MapRegister, MapReply, MapRequest, MappingRecord } from '../types.js';
-import { eidAddress } from '../eid.js';
-import { wrapWireguardKey } from '../wireguard-key.js';
+import type { Address, Ecm, Locator, LispMessage, MapNotify, MapNotifyAck, MapRegister, MapReply, MapRequest, MappingRecord } from './types.js';
+import { eidAddress } from './eid.js';
+import { wrapWireguardKey } from './wireguard-key.js';
 
 /** A fixed WireGuard public key (32 bytes 0x01..0x20). */
 export const SAMPLE_KEY = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
 
-export function sampleLocator(address: string, over: Partial<Locator> = {}): Locator {
+function sampleLocator(address: string, over: Partial<Locator> = {}): Locator {
   const a: Address = address.includes(':') ? { afi: 'ipv6', address } : { afi: 'ipv4', address };
   return { priority: 1, weight: 100, mPriority: 255, mWeight: 0, local: true, probed: false, reachable: true, address: a, ...over };
 }
@@ -50,7 +50,7 @@ export function sampleMapRequest(): MapRequest {
 }
 
 /** IPv6, Instance IDs, two ITR-RLOCs, every flag, and the M bit's Map-Reply record. */
-export function sampleMapRequestV6(): MapRequest {
+function sampleMapRequestV6(): MapRequest {
   return {
     type: 'map-request',
     authoritative: true,
@@ -78,7 +78,7 @@ export function sampleMapReply(): MapReply {
 }
 
 /** A negative Map-Reply, a plain record, an AFI-list locator and opaque (unknown) LCAFs. */
-export function sampleMapReplyMixed(): MapReply {
+function sampleMapReplyMixed(): MapReply {
   return {
     type: 'map-reply',
     probe: true,
@@ -126,7 +126,7 @@ export function sampleMapRegister(): MapRegister {
 }
 
 /** With the I bit (xTR-ID and Site-ID), two records (one plain), IPv6. */
-export function sampleMapRegisterXtr(): MapRegister {
+function sampleMapRegisterXtr(): MapRegister {
   return {
     type: 'map-register',
     proxyReply: false,

@@ -1,7 +1,7 @@
 /*
  * lispwg's native addon: the few system calls Node cannot make itself.
  *
- *   tunOpen(name, multiQueue, netns)      open /dev/net/tun, TUNSETIFF (IFF_TUN | IFF_NO_PI), non-blocking
+ *   tunOpen(name, netns)                  open /dev/net/tun, TUNSETIFF (IFF_TUN | IFF_NO_PI), non-blocking
  *   netlinkOpen(protocol, groups, netns, freshNetns, nonBlocking)
  *                                         an AF_NETLINK socket (rtnetlink, generic netlink...)
  *   readFd(fd, buffer)                    one read(); -1 when nothing is waiting (EAGAIN)
@@ -221,15 +221,15 @@ static void netns_leave(netns_guard *g) {
 
 /* ---- TUN ----------------------------------------------------------------------------------- */
 
-/* tunOpen(name: string, multiQueue: boolean, netns: string | null) -> { fd, name } */
+/* tunOpen(name: string, netns: string | null) -> { fd, name } */
 static napi_value tun_open(napi_env env, napi_callback_info info) {
-  CHECK_ARGS(3);
+  CHECK_ARGS(2);
   char name[IFNAMSIZ + 1];
   int r = get_string(env, argv[0], name, sizeof name, "TUN interface name");
   if (r == 0) return NULL;
   if (r < 0) name[0] = 0;
   char ns[256];
-  r = get_string(env, argv[2], ns, sizeof ns, "netns");
+  r = get_string(env, argv[1], ns, sizeof ns, "netns");
   if (r == 0) return NULL;
   netns_guard g;
   if (!netns_enter(env, r > 0 ? ns : NULL, 0, &g)) return NULL;
@@ -242,7 +242,7 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
 
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (get_bool(env, argv[1]) ? IFF_MULTI_QUEUE : 0);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
   memcpy(ifr.ifr_name, name, strlen(name)); /* get_string bounded it to IFNAMSIZ - 1 */
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     e = errno;
