@@ -59,7 +59,7 @@ import { dirname, isAbsolute, resolve, basename, extname } from 'node:path';
 import { LineCounter, parseDocument, isMap, isNode, isScalar, isSeq, type Document } from 'yaml';
 import { z } from 'zod';
 import { LispwgError } from '../util/errors.js';
-import { canonicalIp as canonicalIpText, formatIp, formatPrefix, IpError, isNetwork, maskPrefix, parseIp, parsePrefix as parseIpPrefix, prefixContains } from '../ip/ip.js';
+import { formatIp, formatPrefix, IpError, isNetwork, maskPrefix, parseIp, parsePrefix as parseIpPrefix, prefixContains, tryParseIp } from '../ip/ip.js';
 import { parseKey } from '../wg/keys.js';
 import { KeyId } from '../lisp/types.js';
 
@@ -182,11 +182,8 @@ const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, c
 
 /** Canonical text of an address, or undefined when it is not an IPv4/IPv6 address. */
 function canonicalIp(text: string): string | undefined {
-  try {
-    return canonicalIpText(text);
-  } catch {
-    return undefined;
-  }
+  const a = tryParseIp(text);
+  return a && formatIp(a);
 }
 
 /** `ADDRESS/LENGTH` (src/ip), or the problem with it. */
