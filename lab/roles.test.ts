@@ -78,4 +78,25 @@ links:
     expect(cfg.missPolicy).toBe('drop');
     expect(eidSpace(m)).toEqual(['198.19.9.1/32']);
   });
+
+  it('gives the smallest EID space per family', () => {
+    const m = parseTopology(`name: es
+nodes:
+  ms: { kind: ms }
+  a: { kind: mn, eid: 198.19.9.1/32 }
+  b: { kind: mn, eid: 198.19.10.1/32 }
+  c: { kind: mn, eid: "2001:db8:9::1/128" }
+  d: { kind: mn, eid: "2001:db8:9:1::1/128" }
+links:
+  - endpoints: ["ms:eth0", "a:eth0"]
+    addresses: { ms: 198.18.0.1/24, a: 198.18.0.2/24 }
+  - endpoints: ["ms:eth1", "b:eth0"]
+    addresses: { ms: 198.18.1.1/24, b: 198.18.1.2/24 }
+  - endpoints: ["ms:eth2", "c:eth0"]
+    addresses: { ms: 198.18.2.1/24, c: 198.18.2.2/24 }
+  - endpoints: ["ms:eth3", "d:eth0"]
+    addresses: { ms: 198.18.3.1/24, d: 198.18.3.2/24 }
+`);
+    expect(eidSpace(m)).toEqual(['198.19.8.0/22', '2001:db8:9::/63']);
+  });
 });

@@ -62,7 +62,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve, basename, extname } from 'node:path';
 import { z } from 'zod';
 import { LispwgError } from '../util/errors.js';
-import { canonicalIp as canonicalIpText, formatIp, formatPrefix, IpError, isNetwork, maskPrefix, parseIp, parsePrefix as parseIpPrefix, prefixContains } from '../ip/ip.js';
+import { formatIp, formatPrefix, IpError, isNetwork, maskPrefix, parseIp, parsePrefix as parseIpPrefix, prefixContains, tryParseIp } from '../ip/ip.js';
 import { checkConfig, duration, readConfigText, type ConfigWarning, type Deprecation, type Path } from '../util/config-file.js';
 import { parseKey } from '../wg/keys.js';
 import { KeyId } from '../lisp/types.js';
@@ -172,11 +172,8 @@ export interface AgentConfig {
 
 /** Canonical text of an address, or undefined when it is not an IPv4/IPv6 address. */
 function canonicalIp(text: string): string | undefined {
-  try {
-    return canonicalIpText(text);
-  } catch {
-    return undefined;
-  }
+  const a = tryParseIp(text);
+  return a && formatIp(a);
 }
 
 /** `ADDRESS/LENGTH` (src/ip), or the problem with it. */
