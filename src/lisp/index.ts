@@ -14,3 +14,5 @@ export { ipFamily } from './ip.js';
 export type { IpFamily } from './ip.js';
 export { writePcap, ethernetUdpFrame, pcapGlobalHeader, pcapRecord, udpOfFrame, LinkType } from './pcap.js';
 export type { UdpDatagram, CapturedUdp } from './pcap.js';
+export { rewriteEcmNonce } from './ecm-nonce.js';
+export type { EcmNonceOffsets } from './ecm-nonce.js';
