@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { isIP } from 'node:net';
-import { eidOf, recordJson, recordKey, type MappingRecord } from '../lisp/index.js';
+import { eidOf, recordJson, recordKey, rewriteEcmNonce, type MappingRecord } from '../lisp/index.js';
 import { LispwgError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 import dgram from 'node:dgram';
@@ -128,7 +128,7 @@ async function flood(ms: { address: string; port: number }, eid: string, opts: {
   const sock = dgram.createSocket(isIP(ms.address) === 6 ? 'udp6' : 'udp4');
   await new Promise<void>((r) => sock.bind(0, opts.bind, () => r()));
   const itrRloc = opts.bind ?? (await localAddressTowards(ms.address, ms.port));
-  const { bytes, nonceOffset } = buildEcmMapRequest(eid, 0n, { ...opts, itrRloc, port: sock.address().port, mapServer: ms.address });
+  const { bytes, ...offsets } = buildEcmMapRequest(eid, 0n, { ...opts, itrRloc, port: sock.address().port, mapServer: ms.address });
   const hist = new Histogram();
   const sentAt = new Float64Array(count);
   const answered = new Uint8Array(count);
@@ -151,7 +151,7 @@ async function flood(ms: { address: string; port: number }, eid: string, opts: {
       const due = Math.min(count, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
       while (sent < due) {
         const b = Buffer.from(bytes); // a copy each: a send may still hold the previous one
-        b.writeBigUInt64BE(base + BigInt(sent), nonceOffset);
+        rewriteEcmNonce(b, offsets, base + BigInt(sent)); // the inner UDP checksum follows the nonce
         sentAt[sent] = performance.now();
         sock.send(b, ms.port, ms.address);
         sent++;

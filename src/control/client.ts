@@ -514,7 +514,7 @@ export function buildEcmMapRequest(
   eid: string,
   nonce: bigint,
   o: ResolveOptions & { itrRloc: string; port: number; mapServer: string },
-): { bytes: Buffer; nonceOffset: number } {
+): { bytes: Buffer; nonceOffset: number; checksumOffset: number } {
   const iid = o.iid ?? 0;
   const family = isIPv6(eid) ? 'ipv6' : 'ipv4';
   const req: MapRequest = {
@@ -539,7 +539,9 @@ export function buildEcmMapRequest(
     inner: { source: o.itrRloc, destination: sameFamily ? eid : o.mapServer, sourcePort: o.port, destinationPort: LISP_CONTROL_PORT, ttl: 64 },
     message: req,
   });
-  return { bytes, nonceOffset: bytes.length - encodingLength(req) + 4 };
+  const nonceOffset = bytes.length - encodingLength(req) + 4;
+  // the Map-Request follows its inner UDP header at once: the checksum is 2 bytes before it
+  return { bytes, nonceOffset, checksumOffset: nonceOffset - 4 - 2 };
 }
 
 /** The local address the kernel picks to reach `address` (a connected UDP socket, no packet sent). */

@@ -24,6 +24,8 @@ export type LispDecodeErrorCode =
   | 'BAD_MASK_LEN'
   /** The inner IP/UDP header of an ECM is not IPv4/IPv6 + UDP, or its lengths are wrong. */
   | 'BAD_INNER_HEADER'
+  /** The inner UDP checksum of an ECM does not match its bytes (OOR drops these too). */
+  | 'BAD_CHECKSUM'
   /** An ECM inside an ECM. */
   | 'ECM_NESTED'
   /** Bytes left after the message. */

@@ -117,5 +117,6 @@ test(`fuzz: ${ITERATIONS} random and mutated messages (seed ${SEED})`, () => {
   const seconds = (performance.now() - started) / 1000;
   console.log(`fuzz: ${ITERATIONS} messages in ${seconds.toFixed(2)} s;`, Object.fromEntries([...outcomes].sort((a, b) => b[1] - a[1])));
   expect(outcomes.get('decoded') ?? 0).toBeGreaterThan(1000); // the mutations leave many valid messages too
-  expect(seconds).toBeLessThan(15);
-}, 60_000);
+  // no time bound here: on a loaded machine it failed while nothing was wrong; decode speed is
+  // measured by `npm run bench:codec`
+}, 120_000);

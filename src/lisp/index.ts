@@ -10,3 +10,5 @@ export type { AuthenticatedMessage } from './auth.js';
 export { eidOf, eidAddress } from './eid.js';
 export type { Eid } from './eid.js';
 export { wrapWireguardKey, wireguardKeyRecord, recordKey, recordJson, WIREGUARD_KEY_LENGTH } from './wireguard-key.js';
+export { rewriteEcmNonce } from './ecm-nonce.js';
+export type { EcmNonceOffsets } from './ecm-nonce.js';

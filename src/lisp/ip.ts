@@ -116,6 +116,17 @@ export function writeIpUdpHeaders(h: UdpHeaders, buf: Uint8Array, off: number, p
   return udp + UDP_HEADER_LENGTH;
 }
 
+/**
+ * True when the UDP checksum of the datagram at buf[udp, udp + udpLength), carried in the IP
+ * packet at `ip`, checks out. A zero checksum means "none computed" (RFC 768 for IPv4; lig sends
+ * it) and is accepted for both families, as tunnels may (RFC 6935).
+ */
+export function udpChecksumValid(buf: Uint8Array, ip: number, family: IpFamily, udp: number, udpLength: number): boolean {
+  if (buf[udp + 6] === 0 && buf[udp + 7] === 0) return true;
+  const pseudo = family === 'ipv4' ? onesSum(buf, ip + 12, ip + 20, PROTO_UDP + udpLength) : onesSum(buf, ip + 8, ip + 40, PROTO_UDP + udpLength);
+  return foldChecksum(onesSum(buf, udp, udp + udpLength, pseudo)) === 0;
+}
+
 export interface IpHeader {
   family: IpFamily;
   source: string;

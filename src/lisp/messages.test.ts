@@ -253,6 +253,19 @@ describe('hostile bytes', () => {
     small.writeUInt16BE(4, 28);
     expect(decodeError(small).code).toBe('BAD_INNER_HEADER');
   });
+
+  test('ECM: an inner UDP checksum that does not match is refused (as OOR); a zero one means none', () => {
+    for (const m of [sampleEcm(), sampleEcmV6()]) {
+      const good = encodeMessage(m);
+      const bad = Buffer.from(good);
+      bad[bad.length - 9]! ^= 0x01; // a bit of the inner Map-Request, checksum left as it was
+      expect(decodeError(bad).code).toBe('BAD_CHECKSUM');
+      const none = Buffer.from(bad);
+      const udp = m.inner.source.includes(':') ? 44 : 24;
+      none.writeUInt16BE(0, udp + 6);
+      expect(() => decodeMessage(none)).not.toThrow();
+    }
+  });
 });
 
 describe('encoding refuses what the wire cannot carry', () => {

@@ -15,7 +15,7 @@ import { address } from './address.js';
 import { eidRecord, mappingRecord } from './records.js';
 import { LispDecodeError, LispEncodeError } from './errors.js';
 import { ipFamily } from '../ip/ip.js';
-import { ipUdpHeaderLength, readIpHeader, writeIpUdpHeaders, UDP_HEADER_LENGTH } from './ip.js';
+import { ipUdpHeaderLength, readIpHeader, udpChecksumValid, writeIpUdpHeaders, UDP_HEADER_LENGTH } from './ip.js';
 import { checkU16, checkU64, checkU8, Reader, Writer } from './wire.js';
 
 /**
@@ -296,6 +296,7 @@ export const ecm: MessageCodec<Ecm> = {
     r.need(4, 'ECM header');
     const f0 = r.u8();
     r.pos += 3;
+    const ipStart = r.pos;
     const ip = readIpHeader(r.buf, r.pos, r.end);
     if (ip.protocol !== 17) throw new LispDecodeError('BAD_INNER_HEADER', r.pos, `ECM inner protocol ${ip.protocol} is not UDP (17)`);
     r.pos = ip.payloadOffset;
@@ -303,10 +304,11 @@ export const ecm: MessageCodec<Ecm> = {
     const sourcePort = r.u16();
     const destinationPort = r.u16();
     const udpLength = r.u16();
-    r.pos += 2; // checksum (not checked: lig sends 0s)
+    r.pos += 2; // checksum, checked below once the length is known good
     const udpStart = r.pos - UDP_HEADER_LENGTH;
     if (udpLength < UDP_HEADER_LENGTH) throw new LispDecodeError('BAD_INNER_HEADER', udpStart + 4, `ECM inner UDP length ${udpLength} is below 8`);
     if (udpStart + udpLength > r.end) throw new LispDecodeError('TRUNCATED', udpStart + 4, `ECM inner UDP length ${udpLength} runs past the message`);
+    if (!udpChecksumValid(r.buf, ipStart, ip.family, udpStart, udpLength)) throw new LispDecodeError('BAD_CHECKSUM', udpStart + 6, 'ECM inner UDP checksum does not match');
     if (r.pos >= udpStart + udpLength) throw new LispDecodeError('TRUNCATED', r.pos, 'ECM carries no inner message');
     if (r.buf[r.pos]! >> 4 === MessageType.Ecm) throw new LispDecodeError('ECM_NESTED', r.pos, 'an ECM inside an ECM');
     const outerEnd = r.end;

@@ -189,8 +189,8 @@ export interface MapNotifyAck extends Authenticated {
 
 /**
  * Inner IP + UDP header of an Encapsulated Control Message. Lengths and checksums are computed
- * by the encoder (IPv4 header checksum, UDP checksum for both families) and not checked by the
- * decoder (lig sends an inner IPv4 checksum of 0).
+ * by the encoder (IPv4 header checksum, UDP checksum for both families). The decoder checks the
+ * UDP checksum when one is present (lig sends 0: none) and leaves the IPv4 header checksum alone.
  */
 export interface EcmInner {
   source: string; // IPv4 or IPv6 text; both ends the same family

@@ -16,6 +16,12 @@ import { LispwgError } from '../util/errors.js';
 export interface Endpoint {
   readonly address: string;
   readonly port: number;
+  /**
+   * The Map-Server's own address that Map-Register reached (its receiving socket): Map-Notifies
+   * leave from there. With an underlay and a control-tunnel listener, a notify sent from the
+   * underlay socket to a tunnel xTR would carry the wrong source, and WireGuard would drop it.
+   */
+  readonly via?: string;
 }
 
 export interface Registration {
@@ -48,7 +54,8 @@ export function encodeReply(record: MappingRecord): Buffer {
     echoNonceCapable: false,
     security: false,
     nonce: 0n,
-    records: [{ ...record, authoritative: false }],
+        // a proxy reply: not authoritative, and no locator is local to its sender (RFC 9301 section 5.4)
+    records: [{ ...record, authoritative: false, locators: record.locators.map((l) => (l.local ? { ...l, local: false } : l)) }],
   });
 }
 

@@ -271,4 +271,28 @@ sites:
     ).rejects.toThrow(/no Map-Notify/);
     expect((await at('198.18.1.1', 6)).locators[0]!.address).toEqual({ afi: 'ipv4', address: '198.19.0.6' });
   });
+
+  it('sends a push from the address the destination registered through, and clears the L bit in proxy replies', async () => {
+    // two listeners, as a Map-Server on the underlay and in its control tunnel: a push to a tunnel
+    // xTR must leave from the tunnel address, or WireGuard (allowed-ips) would never deliver it
+    const c: MsConfig = { ...config(), listen: ['127.0.0.1', '127.0.0.2'] };
+    const ms = new MapServer(c, { logger: quiet });
+    const [under, tunnel] = await ms.start();
+    cleanup.push(() => ms.close());
+    const open = async (port: number, address: string, key: string, keyId?: 1 | 2) => {
+      const x = await ControlClient.open({ mapServer: { address, port }, site: { key, ...(keyId ? { keyId } : {}) }, registerRetryMs: 100, registerIntervalMs: 200, requestTimeoutMs: 300, logger: quiet });
+      cleanup.push(() => x.close());
+      return x;
+    };
+    const a = await open(tunnel!.port, '127.0.0.2', 'key-a');
+    const b = await open(under!.port, '127.0.0.1', 'key-b', 2);
+    await a.register([record('198.18.1.0', 24, '198.19.0.1', KEY_A)]);
+    await b.register([record('198.18.2.0', 24, '198.19.0.2', KEY_B)]);
+    const pushed = next<MappingEvent>(a, 'mapping');
+    const res = await b.resolve('198.18.1.7', { sourceEid: '198.18.2.9' });
+    expect((await pushed).from).toEqual({ address: '127.0.0.2', port: tunnel!.port });
+    expect(ms.counters.get('pushes-acked')).toBe(1);
+    // the registered locator had L set (its own xTR's); a proxy reply is not sent by that xTR
+    expect(res.records[0]!.locators.map((l) => l.local)).toEqual([false]);
+  });
 });

@@ -92,6 +92,8 @@ export class MapServer {
   private rateLimiter: RateLimiter;
   private readonly sockets: dgram.Socket[] = [];
   private readonly families = new Map<dgram.Socket, IpFamily>();
+  /** Each socket's bound address (as configured: sendTo matches an Endpoint's `via` against it). */
+  private readonly localAddress = new Map<dgram.Socket, string>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private readonly startedAt = Date.now();
@@ -150,6 +152,7 @@ export class MapServer {
       });
       this.sockets.push(socket);
       this.families.set(socket, isIPv6(address) ? 'ipv6' : 'ipv4');
+      this.localAddress.set(socket, socket.address().address);
     }
     if (!this.sockets.length) throw new LispwgError('MS_BIND', 'the Map-Server listens on no address');
     const sweepMs = Math.max(50, Math.min(1000, this.config.registrationTtl * 100));
@@ -173,6 +176,7 @@ export class MapServer {
     await Promise.all(this.sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.sockets.length = 0;
     this.families.clear();
+    this.localAddress.clear();
   }
 
   // --- datagram dispatch ------------------------------------------------------------------------
@@ -191,7 +195,7 @@ export class MapServer {
         msg = decodeMessage(buf);
       } catch (e) {
         if (e instanceof LispDecodeError) {
-          this.counters.inc('drop-malformed');
+          this.counters.inc(e.code === 'BAD_CHECKSUM' ? 'drop-bad-checksum' : 'drop-malformed');
           return;
         }
         throw e;
@@ -232,10 +236,10 @@ export class MapServer {
     socket.send(bytes, port, address);
   }
 
-  /** Sends from a socket of the destination's family. */
+  /** Sends from the socket the destination registered through (`via`), else from one of its family. */
   private sendTo(bytes: Uint8Array, to: Endpoint): void {
     const family = isIPv6(to.address) ? 'ipv6' : 'ipv4';
-    const socket = this.sockets.find((s) => this.families.get(s) === family);
+    const socket = (to.via !== undefined && this.sockets.find((s) => this.localAddress.get(s) === to.via)) || this.sockets.find((s) => this.families.get(s) === family);
     if (!socket) {
       this.counters.inc('send-errors');
       return;
@@ -460,7 +464,7 @@ export class MapServer {
       return;
     }
     // 3. store each record the site owns
-    const source: Endpoint = { address: rinfo.address, port: rinfo.port };
+    const source: Endpoint = { address: rinfo.address, port: rinfo.port, via: this.localAddress.get(socket) };
     const accepted: MappingRecord[] = [];
     for (const rec of msg.records) {
       const prefix = recordPrefix(rec);

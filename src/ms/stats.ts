@@ -35,6 +35,7 @@ const COUNTER_NAMES = [
   // drop reasons
   'drop-rate-limited',
   'drop-malformed',
+  'drop-bad-checksum',
   'drop-unexpected-type',
   'drop-unknown-site',
   'drop-bad-hmac',
