@@ -39,7 +39,8 @@ import {
   type MappingRecord,
 } from '../lisp/index.js';
 import { prefixOf } from '../mapping/database.js';
-import { familyBits, type EidPrefix } from '../mapping/eid.js';
+import type { EidPrefix } from '../mapping/eid.js';
+import { familyBits } from '../ip/ip.js';
 import { LispwgError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/log.js';
 

@@ -7,9 +7,6 @@
 import { LispwgError } from '../util/errors.js';
 import { IpError, formatIp, formatWords, ipWords, maskPrefix, maskWords, parsePrefix, prefixContains as ipPrefixContains, type IpFamily } from '../ip/ip.js';
 
-// TODO(merge): src/xtr/agent.ts, src/dataplane/lisp/xtr.ts and src/xtr/control-client.ts import
-// familyBits from here; import it from src/ip/ip.js there and drop this re-export.
-export { familyBits } from '../ip/ip.js';
 
 export interface EidPrefix {
   /** Instance ID (24 bits used in practice; 0 when the network has none). */
@@ -57,6 +54,3 @@ export function eidPrefixContains(outer: EidPrefix, inner: EidPrefix): boolean {
   if (outer.iid !== inner.iid || outer.afi !== inner.afi) return false;
   return ipPrefixContains(parsePrefix(`${outer.address}/${outer.maskLen}`), parsePrefix(`${inner.address}/${inner.maskLen}`));
 }
-
-/** TODO(merge): src/ms/config.ts (being rewritten) calls it so; use eidPrefixContains there and drop this. */
-export const prefixContains = eidPrefixContains;

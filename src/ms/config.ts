@@ -43,7 +43,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { LispwgError } from '../util/errors.js';
 import { checkConfig, durationField, pathText, readConfigText, type ConfigWarning, type Deprecation } from '../util/config-file.js';
-import { formatEidPrefix, parseEidPrefix, prefixContains, type EidPrefix } from '../mapping/eid.js';
+import { eidPrefixContains, formatEidPrefix, parseEidPrefix, type EidPrefix } from '../mapping/eid.js';
 import { parseKey } from '../wg/keys.js';
 
 export type PushOrder = 'push-then-reply' | 'reply-then-push' | 'parallel' | 'off';
@@ -302,7 +302,7 @@ function crossCheck(c: MsConfig): Array<[Array<string | number>, string]> {
     const other = owners.get(k);
     if (other !== undefined) problems.push([['static', i, 'prefix'], `EID prefix ${k} is configured twice (also in ${other})`]);
     owners.set(k, `static[${i}]`);
-    const site = c.sites.find((x) => x.prefixes.some((p) => prefixContains(p.prefix, s.prefix)));
+    const site = c.sites.find((x) => x.prefixes.some((p) => eidPrefixContains(p.prefix, s.prefix)));
     if (site) problems.push([['static', i, 'prefix'], `static mapping ${k} lies inside site '${site.name}'s prefix: give it to the site or move it`]);
   });
   return problems;

@@ -39,7 +39,7 @@ describe('agent config', () => {
     const c = parseConfig(minimal, '/etc/lispwg/mn1.yaml');
     expect(c.mode).toBe('mn');
     expect(c.instanceId).toBe(0);
-    expect(c.eidPrefixes).toEqual([{ prefix: { text: '198.18.100.1/32', address: '198.18.100.1', length: 32, family: 4 }, address: '198.18.100.1' }]);
+    expect(c.eidPrefixes).toEqual([{ prefix: { text: '198.18.100.1/32', address: '198.18.100.1', length: 32, family: 'ipv4' }, address: '198.18.100.1' }]);
     expect(c.rlocInterfaces).toEqual([{ name: 'eth0', priority: 1, weight: 100 }]);
     expect(c.data).toEqual({ interface: 'mn1-wg', port: 51820, privateKey: { file: '/run/lispwg/mn1-data.key' } });
     expect(c.control.interface).toBe('mn1-ctl');
@@ -61,7 +61,7 @@ describe('agent config', () => {
         .replace('[198.18.64.0/18]', '[198.18.64.0/18, "2001:db8:100::/48"]'),
       '/etc/lispwg/mn1.yaml',
     );
-    expect(v6.eidPrefixes[0]).toEqual({ prefix: { text: '2001:db8:100::/64', address: '2001:db8:100::', length: 64, family: 6 }, address: '2001:db8:100::1' });
+    expect(v6.eidPrefixes[0]).toEqual({ prefix: { text: '2001:db8:100::/64', address: '2001:db8:100::', length: 64, family: 'ipv6' }, address: '2001:db8:100::1' });
     expect(v6.eidSpace.map((p) => p.text)).toEqual(['198.18.64.0/18', '2001:db8:100::/48']);
     const full = parseConfig(minimal + `timers:\n  peer-silence: 1500ms\n  smr-hold-down: 4s\n  resolve:\n    first-timeout: 100ms\ndata:\n  private-key-file: keys/d.key\n`, '/etc/lispwg/mn1.yaml');
     expect(full.timers.peerSilenceMs).toBe(1500);

@@ -62,7 +62,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve, basename, extname } from 'node:path';
 import { z } from 'zod';
 import { LispwgError } from '../util/errors.js';
-import { formatIp, formatPrefix, IpError, isNetwork, maskPrefix, parseIp, parsePrefix as parseIpPrefix, prefixContains, tryParseIp } from '../ip/ip.js';
+import { familyBits, formatIp, formatPrefix, IpError, type IpFamily, isNetwork, maskPrefix, parseIp, parsePrefix as parseIpPrefix, prefixContains, tryParseIp } from '../ip/ip.js';
 import { checkConfig, duration, readConfigText, type ConfigWarning, type Deprecation, type Path } from '../util/config-file.js';
 import { parseKey } from '../wg/keys.js';
 import { KeyId } from '../lisp/types.js';
@@ -76,9 +76,7 @@ export interface Prefix {
   text: string;
   address: string;
   length: number;
-  // TODO(merge): IpFamily ('ipv4' | 'ipv6', src/ip) once src/xtr/agent.ts and src/dataplane/lisp/xtr.ts
-  // (being rewritten) compare with it; they test `family === 4` today.
-  family: 4 | 6;
+  family: IpFamily;
 }
 
 export interface EidPrefixConfig {
@@ -181,7 +179,7 @@ export function parsePrefix(text: string): Prefix | string {
   try {
     const p = parseIpPrefix(text.trim());
     const address = formatIp(p);
-    return { text: `${address}/${p.maskLen}`, address, length: p.maskLen, family: p.family === 'ipv4' ? 4 : 6 };
+    return { text: `${address}/${p.maskLen}`, address, length: p.maskLen, family: p.family };
   } catch (e) {
     if (e instanceof IpError) return e.message;
     throw e;
@@ -389,7 +387,7 @@ function resolveConfig(raw: Raw, source: string, fail: (path: Path, message: str
     }
     let address = e.address;
     if (raw.mode === 'mn' && address === undefined) {
-      if (e.prefix.length !== (e.prefix.family === 4 ? 32 : 128)) {
+      if (e.prefix.length !== familyBits(e.prefix.family)) {
         fail(['eid-prefixes', i, 'address'], `a mobile node needs its own address inside ${e.prefix.text} (or a host prefix /32, /128)`);
       }
       address = e.prefix.address;
@@ -423,7 +421,7 @@ function resolveConfig(raw: Raw, source: string, fail: (path: Path, message: str
 
   const ctl = raw.control;
   const controlAddress = ctl.address.address;
-  if (ctl.address.family !== (ms['control-address'].includes(':') ? 6 : 4)) {
+  if (ctl.address.family !== (ms['control-address'].includes(':') ? 'ipv6' : 'ipv4')) {
     fail(['control', 'address'], `the control address and the Map-Server's control-address ${ms['control-address']} must be of one family`);
   }
   if (controlAddress === ms['control-address']) fail(['control', 'address'], 'the control address must differ from the Map-Server control-address');

@@ -18,7 +18,8 @@
 import { eidOf, recordKey, type MappingRecord } from '../lisp/index.js';
 import { MapCache } from '../mapping/map-cache.js';
 import { prefixOf } from '../mapping/database.js';
-import { familyBits, type EidPrefix } from '../mapping/eid.js';
+import type { EidPrefix } from '../mapping/eid.js';
+import { familyBits } from '../ip/ip.js';
 import type { MappingEvent, Resolution, WithdrawnEvent } from '../control/client.js';
 import { LispwgError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -119,8 +120,8 @@ export class AgentCore {
       { send: (dest, attempt) => this.sendMapRequest(dest, attempt), giveUp: (dest, attempts) => this.onGiveUp(dest, attempts) },
       this.now,
     );
-    this.eidSpace = this.config.eidSpace.map((p) => prefixOf(0, p.family === 4 ? 'ipv4' : 'ipv6', p.address, p.length));
-    for (const e of this.config.eidPrefixes) this.ownEids[e.prefix.family === 4 ? 'ipv4' : 'ipv6'] ??= e.address ?? e.prefix.address;
+    this.eidSpace = this.config.eidSpace.map((p) => prefixOf(0, p.family, p.address, p.length));
+    for (const e of this.config.eidPrefixes) this.ownEids[e.prefix.family] ??= e.address ?? e.prefix.address;
   }
 
   /** What the mapping source calls (give it to openMappingSource). */
@@ -525,7 +526,7 @@ export class AgentCore {
   /** Whether `prefix` overlaps one of our own EID prefixes. */
   private isOwn(prefix: EidPrefix): boolean {
     return this.config.eidPrefixes.some((e) => {
-      const afi = e.prefix.family === 4 ? 'ipv4' : 'ipv6';
+      const afi = e.prefix.family;
       if (afi !== prefix.afi) return false;
       const len = Math.min(e.prefix.length, prefix.maskLen);
       return prefixOf(prefix.iid, afi, e.prefix.address, len).address === prefixOf(prefix.iid, afi, prefix.address, len).address;

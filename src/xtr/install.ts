@@ -11,6 +11,7 @@
 import type { WgDevice } from '../wg/types.js';
 import type { Rtnetlink } from '../net/rtnetlink.js';
 import { keyToHex } from '../wg/keys.js';
+import type { IpFamily } from '../ip/ip.js';
 
 export interface InstalledPeer {
   publicKey: Buffer;
@@ -36,7 +37,7 @@ export interface InstallerOptions {
   port: number;
   table: number;
   /** Preferred source per family (mn mode: the node's EID). */
-  src: Partial<Record<4 | 6, string>>;
+  src: Partial<Record<IpFamily, string>>;
 }
 
 export class Installer {
@@ -178,7 +179,7 @@ export class Installer {
   }
 
   private setRoute(prefix: string): void {
-    const family = prefix.includes(':') ? 6 : 4;
+    const family = prefix.includes(':') ? 'ipv6' : 'ipv4';
     const src = this.opts.src[family];
     this.rt.replaceRoute({ dst: prefix, dev: this.ifindex, table: this.opts.table, ...(src ? { src } : {}) });
   }

@@ -14,7 +14,8 @@ import { LispDataPlane } from '../dataplane/lisp/dataplane.js';
 import { ENCAP_OVERHEAD_IPV4, ENCAP_OVERHEAD_IPV6 } from '../dataplane/lisp/packet.js';
 import { SmrEndpoint } from '../dataplane/lisp/smr.js';
 import type { TunDevice } from '../dataplane/tun/tun.js';
-import { familyBits, type EidPrefix } from '../mapping/eid.js';
+import type { EidPrefix } from '../mapping/eid.js';
+import { familyBits } from '../ip/ip.js';
 import type { Rtnetlink } from '../net/rtnetlink.js';
 import type { Logger } from '../util/log.js';
 import type { AgentConfig } from './config.js';
@@ -66,7 +67,7 @@ export class PlainLispDataPlane implements DataPlane {
     this.host = host;
     // the TUN holds the EID space (and, on a mobile node, its EIDs); what enters it is encapsulated
     const mtu = 1500 - (c.mapServer.address.includes(':') ? ENCAP_OVERHEAD_IPV6 : ENCAP_OVERHEAD_IPV4);
-    const addresses = c.mode === 'mn' ? c.eidPrefixes.flatMap((e) => (e.address ? [`${e.address}/${e.prefix.family === 4 ? 32 : 128}`] : [])) : [];
+    const addresses = c.mode === 'mn' ? c.eidPrefixes.flatMap((e) => (e.address ? [`${e.address}/${familyBits(e.prefix.family)}`] : [])) : [];
     this.tun = openMissTun(c, p, state, rt, mtu, addresses);
     this.dp = await LispDataPlane.start({
       tun: this.tun,

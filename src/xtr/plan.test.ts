@@ -39,7 +39,7 @@ describe('the plan', () => {
       'net.ipv6.conf.all.forwarding=1',
       'net.ipv6.conf.n1-tun.addr_gen_mode=1',
     ]);
-    expect(p.install).toEqual({ dataInterface: 'n1-wg', endpointPort: 51820, table: 254, src: { 4: '198.18.100.1', 6: '2001:db8:100::1' } });
+    expect(p.install).toEqual({ dataInterface: 'n1-wg', endpointPort: 51820, table: 254, src: { ipv4: '198.18.100.1', ipv6: '2001:db8:100::1' } });
   });
 
   it('tunnel router: no EID on the node, forwarding on, no prefsrc', () => {

@@ -4,6 +4,7 @@
  * itself up from this plan, and `lispwg xtr --dry-run` prints it, so the two never disagree.
  */
 import type { AgentConfig, Prefix } from './config.js';
+import { familyBits, type IpFamily } from '../ip/ip.js';
 
 export interface PlannedInterface {
   name: string;
@@ -45,14 +46,14 @@ export interface Plan {
     recordTtlMin: number;
   };
   /** How installed peers look: endpoint port, routes through the data interface. */
-  install: { dataInterface: string; endpointPort: number; table: number; src: Partial<Record<4 | 6, string>> };
+  install: { dataInterface: string; endpointPort: number; table: number; src: Partial<Record<IpFamily, string>> };
   missPolicy: AgentConfig['missPolicy'];
   adminSocket: string;
   stateFile: string;
   eventLog?: string;
 }
 
-const hostLen = (family: 4 | 6) => (family === 4 ? 32 : 128);
+const hostLen = familyBits;
 
 /** A bracketed endpoint for IPv6 (`[2001:db8::1]:51820`), plain for IPv4. */
 export function endpoint(address: string, port: number): string {
@@ -63,19 +64,19 @@ export function makePlan(c: AgentConfig): Plan {
   // mn: the node's own EID addresses live on the data interface, and are the source of what
   // it sends into the overlay (prefsrc on every overlay route)
   const own = c.mode === 'mn' ? c.eidPrefixes.filter((e) => e.address !== undefined).map((e) => ({ address: e.address!, family: e.prefix.family })) : [];
-  const src: Partial<Record<4 | 6, string>> = {};
+  const src: Partial<Record<IpFamily, string>> = {};
   for (const o of own) src[o.family] ??= o.address;
   const families = new Set(c.eidSpace.map((p: Prefix) => p.family));
 
   const sysctls: PlannedSysctl[] = [];
   // released packets re-enter through the TUN and are forwarded into the data interface
-  if (families.has(4)) {
+  if (families.has('ipv4')) {
     sysctls.push({ key: `net.ipv4.conf.${c.tun.interface}.forwarding`, value: '1', why: 'forward packets released from the miss buffer' });
     sysctls.push({ key: `net.ipv4.conf.${c.tun.interface}.rp_filter`, value: '0', why: 'released packets come back in with the source they left with' });
     if (c.mode === 'mn') sysctls.push({ key: `net.ipv4.conf.${c.tun.interface}.accept_local`, value: '1', why: "released packets carry this node's own EID as source" });
     if (c.mode === 'xtr') sysctls.push({ key: 'net.ipv4.ip_forward', value: '1', why: 'route between the EID hosts and the overlay' });
   }
-  if (families.has(6)) sysctls.push({ key: 'net.ipv6.conf.all.forwarding', value: '1', why: 'IPv6 forwards only when enabled for all interfaces' });
+  if (families.has('ipv6')) sysctls.push({ key: 'net.ipv6.conf.all.forwarding', value: '1', why: 'IPv6 forwards only when enabled for all interfaces' });
   // no link-local address on the TUN: the kernel would send router solicitations and MLD into it
   sysctls.push({ key: `net.ipv6.conf.${c.tun.interface}.addr_gen_mode`, value: '1', why: 'no IPv6 link-local address (nor its MLD and router solicitations) on the TUN' });
 
@@ -92,12 +93,12 @@ export function makePlan(c: AgentConfig): Plan {
       interface: c.control.interface,
       publicKey: c.mapServer.publicKey,
       endpoint: endpoint(c.mapServer.address, c.mapServer.port),
-      allowedIps: [`${c.mapServer.controlAddress}/${hostLen(c.mapServer.controlAddress.includes(':') ? 6 : 4)}`],
+      allowedIps: [`${c.mapServer.controlAddress}/${hostLen(c.mapServer.controlAddress.includes(':') ? 'ipv6' : 'ipv4')}`],
       persistentKeepalive: c.control.persistentKeepaliveS,
     },
     routes: [
       // the Map-Server's control address: only through the control tunnel
-      { dst: `${c.mapServer.controlAddress}/${hostLen(c.mapServer.controlAddress.includes(':') ? 6 : 4)}`, dev: c.control.interface, table: 254, src: c.control.address.address },
+      { dst: `${c.mapServer.controlAddress}/${hostLen(c.mapServer.controlAddress.includes(':') ? 'ipv6' : 'ipv4')}`, dev: c.control.interface, table: 254, src: c.control.address.address },
       ...c.eidSpace.map((p) => ({ dst: p.text, dev: c.tun.interface, table: c.table, ...(src[p.family] ? { src: src[p.family] } : {}) })),
     ],
     sysctls,

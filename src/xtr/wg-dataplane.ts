@@ -14,7 +14,8 @@
 import { TunDevice } from '../dataplane/tun/tun.js';
 import { ipDestination } from '../dataplane/ip.js';
 import { PacketBuffer } from '../dataplane/packet-buffer.js';
-import { familyBits, type EidPrefix } from '../mapping/eid.js';
+import type { EidPrefix } from '../mapping/eid.js';
+import { familyBits } from '../ip/ip.js';
 import { prefixOf } from '../mapping/database.js';
 import type { Rtnetlink } from '../net/rtnetlink.js';
 import type { Logger } from '../util/log.js';
