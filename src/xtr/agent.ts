@@ -9,16 +9,16 @@
  *   Map-Request goes out (retransmitted with backoff). On the Map-Reply, or on a Map-Notify the
  *   Map-Server pushes, the peer and a route more specific than the TUN's are installed, and the
  *   buffered packets are written back into the TUN: the kernel now routes them into WireGuard.
- * - Upkeep: entries expire with their TTL unless traffic continues (re-resolved before expiry);
- *   idle peers are removed; a peer sent to that stays silent is re-resolved (double jump);
- *   withdrawals remove peer and route at once.
+ * - Upkeep: entries expire with their TTL unless used in their last `refresh-before-expiry`
+ *   (then re-resolved); idle peers are removed; a peer sent to that stays silent is re-resolved
+ *   (double jump); withdrawals remove peer and route at once.
  */
 import { writeFileSync, rmSync } from 'node:fs';
 import type { Server } from 'node:net';
 import type { ControlClient, MappingEvent, Resolution, WithdrawnEvent } from './control-client.js';
 import { openControlChannel, openControlTunnel, readRlocs, repointMapServer, sameRlocs, siteRecords, type Rloc } from './site.js';
 import { eidOf, recordKey, type MappingRecord } from '../lisp/index.js';
-import { MapCache } from '../mapping/map-cache.js';
+import { MapCache, refreshDue } from '../mapping/map-cache.js';
 import { prefixOf } from '../mapping/database.js';
 import { familyBits, type EidPrefix } from '../mapping/eid.js';
 import { openWireGuard, type WgDevice, type WgPeerStatus } from '../wg/wireguard.js';
@@ -648,8 +648,8 @@ export class Agent {
             continue;
           }
           const v = entry.value;
-          const inUse = a !== undefined && a.activeAt > entry.insertedAt;
-          if (v.kind === 'positive' && !v.refreshing && inUse && entry.expiresAt - now <= t.refreshBeforeExpiryMs) this.refresh(p, 'expiry');
+          // in use = traffic inside the refresh window, not merely since the entry was installed
+          if (v.kind === 'positive' && !v.refreshing && refreshDue(entry, a?.activeAt, now, t.refreshBeforeExpiryMs)) this.refresh(p, 'expiry');
         }
       }
       for (const gone of this.cache.expire()) if (gone.value.kind === 'positive') await this.removePrefix(gone.prefix, 'expired');
