@@ -16,6 +16,18 @@ export interface MapCacheEntry<V> {
   expiresAt: number;
 }
 
+/**
+ * True when an entry is due for re-resolution at `now`: it is inside its refresh window (the
+ * last `beforeMs` of its life) and was used (`usedAt`: its last traffic) inside that window.
+ * Traffic from before the window does not count: an entry whose traffic has stopped is left to
+ * expire, as its peer is left to go idle (a refresh is a Map-Request, which makes the Map-Server
+ * push our record to the destination: it would announce traffic that is not coming).
+ */
+export function refreshDue(entry: Pick<MapCacheEntry<unknown>, 'insertedAt' | 'expiresAt'>, usedAt: number | undefined, now: number, beforeMs: number): boolean {
+  const windowStart = Math.max(entry.insertedAt, entry.expiresAt - beforeMs);
+  return now >= windowStart && usedAt !== undefined && usedAt > windowStart;
+}
+
 export class MapCache<V> {
   private readonly db = new MappingDatabase<MapCacheEntry<V>>();
   private readonly now: () => number;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PrefixTrie } from './trie.js';
 import { MappingDatabase } from './database.js';
-import { MapCache } from './map-cache.js';
+import { MapCache, refreshDue } from './map-cache.js';
 import { parseEidPrefix, formatEidPrefix, eidPrefixContains, makeEidPrefix } from './eid.js';
 import { rng } from '../util/random.js';
 
@@ -160,6 +160,30 @@ describe('MapCache', () => {
     t = 20_000;
     expect(cache.expire().map((e) => e.value)).toEqual(['wide']);
     expect(cache.size).toBe(0);
+  });
+
+  it('an entry is due for refresh only when used inside its refresh window', () => {
+    let t = 0;
+    const cache = new MapCache<string>({ now: () => t });
+    const min = 60_000;
+    // the defaults: records live 10 min, refreshed when used in their last 10 s
+    const e = cache.set(parseEidPrefix('198.18.1.0/24'), 'x', 10 * min)!;
+    t = 9 * min;
+    expect(refreshDue(e, 9 * min, t, 10_000)).toBe(false); // in use, but not yet in the window
+    t = 10 * min - 5_000;
+    expect(refreshDue(e, 10 * min - 11_000, t, 10_000)).toBe(false); // its traffic stopped before the window
+    expect(refreshDue(e, undefined, t, 10_000)).toBe(false); // never used
+    expect(refreshDue(e, 10 * min - 9_000, t, 10_000)).toBe(true);
+    // the integration test's timers (597 s before a 600-s expiry: a window from 3 s after install):
+    // 1 s of traffic right after install refreshes nothing 3 s later, however recent the install
+    t = 0;
+    const f = cache.set(parseEidPrefix('198.18.2.0/24'), 'y', 10 * min)!;
+    t = 3_100;
+    expect(refreshDue(f, 1_000, t, 597_000)).toBe(false);
+    expect(refreshDue(f, 3_050, t, 597_000)).toBe(true);
+    expect(refreshDue(f, 3_050, 2_900, 597_000)).toBe(false); // (a clock before the window)
+    // a window as long as the entry's life: any use since the install counts
+    expect(refreshDue(f, 1_000, t, 20 * min)).toBe(true);
   });
 });
 

@@ -511,9 +511,18 @@ describe.skipIf(missing !== undefined)('agent: tunnel routers with hosts behind 
     await waitFor(async () => (await status(lab, xa)).peers.length === 0, 6000, () => 'xa kept its idle peer');
     expect(events(lab, xa).some((e) => e.event === 'peer-idle')).toBe(true);
     expect((await lab.exec('xa', ['ip', 'route', 'show', '198.18.102.0/24'])).stdout).toBe('');
-    // the next packet resolves again; then xB's peer idles out too
-    const again = await ping(lab, 'ha', '198.18.102.10', ['-c', '3', '-i', '0.05', '-W', '2']);
+    // the next packet resolves again; then xB's peer idles out too. The echoes take 0.6 s, more
+    // than an upkeep round (500 ms): xA's upkeep sees its new entry in use after installing it
+    const again = await ping(lab, 'ha', '198.18.102.10', ['-c', '3', '-i', '0.3', '-W', '2']);
+    const stopped = Date.now();
     expect(again.received, `${again.out}\nxa: ${JSON.stringify(events(lab, xa).filter((e) => e.t >= quiet))}\nxb: ${xbEvents()}`).toBe(3);
-    await waitFor(async () => (await status(lab, xb)).peers.length === 0, 6000, () => `xb kept its idle peer: ${xbEvents()}`);
+    // traffic that stopped before an entry's refresh window (its last 597 s: 3 s after install)
+    // re-resolves nothing on either side: such a Map-Request would make the Map-Server push the
+    // requester's record to the other side, restarting that side's idle clock
+    await waitFor(async () => (await status(lab, xa)).peers.length === 0, 6000, () => 'xa kept its idle peer after the second ping');
+    const after = (s: Site, event: string) => events(lab, s).filter((e) => e.event === event && e.t > stopped);
+    expect([...after(xa, 'map-request-sent'), ...after(xb, 'map-request-sent')], 'Map-Requests after the traffic stopped').toEqual([]);
+    expect([...after(xa, 'map-notify-received'), ...after(xb, 'map-notify-received')], 'pushes after the traffic stopped').toEqual([]);
+    await waitFor(async () => (await status(lab, xb)).peers.length === 0, Math.max(100, stopped + 6000 - Date.now()), () => `xb kept its idle peer: ${xbEvents()}`);
   }, 40_000);
 });

@@ -37,7 +37,7 @@
  *   register-refresh: 60s
  *   record-ttl: 10m
  *   idle-timeout: 5m               # no traffic (and no push) for this long: the peer and its route go
- *   refresh-before-expiry: 10s
+ *   refresh-before-expiry: 10s     # an entry used in its last 10 s is re-resolved; else it expires
  *   peer-silence: 3s               # sending, nothing back: re-resolve (double jump)
  *   smr-hold-down: 0s              # data-plane lisp: wait this long after a move before the SMRs (OOR: 4s)
  *   resolve: { first-timeout: 250ms, backoff: 2, max-timeout: 4s, attempts: 6, negative-ttl: 60s }

@@ -259,7 +259,9 @@ describe('agent core: resolution', () => {
     const keepBusy = setInterval(() => dp.active.set(`${B}/32`, Date.now()), 500);
     await vi.advanceTimersByTimeAsync(45_000);
     expect(source.for(B)).toHaveLength(1); // not yet: 15 s left, the refresh starts 10 s before
-    await vi.advanceTimersByTimeAsync(5_050);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(source.for(B)).toHaveLength(1); // the window opened: traffic from before it does not count
+    await vi.advanceTimersByTimeAsync(1_000); // B's next packet falls inside the window
     expect(source.for(B)).toHaveLength(2);
     expect(eventsNamed('entry-refresh')).toMatchObject([{ prefix: `${B}/32`, why: 'expiry' }]);
     source.for(B)[1]!.answer([record(`${B}/32`, '198.18.2.2', KEY_B, 1)]);
@@ -272,6 +274,17 @@ describe('agent core: resolution', () => {
     expect(eventsNamed('entry-expired')).toMatchObject([{ prefix: `${C}/32` }]);
     expect(await cacheOf()).toEqual([[`${B}/32`, 'positive']]);
     expect(dp.installed.get(`${B}/32`)!.missAt).toBeUndefined();
+  });
+
+  it('lets an entry expire whose traffic stopped before its refresh window (no Map-Request: it would make the Map-Server push to an idle destination)', async () => {
+    dp.host.miss(B);
+    source.for(B)[0]!.answer([record(`${B}/32`, '198.18.2.2', KEY_B, 1)]); // TTL 1 min, refresh window from 50 s
+    await vi.advanceTimersByTimeAsync(1_000);
+    dp.active.set(`${B}/32`, Date.now()); // a second of traffic after the install, then nothing
+    await vi.advanceTimersByTimeAsync(61_000);
+    expect(source.for(B)).toHaveLength(1);
+    expect(eventsNamed('entry-refresh')).toEqual([]);
+    expect(dp.removed).toEqual([[`${B}/32`, 'expired']]);
   });
 
   it('removes an idle mapping: the next packet is a miss again', async () => {

@@ -16,7 +16,7 @@
  * so that it runs in a unit test as it runs in the agent (agent.ts builds the real ones).
  */
 import { eidOf, recordKey, type MappingRecord } from '../lisp/index.js';
-import { MapCache } from '../mapping/map-cache.js';
+import { MapCache, refreshDue } from '../mapping/map-cache.js';
 import { prefixOf } from '../mapping/database.js';
 import type { EidPrefix } from '../mapping/eid.js';
 import { familyBits } from '../ip/ip.js';
@@ -392,12 +392,12 @@ export class AgentCore {
     try {
       await this.dp.upkeep();
       const now = this.now();
-      // refresh what is in use shortly before it expires, drop the rest when it does
+      // refresh what carries traffic in its last refresh-before-expiry, drop the rest when it
+      // expires: traffic from before that window does not count (see refreshDue)
       for (const entry of [...this.cache.entries()]) {
         const v = entry.value;
-        if (v.kind !== 'positive' || v.refreshing || entry.expiresAt <= now || entry.expiresAt - now > this.config.timers.refreshBeforeExpiryMs) continue;
-        const active = this.dp.lastActive(entry.prefix);
-        if (active !== undefined && active > entry.insertedAt) this.refresh(prefixText(entry.prefix), 'expiry');
+        if (v.kind !== 'positive' || v.refreshing || entry.expiresAt <= now) continue;
+        if (refreshDue(entry, this.dp.lastActive(entry.prefix), now, this.config.timers.refreshBeforeExpiryMs)) this.refresh(prefixText(entry.prefix), 'expiry');
       }
       for (const gone of this.cache.expire()) {
         this.events.emit('entry-expired', { prefix: prefixText(gone.prefix) });
