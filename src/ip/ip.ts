@@ -231,6 +231,9 @@ export function ipFamily(text: string): IpFamily | undefined {
   return ipv6Groups(text) ? 'ipv6' : undefined;
 }
 
+/** The family of an address text already known to be an address (IPv6 has a colon, IPv4 none). */
+export const familyOf = (address: string): IpFamily => (address.includes(':') ? 'ipv6' : 'ipv4');
+
 /** The address, or undefined when the text is not one. */
 export function tryParseIp(text: string): IpAddress | undefined {
   const v4 = new Uint8Array(4);

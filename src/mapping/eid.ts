@@ -46,6 +46,9 @@ export function formatEidPrefix(p: EidPrefix): string {
   return `${p.iid ? `[${p.iid}]` : ''}${p.address}/${p.maskLen}`;
 }
 
+/** The IP prefix of an EID prefix, without its instance ID: the text of its route and allowed IP. */
+export const eidPrefixText = (p: EidPrefix): string => `${p.address}/${p.maskLen}`;
+
 /** A stable map key for a prefix (same as the text form). */
 export const eidPrefixKey = formatEidPrefix;
 

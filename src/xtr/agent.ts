@@ -13,6 +13,7 @@ import type { Server } from 'node:net';
 import { Rtnetlink, monitorAddresses, type AddressMonitor } from '../net/rtnetlink.js';
 import { LispwgError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/log.js';
+import { Shutdown } from '../util/shutdown.js';
 import type { WgDevice } from '../wg/wireguard.js';
 import { keyToBase64 } from '../wg/keys.js';
 import { serveAdmin } from './admin.js';
@@ -135,21 +136,14 @@ export class Agent {
   }
 
   private async teardown(): Promise<void> {
-    const errors: unknown[] = [];
-    const attempt = async (what: string, f: () => unknown) => {
-      try {
-        await f();
-      } catch (e) {
-        errors.push(e);
-        this.log.warn(`shutdown: ${what} failed`, { error: (e as Error).message });
-      }
-    };
+    const shutdown = new Shutdown(this.log);
+    const { errors } = shutdown;
     this.monitor?.close();
-    if (this.admin) await attempt('closing the admin socket', () => new Promise<void>((r) => this.admin!.close(() => r())));
+    if (this.admin) await shutdown.attempt('closing the admin socket', () => new Promise<void>((r) => this.admin!.close(() => r())));
     rmSync(this.config.adminSocket, { force: true });
     if (this.core) errors.push(...(await this.core.stop()));
-    if (this.control) await attempt('removing the control interface', () => this.control!.close());
-    for (const s of this.state.state.sysctls) await attempt(`restoring ${s.path}`, () => restoreSysctl(s.path, s.previous));
+    if (this.control) await shutdown.attempt('removing the control interface', () => this.control!.close());
+    for (const s of this.state.state.sysctls) await shutdown.attempt(`restoring ${s.path}`, () => restoreSysctl(s.path, s.previous));
     this.rt.close();
     this.events.emit('agent-stopped', { errors: errors.length });
     await this.events.close();

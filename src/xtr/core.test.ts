@@ -9,7 +9,8 @@ import { eidAddress, wrapWireguardKey, type MappingRecord } from '../lisp/index.
 import type { EidPrefix } from '../mapping/eid.js';
 import { createLogger } from '../util/log.js';
 import { parseConfig, type AgentConfig } from './config.js';
-import { AgentCore, prefixText } from './core.js';
+import { AgentCore } from './core.js';
+import { eidPrefixText as prefixText } from '../mapping/eid.js';
 import type { DataPlane, DataPlaneHost, Mapping } from './dataplane.js';
 import { EventLog } from './events.js';
 import type { MappingSource } from './mapping-source.js';

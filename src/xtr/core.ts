@@ -18,8 +18,9 @@
 import { eidOf, recordKey, type MappingRecord } from '../lisp/index.js';
 import { MapCache, refreshDue } from '../mapping/map-cache.js';
 import { prefixOf } from '../mapping/database.js';
-import type { EidPrefix } from '../mapping/eid.js';
-import { familyBits } from '../ip/ip.js';
+import { eidPrefixText, type EidPrefix } from '../mapping/eid.js';
+import { familyBits, familyOf } from '../ip/ip.js';
+import { Shutdown } from '../util/shutdown.js';
 import type { MappingEvent, Resolution, WithdrawnEvent } from '../control/client.js';
 import { LispwgError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -48,8 +49,6 @@ const ACTIONS = ['no-action', 'natively-forward', 'send-map-request', 'drop'];
 const FOREVER_TTL = 0xffffffff;
 const MISS_SAMPLES = 1024;
 
-export const prefixText = (p: EidPrefix): string => `${p.address}/${p.maskLen}`;
-const afiOf = (address: string) => (address.includes(':') ? ('ipv6' as const) : ('ipv4' as const));
 const round = (v: number) => Math.round(v * 1000) / 1000;
 const sameKey = (a: Uint8Array | undefined, b: Uint8Array | undefined) => a !== undefined && b !== undefined && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 
@@ -63,7 +62,7 @@ export function usableLocators(record: MappingRecord): UsableLocator[] {
 
 /** The record of an answer that covers `address` in instance `iid` (family, instance and mask length checked). */
 export function matchingRecord(records: readonly MappingRecord[], iid: number, address: string): MappingRecord | undefined {
-  const afi = afiOf(address);
+  const afi = familyOf(address);
   return records.find((r) => {
     const e = eidOf(r.eid);
     return e && e.family === afi && e.instanceId === iid && r.maskLen <= familyBits(afi) && prefixOf(iid, afi, e.address, r.maskLen).address === prefixOf(iid, afi, address, r.maskLen).address;
@@ -139,7 +138,7 @@ export class AgentCore {
   /** What the data plane calls (give it to DataPlane.open). */
   readonly host: DataPlaneHost = {
     lookup: (dst) => {
-      const e = this.cache.lookup(this.config.instanceId, afiOf(dst), dst);
+      const e = this.cache.lookup(this.config.instanceId, familyOf(dst), dst);
       return e && { kind: e.value.kind, prefix: e.prefix };
     },
     miss: (dst, bytes) => this.onMiss(dst, bytes),
@@ -213,7 +212,7 @@ export class AgentCore {
 
   /** False when `dst` is not ours to resolve. */
   private onMiss(dst: string, bytes?: number): boolean {
-    const afi = afiOf(dst);
+    const afi = familyOf(dst);
     // only the EID space is ours to resolve (not what the kernel sends on any interface: MLD...)
     if (!this.eidSpace.some((p) => p.afi === afi && prefixOf(0, afi, dst, p.maskLen).address === p.address)) {
       this.count('tun-outside-eid-space');
@@ -235,7 +234,7 @@ export class AgentCore {
     const r = this.config.timers.resolve;
     // a late answer to an earlier attempt is as good as any: each attempt waits the whole budget
     const timeoutMs = r.firstTimeoutMs * r.attempts + r.maxTimeoutMs * r.attempts;
-    const sourceEid = this.ownEids[afiOf(address)];
+    const sourceEid = this.ownEids[familyOf(address)];
     this.events.emit('map-request-sent', { eid: dest, attempt, ...(source.channel === 'grpc' ? { channel: 'grpc' } : {}) });
     source
       .resolve(address, { iid: this.config.instanceId, ...(sourceEid ? { sourceEid } : {}), timeoutMs })
@@ -252,7 +251,7 @@ export class AgentCore {
     if (this.resolver.answered(dest) === undefined) return; // another attempt already answered
     this.events.emit('map-reply-received', { eid: dest, rttMs: round(res.rttMs), attempts: res.attempts, records: res.records.length }, res.t);
     const address = dest.slice(0, dest.lastIndexOf('/'));
-    const afi = afiOf(address);
+    const afi = familyOf(address);
     const iid = this.config.instanceId;
     const negativeTtl = this.config.timers.resolve.negativeTtlMs;
     const record = matchingRecord(res.records, iid, address);
@@ -287,7 +286,7 @@ export class AgentCore {
   }
 
   private cacheNegative(prefix: EidPrefix, action: number, ttlMs: number): void {
-    const text = prefixText(prefix);
+    const text = eidPrefixText(prefix);
     if (this.isOwn(prefix)) return this.count('mapping-for-own-eid');
     this.count('negative-replies');
     this.events.emit('negative-reply', { prefix: text, action: ACTIONS[action] ?? action, ttlS: ttlMs / 1000 });
@@ -301,7 +300,7 @@ export class AgentCore {
     try {
       return recordKey(record);
     } catch (err) {
-      this.log.warn('a record with an unusable Security Key', { prefix: prefixText(prefix), error: (err as Error).message });
+      this.log.warn('a record with an unusable Security Key', { prefix: eidPrefixText(prefix), error: (err as Error).message });
       return undefined;
     }
   }
@@ -310,7 +309,7 @@ export class AgentCore {
 
   /** Puts the mapping of `prefix` into the map-cache and the data plane. */
   private async applyMapping(prefix: EidPrefix, record: MappingRecord, key: Uint8Array | undefined, ttlMs: number, source: MappingOrigin, missAt?: number, onReady?: () => void): Promise<void> {
-    const text = prefixText(prefix);
+    const text = eidPrefixText(prefix);
     const refuse = (why: string) => {
       this.count(why);
       this.log.warn('a mapping the agent cannot use: ignored', { prefix: text, why });
@@ -354,7 +353,7 @@ export class AgentCore {
 
   private async onPushedMapping(e: MappingEvent, onReady: () => void): Promise<void> {
     if (this.stopping) return;
-    this.events.emit('map-notify-received', { prefix: prefixText(e.prefix), from: e.from.address, key: e.key ? keyToBase64(e.key) : null }, e.t);
+    this.events.emit('map-notify-received', { prefix: eidPrefixText(e.prefix), from: e.from.address, key: e.key ? keyToBase64(e.key) : null }, e.t);
     if (e.prefix.iid !== this.config.instanceId) return this.count('map-notify-other-instance');
     if (this.dp.needsKey && !e.key) return this.count('map-notify-without-key');
     const ttlMs = e.record.ttl === FOREVER_TTL ? Infinity : e.record.ttl * 60_000;
@@ -363,13 +362,13 @@ export class AgentCore {
 
   private async onWithdrawn(e: WithdrawnEvent): Promise<void> {
     if (this.stopping) return;
-    const text = prefixText(e.prefix);
+    const text = eidPrefixText(e.prefix);
     this.events.emit('revoked', { prefix: text, key: e.key ? keyToBase64(e.key) : null, from: e.from.address }, e.t);
     const removed = new Set<string>();
     for (const entry of [...this.cache.entries()]) {
       const v = entry.value;
-      if (this.covers(e.prefix, prefixText(entry.prefix)) || (v.kind === 'positive' && sameKey(v.key, e.key))) {
-        removed.add(prefixText(entry.prefix));
+      if (this.covers(e.prefix, eidPrefixText(entry.prefix)) || (v.kind === 'positive' && sameKey(v.key, e.key))) {
+        removed.add(eidPrefixText(entry.prefix));
         await this.removePrefix(entry.prefix, 'revoked');
       }
     }
@@ -397,10 +396,10 @@ export class AgentCore {
       for (const entry of [...this.cache.entries()]) {
         const v = entry.value;
         if (v.kind !== 'positive' || v.refreshing || entry.expiresAt <= now) continue;
-        if (refreshDue(entry, this.dp.lastActive(entry.prefix), now, this.config.timers.refreshBeforeExpiryMs)) this.refresh(prefixText(entry.prefix), 'expiry');
+        if (refreshDue(entry, this.dp.lastActive(entry.prefix), now, this.config.timers.refreshBeforeExpiryMs)) this.refresh(eidPrefixText(entry.prefix), 'expiry');
       }
       for (const gone of this.cache.expire()) {
-        this.events.emit('entry-expired', { prefix: prefixText(gone.prefix) });
+        this.events.emit('entry-expired', { prefix: eidPrefixText(gone.prefix) });
         await this.dp.remove(gone.prefix, 'expired');
       }
     } catch (e) {
@@ -443,7 +442,7 @@ export class AgentCore {
     const now = this.now();
     const c = this.config;
     const mapCache: MapCacheStatus[] = [...this.cache.entries()].map((e) => ({
-      prefix: prefixText(e.prefix),
+      prefix: eidPrefixText(e.prefix),
       instanceId: e.prefix.iid,
       kind: e.value.kind,
       rlocs: e.value.kind === 'positive' ? e.value.rlocs : [],
@@ -490,20 +489,12 @@ export class AgentCore {
   }
 
   private async teardown(): Promise<unknown[]> {
-    const errors: unknown[] = [];
-    const attempt = async (what: string, f: () => unknown) => {
-      try {
-        await f();
-      } catch (e) {
-        errors.push(e);
-        this.log.warn(`shutdown: ${what} failed`, { error: (e as Error).message });
-      }
-    };
+    const s = new Shutdown(this.log);
     clearInterval(this.tick);
     this.resolver.close();
-    if (this.source) await attempt('closing the mapping source', () => this.source!.close());
-    await attempt('closing the data plane', () => this.dp.close());
-    return errors;
+    if (this.source) await s.attempt('closing the mapping source', () => this.source!.close());
+    await s.attempt('closing the data plane', () => this.dp.close());
+    return s.errors;
   }
 
   // --- helpers -----------------------------------------------------------------------------------
@@ -513,14 +504,14 @@ export class AgentCore {
     const slash = key.lastIndexOf('/');
     const address = key.slice(0, slash);
     const len = Number(key.slice(slash + 1));
-    if (afiOf(address) !== prefix.afi || len < prefix.maskLen) return false;
+    if (familyOf(address) !== prefix.afi || len < prefix.maskLen) return false;
     return prefixOf(prefix.iid, prefix.afi, address, prefix.maskLen).address === prefix.address;
   }
 
   private prefixFromKey(key: string): EidPrefix {
     const slash = key.lastIndexOf('/');
     const address = key.slice(0, slash);
-    return prefixOf(this.config.instanceId, afiOf(address), address, Number(key.slice(slash + 1)));
+    return prefixOf(this.config.instanceId, familyOf(address), address, Number(key.slice(slash + 1)));
   }
 
   /** Whether `prefix` overlaps one of our own EID prefixes. */

@@ -14,8 +14,8 @@ import { LispDataPlane } from '../dataplane/lisp/dataplane.js';
 import { ENCAP_OVERHEAD_IPV4, ENCAP_OVERHEAD_IPV6 } from '../dataplane/lisp/packet.js';
 import { SmrEndpoint } from '../dataplane/lisp/smr.js';
 import type { TunDevice } from '../dataplane/tun/tun.js';
-import type { EidPrefix } from '../mapping/eid.js';
-import { familyBits } from '../ip/ip.js';
+import { eidPrefixText, type EidPrefix } from '../mapping/eid.js';
+import { familyBits, familyOf } from '../ip/ip.js';
 import type { Rtnetlink } from '../net/rtnetlink.js';
 import type { Logger } from '../util/log.js';
 import type { AgentConfig } from './config.js';
@@ -25,8 +25,6 @@ import type { LispStatusPart } from './show.js';
 import { openMissTun, type Rloc } from './site.js';
 import type { StateFile } from './state.js';
 
-const prefixText = (p: EidPrefix): string => `${p.address}/${p.maskLen}`;
-const afiOf = (address: string) => (address.includes(':') ? ('ipv6' as const) : ('ipv4' as const));
 
 export interface PlainLispDataPlaneOptions {
   config: AgentConfig;
@@ -90,12 +88,12 @@ export class PlainLispDataPlane implements DataPlane {
   }
 
   negative(prefix: EidPrefix): void {
-    this.installing.delete(prefixText(prefix));
+    this.installing.delete(eidPrefixText(prefix));
     this.dp!.setMapping(prefix, []);
   }
 
   async remove(prefix: EidPrefix): Promise<void> {
-    this.installing.delete(prefixText(prefix));
+    this.installing.delete(eidPrefixText(prefix));
     this.dp!.deleteMapping(prefix);
   }
 
@@ -115,7 +113,7 @@ export class PlainLispDataPlane implements DataPlane {
 
   /** The data plane has a mapping in its forwarding table: usable from `at` (performance.now() scale). */
   private onMapped(prefix: EidPrefix, rloc: string, at: number): void {
-    const text = prefixText(prefix);
+    const text = eidPrefixText(prefix);
     const p = this.installing.get(text);
     if (!p || p.rloc !== rloc) return; // a tunnel reconnected (our RLOC changed): nothing new installed
     this.installing.delete(text);
@@ -146,7 +144,7 @@ export class PlainLispDataPlane implements DataPlane {
     const peers: Array<{ rloc: string; prefix: EidPrefix }> = [];
     for (const e of this.host.positives()) for (const r of e.rlocs.slice(0, 1)) peers.push({ rloc: r, prefix: e.prefix });
     for (const eid of this.ownEids) {
-      const n = this.smr.solicit(peers.filter((p) => afiOf(p.rloc) === afiOf(rloc)), eid, this.o.config.instanceId, rloc);
+      const n = this.smr.solicit(peers.filter((p) => familyOf(p.rloc) === familyOf(rloc)), eid, this.o.config.instanceId, rloc);
       if (n) this.host.emit('smr-sent', { eid, to: peers.map((p) => p.rloc), rloc });
     }
   }
@@ -157,7 +155,7 @@ export class PlainLispDataPlane implements DataPlane {
     const entry = this.host.lookup(eid);
     this.host.emit('smr-received', { eid, from, cached: entry !== undefined });
     if (!entry) return this.host.count('smr-for-uncached-eid');
-    this.host.resolve(`${eid}/${familyBits(afiOf(eid))}`);
+    this.host.resolve(`${eid}/${familyBits(familyOf(eid))}`);
   }
 
   async upkeep(): Promise<void> {}

@@ -14,8 +14,8 @@
 import { TunDevice } from '../dataplane/tun/tun.js';
 import { ipDestination } from '../dataplane/ip.js';
 import { PacketBuffer } from '../dataplane/packet-buffer.js';
-import type { EidPrefix } from '../mapping/eid.js';
-import { familyBits } from '../ip/ip.js';
+import { eidPrefixText, type EidPrefix } from '../mapping/eid.js';
+import { familyBits, familyOf } from '../ip/ip.js';
 import { prefixOf } from '../mapping/database.js';
 import type { Rtnetlink } from '../net/rtnetlink.js';
 import type { Logger } from '../util/log.js';
@@ -36,8 +36,6 @@ const HANDSHAKE_RETRIES = 3;
 /** A packet for an installed prefix still arriving on the TUN this long after install: the route is gone. */
 const ROUTE_RACE_MS = 1000;
 const round = (v: number) => Math.round(v * 1000) / 1000;
-const prefixText = (p: EidPrefix): string => `${p.address}/${p.maskLen}`;
-const afiOf = (address: string) => (address.includes(':') ? ('ipv6' as const) : ('ipv4' as const));
 
 export interface WireGuardDataPlaneOptions {
   config: AgentConfig;
@@ -108,7 +106,7 @@ export class WireGuardDataPlane implements DataPlane {
     const policy = this.o.config.missPolicy;
     if (entry?.kind === 'negative') return this.buffer.dropUnbuffered('negative');
     if (entry) {
-      const key = prefixText(entry.prefix);
+      const key = eidPrefixText(entry.prefix);
       const at = this.installedAt.get(key);
       if (at === undefined) {
         // being installed: wait with the others
@@ -128,7 +126,7 @@ export class WireGuardDataPlane implements DataPlane {
       return;
     }
     if (!this.host.miss(dst, pkt.length)) return;
-    if (policy === 'buffer') this.buffer.push(`${dst}/${familyBits(afiOf(dst))}`, pkt);
+    if (policy === 'buffer') this.buffer.push(`${dst}/${familyBits(familyOf(dst))}`, pkt);
     else this.buffer.dropUnbuffered('policy');
   }
 
@@ -207,11 +205,11 @@ export class WireGuardDataPlane implements DataPlane {
       for (const p of pkts) {
         this.tun!.write(p);
         if (first) {
-          this.host.emit('first-packet-released', { prefix: prefixText(prefix), eid: k });
+          this.host.emit('first-packet-released', { prefix: eidPrefixText(prefix), eid: k });
           first = false;
         }
       }
-      if (pkts.length) this.host.emit('packets-released', { prefix: prefixText(prefix), eid: k, packets: pkts.length });
+      if (pkts.length) this.host.emit('packets-released', { prefix: eidPrefixText(prefix), eid: k, packets: pkts.length });
       all.push(...pkts);
     }
     return all;
@@ -222,7 +220,7 @@ export class WireGuardDataPlane implements DataPlane {
     return [...this.buffer.keys()].filter((k) => {
       const slash = k.lastIndexOf('/');
       const address = k.slice(0, slash);
-      return afiOf(address) === prefix.afi && Number(k.slice(slash + 1)) >= prefix.maskLen && prefixOf(prefix.iid, prefix.afi, address, prefix.maskLen).address === prefix.address;
+      return familyOf(address) === prefix.afi && Number(k.slice(slash + 1)) >= prefix.maskLen && prefixOf(prefix.iid, prefix.afi, address, prefix.maskLen).address === prefix.address;
     });
   }
 
@@ -233,14 +231,14 @@ export class WireGuardDataPlane implements DataPlane {
   unresolved(dest: string): number {
     const slash = dest.lastIndexOf('/');
     const address = dest.slice(0, slash);
-    const prefix = prefixOf(this.o.config.instanceId, afiOf(address), address, Number(dest.slice(slash + 1)));
+    const prefix = prefixOf(this.o.config.instanceId, familyOf(address), address, Number(dest.slice(slash + 1)));
     let dropped = 0;
     for (const k of this.bufferedIn(prefix)) dropped += this.buffer.discard(k, 'unresolved');
     return dropped;
   }
 
   async remove(prefix: EidPrefix, why: string): Promise<void> {
-    const text = prefixText(prefix);
+    const text = eidPrefixText(prefix);
     this.installedAt.delete(text);
     const peer = await this.installer.remove(text);
     if (!peer) return;
@@ -256,7 +254,7 @@ export class WireGuardDataPlane implements DataPlane {
   }
 
   lastActive(prefix: EidPrefix): number | undefined {
-    const peer = this.installer.peerOf(prefixText(prefix));
+    const peer = this.installer.peerOf(eidPrefixText(prefix));
     return peer && this.timers.lastActive(keyToHex(peer.publicKey));
   }
 

@@ -1,1 +1,0 @@
-cmd_Release/lispwg_native.node := ln -f "Release/obj.target/lispwg_native.node" "Release/lispwg_native.node" 2>/dev/null || (rm -rf "Release/lispwg_native.node" && cp -af "Release/obj.target/lispwg_native.node" "Release/lispwg_native.node")

@@ -1,1 +1,0 @@
-cmd_Release/obj.target/lispwg_native.node := g++ -o Release/obj.target/lispwg_native.node -shared -pthread -rdynamic -m64  -Wl,-soname=lispwg_native.node -Wl,--start-group Release/obj.target/lispwg_native/native.o -Wl,--end-group 
