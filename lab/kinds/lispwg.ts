@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { LispwgError } from '../../src/util/errors.js';
 import { adminRequest } from '../../src/xtr/admin.js';
-import { lispwgBin } from '../../src/util/project.js';
+import { lispwgBin, nativeAddonPath } from '../../src/util/project.js';
 import { wgInterface } from '../names.js';
 import { CONTROL_PORT, type DaemonContext, lispwgPlan, rlocInterfaces, rlocOf, saveKey, shortName } from '../roles.js';
 import { cidrText, ipText } from '../topology/addr.js';
@@ -16,6 +16,7 @@ import { file } from './kind.js';
 /** Every lispwg daemon runs the built CLI and opens WireGuard devices. */
 export const lispwgNeeds: Requirement[] = [
   file('the built lispwg CLI', lispwgBin, 'the daemon runs as `node dist/src/cli/main.js ms|xtr`', "run 'npm run build'"),
+  file("lispwg's native addon (src/native: TUN, netlink)", nativeAddonPath, 'the daemon reaches the kernel (interfaces, routes, the TUN) through it', "run 'bash lab/setup.sh' (node-gyp builds it)"),
   {
     what: 'WireGuard (the kernel module, or wireguard-go)',
     why: 'the daemon opens its control tunnel (and a site its data interface) as WireGuard devices',
@@ -26,7 +27,8 @@ export const lispwgNeeds: Requirement[] = [
         .then((wg) => wg.detectWireGuardBackend())
         .then(
           () => undefined,
-          (e: Error) => e.message,
+          // without the addon nothing can be probed: its own requirement says so
+          (e: Error & { code?: string }) => (e.code === 'ADDON_MISSING' ? undefined : e.message),
         ),
   },
 ];

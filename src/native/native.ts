@@ -4,9 +4,9 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { relative } from 'node:path';
 import { LispwgError } from '../util/errors.js';
-import { projectRoot } from '../util/project.js';
+import { nativeAddonPath, projectRoot } from '../util/project.js';
 
 /** An opaque uv_poll handle returned by pollStart. */
 export type PollHandle = { readonly __poll: unique symbol };
@@ -23,17 +23,15 @@ export interface NativeAddon {
   strerror(errno: number): string;
 }
 
-const ADDON_PATH = join('src', 'native', 'build', 'Release', 'lispwg_native.node');
 let addon: NativeAddon | undefined;
 
 export function native(): NativeAddon {
   if (addon) return addon;
-  // the same file whether this runs from src/ (vitest) or dist/src/
-  const file = join(projectRoot(), ADDON_PATH);
+  const file = nativeAddonPath();
   if (!existsSync(file)) {
     throw new LispwgError(
       'ADDON_MISSING',
-      `lispwg's native addon (${ADDON_PATH}) is not built: run \`npm install\` (or \`npm run install\`) in the repository; it needs python3, make and a C compiler`,
+      `lispwg's native addon (${relative(projectRoot(), file)}) is not built: run \`npm install\` (or \`npm run install\`) in the repository; it needs python3, make and a C compiler`,
     );
   }
   addon = createRequire(import.meta.url)(file) as NativeAddon;

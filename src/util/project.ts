@@ -22,6 +22,8 @@ export function projectRoot(): string {
 
 /** The compiled CLI entry, for spawning `lispwg ms`, `lispwg xtr` as real processes. */
 export const lispwgBin = (): string => join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
+/** The N-API addon (src/native), built by node-gyp; the same file whether code runs from src/ or dist/. */
+export const nativeAddonPath = (): string => join(projectRoot(), 'src', 'native', 'build', 'Release', 'lispwg_native.node');
 
 export const projectVersion = (): string =>
   (JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string }).version;
