@@ -16,7 +16,7 @@ import { run } from '../../src/util/exec.js';
 
 const RECIPE_VERSION = 1;
 const BUSYBOX = '/bin/busybox';
-export const IMAGE_REPO = 'lispwg-node';
+const IMAGE_REPO = 'lispwg-node';
 /** PID 1 of every container: sleeps until the container is removed. */
 export const IMAGE_INIT = ['/lispwg/busybox', 'sleep', '2147483647'];
 /** Host paths bind-mounted read-only into every container. */

@@ -9,7 +9,7 @@ import { netnsName, stationPort } from '../names.js';
 import { formatRate } from '../topology/units.js';
 
 /** IPv6 addresses skip duplicate address detection, so they are usable at once. */
-export const addrLine = (c: Cidr, dev: string): string => `addr add ${cidrText(c)} dev ${dev}${c.family === 'ipv6' ? ' nodad' : ''}`;
+const addrLine = (c: Cidr, dev: string): string => `addr add ${cidrText(c)} dev ${dev}${c.family === 'ipv6' ? ' nodad' : ''}`;
 
 /** Creates every veth of the lab, each end born in its node's namespace. */
 export function vethLines(lab: string, model: LabModel): string[] {
@@ -67,7 +67,7 @@ export function nodeLines(model: LabModel, node: NodeModel): string[] {
 }
 
 /** Stations plugged into an AP when the lab comes up. */
-export function stationsOn(model: LabModel, ap: string): (StationModel & { node: string })[] {
+function stationsOn(model: LabModel, ap: string): (StationModel & { node: string })[] {
   return model.nodes.flatMap((n) => n.wifi.filter((s) => s.ap === ap).map((s) => ({ ...s, node: n.name })));
 }
 
@@ -85,7 +85,7 @@ export function shapedDevices(model: LabModel, node: NodeModel): { dev: string; 
   return out;
 }
 
-export const needsQdisc = (s: Shaping): boolean => s.rateBps !== undefined || s.delayMs !== undefined || s.lossPct !== undefined;
+const needsQdisc = (s: Shaping): boolean => s.rateBps !== undefined || s.delayMs !== undefined || s.lossPct !== undefined;
 export const needsNetem = (s: Shaping): boolean => s.delayMs !== undefined || s.lossPct !== undefined;
 
 /**

@@ -27,7 +27,7 @@ export type BackendKind = (typeof BACKENDS)[number];
 
 /** Lab names become part of namespace and container names: short, no dots. */
 export const LAB_NAME = /^[a-z0-9][a-z0-9-]{0,23}$/;
-export const NODE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,23}$/;
+const NODE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,23}$/;
 /** Linux interface names: at most 15 characters, none of '/', ':', whitespace. */
 export const IFACE_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,14}$/;
 
@@ -94,7 +94,7 @@ export const NodeSchema = z.discriminatedUnion('kind', [
 ]);
 export type RawNode = z.infer<typeof NodeSchema>;
 
-export const LinkSchema = z
+const LinkSchema = z
   .object({
     endpoints: z.tuple([str, str]),
     addresses: z.record(z.string(), addressList).optional(),

@@ -775,14 +775,14 @@ function assembleReply(parts: Buffer[], nonce: bigint): Buffer {
 }
 
 /** The EID prefix a record names, or undefined when it names none (or a mask-len too long). */
-export function recordPrefix(rec: MappingRecord): EidPrefix | undefined {
+function recordPrefix(rec: MappingRecord): EidPrefix | undefined {
   const eid = eidOf(rec.eid);
   if (!eid || rec.maskLen > familyBits(eid.family)) return undefined;
   return prefixOf(eid.instanceId, eid.family, eid.address, rec.maskLen);
 }
 
 /** The record that withdraws a mapping: no locators, drop, TTL 0, the key (if any) revoked. */
-export function withdrawalRecord(rec: MappingRecord): MappingRecord {
+function withdrawalRecord(rec: MappingRecord): MappingRecord {
   const eid: Address = rec.eid.afi === 'lcaf' && rec.eid.lcaf.type === 'security-key' ? { afi: 'lcaf', lcaf: { ...rec.eid.lcaf, revoke: true } } : rec.eid;
   return { ttl: 0, maskLen: rec.maskLen, action: Action.Drop, authoritative: true, mapVersion: 0, eid, locators: [] };
 }

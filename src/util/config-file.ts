@@ -313,7 +313,7 @@ function shownName(file: string): string {
 }
 
 /** A parsed YAML file that knows where each of its paths is. */
-export class ConfigDocument {
+class ConfigDocument {
   readonly shown: string;
   constructor(
     readonly file: string,

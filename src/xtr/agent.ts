@@ -30,7 +30,7 @@ import { openControlTunnel, readRlocs, repointMapServer } from './site.js';
 import { StateFile, currentNetns, processMatches } from './state.js';
 import { WireGuardDataPlane } from './wg-dataplane.js';
 
-export class Agent {
+class Agent {
   private core: AgentCore | undefined;
   private control: WgDevice | undefined;
   private monitor: AddressMonitor | undefined;

@@ -53,7 +53,7 @@ const round = (v: number) => Math.round(v * 1000) / 1000;
 const sameKey = (a: Uint8Array | undefined, b: Uint8Array | undefined) => a !== undefined && b !== undefined && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 
 /** The usable locators of a record, best first: lowest priority, then highest weight (255: unusable). */
-export function usableLocators(record: MappingRecord): UsableLocator[] {
+function usableLocators(record: MappingRecord): UsableLocator[] {
   return record.locators
     .filter((l) => l.priority !== 255 && l.reachable && (l.address.afi === 'ipv4' || l.address.afi === 'ipv6'))
     .sort((a, b) => a.priority - b.priority || b.weight - a.weight)
@@ -61,7 +61,7 @@ export function usableLocators(record: MappingRecord): UsableLocator[] {
 }
 
 /** The record of an answer that covers `address` in instance `iid` (family, instance and mask length checked). */
-export function matchingRecord(records: readonly MappingRecord[], iid: number, address: string): MappingRecord | undefined {
+function matchingRecord(records: readonly MappingRecord[], iid: number, address: string): MappingRecord | undefined {
   const afi = familyOf(address);
   return records.find((r) => {
     const e = eidOf(r.eid);
