@@ -137,10 +137,12 @@ describe.skipIf(!!missing)('lab on the netns backend', () => {
       const fresh = ev.filter((e) => e.src === '198.18.20.10');
       expect(old.length).toBeGreaterThan(5);
       expect(fresh.length).toBeGreaterThan(5);
-      // the captured traffic agrees with the record: the old address stops at the disassociation,
-      // the new one starts after the interface is up (same clock: pcap and record)
+      // the captured traffic agrees with the record (same clock: pcap and record): the old address
+      // stops at the disassociation, the new one starts once the association's `ip -batch` began
+      // ('associated'); 'up' is when that command returned, which under load lags the kernel's
+      // change by several ms (a first packet 8 ms before 'up' was seen), so it bounds nothing
       expect(old.at(-1)!.timeUs).toBeLessThanOrEqual(at.disassociated! + 1000);
-      expect(fresh[0]!.timeUs).toBeGreaterThanOrEqual(at.up! - 1000);
+      expect(fresh[0]!.timeUs).toBeGreaterThanOrEqual(at.associated! - 1000);
       expect(fresh[0]!.timeUs - old.at(-1)!.timeUs).toBeGreaterThanOrEqual(50_000);
       console.log(`handover: no echo request reached cn for ${((fresh[0]!.timeUs - old.at(-1)!.timeUs) / 1000).toFixed(1)} ms`);
       expect((await lab.check()).failures).toEqual([]);

@@ -60,6 +60,11 @@ export interface ShapeSpec {
   loss?: string;
 }
 
+/**
+ * A step of a handover, stamped when lispwg did it: 'associated' just before the new address and
+ * route are configured, 'up' once the `ip` command that did it returned (the kernel's change lies
+ * between the two; under load the return can lag it by several ms).
+ */
 export interface HandoverStep {
   step: 'start' | 'disassociated' | 'moved' | 'associated' | 'up';
   /** Microseconds since the epoch (the clock of pcap timestamps). */
