@@ -51,6 +51,14 @@ describe('WireGuard peer timers', () => {
     expect(at(40_000, { rxBytes: 10, txBytes: 1100, lastHandshake: new Date(39_000) })).toEqual({});
   });
 
+  it('does not take WireGuard\'s passive keepalive (32 bytes, 10 s after the last data received) for sending into silence', () => {
+    at(0, { rxBytes: 0, txBytes: 0 });
+    expect(at(500, { rxBytes: 200, txBytes: 200 })).toEqual({}); // a ping and its reply
+    expect(at(10_500, { rxBytes: 200, txBytes: 232 })).toEqual({}); // the keepalive alone: the conversation ended
+    expect(at(11_000, { rxBytes: 200, txBytes: 232 })).toEqual({});
+    expect(at(14_000, { rxBytes: 200, txBytes: 332 })).toEqual({ silentMs: 13_500 }); // data again, and no answer
+  });
+
   it('watches a handshake once per peer, doubling the wait per attempt; forget cancels it', () => {
     const fired: number[] = [];
     t.watchHandshake('p', 1, (w) => fired.push(w));

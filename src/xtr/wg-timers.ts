@@ -5,7 +5,8 @@
  *
  * - idle: neither rx nor tx moved for `idleTimeoutMs` since the last movement or the last push
  *   of the peer's mapping (a push means its site is about to send) -> remove the peer.
- * - silent: we keep sending, nothing comes back and no handshake completed for `peerSilenceMs`
+ * - silent: we keep sending (more than a keepalive), nothing comes back and no handshake
+ *   completed for `peerSilenceMs`
  *   (a double jump) -> re-resolve; again after a backoff doubling up to 60 s, reset by any rx
  *   or by a new endpoint.
  * - handshake watch: a new peer we initiate towards; `handshakeRetryMs` later (doubling) the
@@ -46,6 +47,13 @@ interface Activity {
 }
 
 const MAX_PROBE_BACKOFF_MS = 60_000;
+/**
+ * A WireGuard keepalive on the wire: a transport header and an empty authenticated payload
+ * (16 + 16 bytes), as wireguard-go and the kernel count it in tx_bytes. WireGuard sends one by
+ * itself 10 s after it last received data without sending any (its passive keepalive): a tx
+ * that grew by no more than that is the end of a conversation, not sending into silence.
+ */
+const KEEPALIVE_BYTES = 32;
 
 export class PeerTimers {
   private readonly activity = new Map<string, Activity>();
@@ -67,6 +75,8 @@ export class PeerTimers {
     }
     const rxMoved = s.rxBytes !== a.rx;
     const txMoved = s.txBytes !== a.tx;
+    const txDelta = s.txBytes - a.tx;
+    const sending = txDelta > KEEPALIVE_BYTES || txDelta < 0; // (< 0: the counters started over)
     a.rx = s.rxBytes;
     a.tx = s.txBytes;
     if (rxMoved || txMoved) a.activeAt = now;
@@ -76,7 +86,7 @@ export class PeerTimers {
     }
     const out: PeerVerdict = {};
     const handshakeAge = s.lastHandshake ? this.wallNow() - s.lastHandshake.getTime() : Infinity;
-    if (txMoved && now - a.rxAt >= this.t.peerSilenceMs && handshakeAge >= this.t.peerSilenceMs && now >= a.probeAt) {
+    if (sending && now - a.rxAt >= this.t.peerSilenceMs && handshakeAge >= this.t.peerSilenceMs && now >= a.probeAt) {
       a.probeAt = now + a.probeBackoff;
       a.probeBackoff = Math.min(a.probeBackoff * 2, MAX_PROBE_BACKOFF_MS);
       out.silentMs = now - a.rxAt;
