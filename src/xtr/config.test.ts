@@ -4,25 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, parseConfig } from './config.js';
 import { LispwgError } from '../util/errors.js';
+import { MINIMAL_MN_YAML, MS_KEY } from './testing/configs.js';
 
-const MS_KEY = 'HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=';
-
-const minimal = `
-name: mn1
-mode: mn
-eid-prefixes:
-  - prefix: 198.18.100.1/32
-rloc-interfaces:
-  - name: eth0
-map-server:
-  address: 198.18.0.1
-  control-address: 100.100.0.1
-  public-key: ${MS_KEY}
-  shared-key: secret
-control:
-  address: 100.100.0.2/16
-eid-space: [198.18.64.0/18]
-`;
+const minimal = MINIMAL_MN_YAML;
 
 function errorOf(text: string, onWarning = (w: { message: string }) => expect.unreachable(w.message)): LispwgError {
   try {

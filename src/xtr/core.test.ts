@@ -16,27 +16,12 @@ import { EventLog } from './events.js';
 import type { MappingSource } from './mapping-source.js';
 import type { LispStatusPart } from './show.js';
 import type { Rloc } from './site.js';
+import { MINIMAL_MN_YAML } from './testing/configs.js';
 
-const MS_KEY = 'HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=';
 const RESOLVE = { firstTimeoutMs: 100, backoff: 2, maxTimeoutMs: 300, attempts: 4, negativeTtlMs: 5000 };
 
 function config(): AgentConfig {
-  const c = parseConfig(`
-name: mn1
-mode: mn
-eid-prefixes:
-  - prefix: 198.18.100.1/32
-rloc-interfaces:
-  - name: eth0
-map-server:
-  address: 198.18.0.1
-  control-address: 100.100.0.1
-  public-key: ${MS_KEY}
-  shared-key: secret
-control:
-  address: 100.100.0.2/16
-eid-space: [198.18.64.0/18]
-`);
+  const c = parseConfig(MINIMAL_MN_YAML);
   return { ...c, timers: { ...c.timers, peerSilenceMs: 3000, refreshBeforeExpiryMs: 10_000, resolve: RESOLVE } };
 }
 
