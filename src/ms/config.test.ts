@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, parseSiteFlag, withSites, defaultConfig } from './config.js';
 import { formatEidPrefix } from '../mapping/eid.js';
 import { LispwgError } from '../util/errors.js';
+import { headerExample } from '../testing/header-example.js';
 
 const KEY = 'WmB0zWYZDdGRinjTWNljaGbcixwbWb1BQ8zCHdmlzgA=';
 
@@ -107,14 +107,7 @@ describe('Map-Server config', () => {
   });
 
   it('accepts the example in the module header (the documentation stays true)', () => {
-    const src = readFileSync(new URL('./config.ts', import.meta.url), 'utf8');
-    const start = src.indexOf('```yaml') + '```yaml'.length + 1;
-    const yaml = src
-      .slice(start, src.indexOf('```', start))
-      .split('\n')
-      .map((l) => l.replace(/^ \* ?/, ''))
-      .join('\n')
-      .replaceAll('"base64..."', `"${KEY}"`);
+    const yaml = headerExample(new URL('./config.ts', import.meta.url)).replaceAll('"base64..."', `"${KEY}"`);
     const c = parseConfig(yaml, 'ms.yaml', { onWarning: (w) => expect.unreachable(w.message) });
     expect(c.registrationTtl).toBe(180);
     expect(c.push).toEqual({ order: 'push-then-reply', waitMs: 10, retries: 3, retryMs: 200 });

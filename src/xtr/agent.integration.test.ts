@@ -20,6 +20,7 @@ import { lispwgBin } from '../util/project.js';
 import { generatePrivateKey, keyToBase64, publicKey } from '../wg/keys.js';
 import { adminRequest } from './admin.js';
 import type { WireGuardAgentStatus as AgentStatus } from './show.js';
+import { waitFor } from '../testing/wait.js';
 
 const missing = await prerequisites('agent integration tests', {
   root: true,
@@ -127,14 +128,6 @@ async function status(lab: Lab, s: Site): Promise<AgentStatus> {
   return (await adminRequest(join(lab.dir, 'run', `${s.agent}.sock`), 'show')) as AgentStatus;
 }
 
-async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: () => string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await cond()) return;
-    await sleep(50);
-  }
-  throw new Error(what());
-}
 
 function events(lab: Lab, s: Site): Array<Record<string, unknown> & { event: string; t: number }> {
   const f = join(lab.dir, `${s.agent}.events.jsonl`);

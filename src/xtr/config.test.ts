@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, parseConfig } from './config.js';
 import { LispwgError } from '../util/errors.js';
 import { MINIMAL_MN_YAML, MS_KEY } from './testing/configs.js';
+import { headerExample } from '../testing/header-example.js';
 
 const minimal = MINIMAL_MN_YAML;
 
@@ -93,14 +94,7 @@ describe('agent config', () => {
   });
 
   it('accepts the example in the module header (the documentation stays true)', () => {
-    const src = readFileSync(new URL('./config.ts', import.meta.url), 'utf8');
-    const start = src.indexOf('```yaml') + '```yaml'.length + 1;
-    const yaml = src
-      .slice(start, src.indexOf('```', start))
-      .split('\n')
-      .map((l) => l.replace(/^ \* ?/, ''))
-      .join('\n')
-      .replace('"base64..."', MS_KEY);
+    const yaml = headerExample(new URL('./config.ts', import.meta.url)).replace('"base64..."', MS_KEY);
     const c = parseConfig(yaml, '/etc/lispwg/mn1.yaml');
     expect(c.eidPrefixes.map((e) => e.prefix.text)).toEqual(['198.18.100.1/32', '2001:db8:100::1/128']);
     expect(c.rlocInterfaces).toEqual([{ name: 'eth0', priority: 1, weight: 100 }, { name: 'wlan0', priority: 2, weight: 100 }]);

@@ -22,8 +22,8 @@ import type { AgentStatus, WireGuardAgentStatus } from './show.js';
 import { tcpTransfer } from '../dataplane/lisp/testing/transfer.js';
 import { netnsLab, type Child } from '../testing/netns.js';
 import { kernelDevice, prerequisites } from '../testing/prerequisites.js';
+import { waitFor } from '../testing/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const skip = await prerequisites('variant tests', { root: true, tools: ['ip', 'ping', 'wireguard-go'], built: true, kernel: [kernelDevice('/dev/net/tun', 'TUN device')] });
 const lab = netnsLab({ prefix: 'lwv', idBytes: 2, dirStem: 'lispwg-variants' });
 const id = lab.id;
@@ -48,14 +48,6 @@ const exec = (short: string, cmd: string[], timeoutMs = 30_000) => lab.exec(shor
 const start = (short: string, name: string, cmd: string[]): Child => lab.start(short, name, cmd);
 const stop = (c: Child): Promise<void> => lab.stop(c);
 
-async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: () => string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await cond()) return;
-    await sleep(50);
-  }
-  throw new Error(what());
-}
 
 const log = (name: string) => lab.log(name);
 const status = (n: Node) => adminRequest(join(dir, 'run', `${n.agent}.sock`), 'show') as Promise<AgentStatus>;
