@@ -7,6 +7,9 @@
  *   readFd(fd, buffer)                    one read(); -1 when nothing is waiting (EAGAIN)
  *   writeFd(fd, buffer)                   one write() (a whole packet on a TUN)
  *   pollStart(fd, callback) / pollStop(h) call back on the event loop whenever fd is readable
+ *   udpOpen(address, port, device, rcvbuf) a bound UDP socket, optionally bound to one interface
+ *                                         (SO_BINDTODEVICE) before bind(2), so not one datagram that
+ *                                         arrived on another interface is ever queued on it
  *   strerror(errno)
  *
  * `netns` (a name under /var/run/netns) opens the TUN or socket inside that namespace: the calling
@@ -26,7 +29,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <arpa/inet.h>
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <net/if.h>
 #include <sched.h>
 #include <stdio.h>
@@ -77,6 +82,7 @@ static const char *errno_name(int e) {
     case EOPNOTSUPP: return "EOPNOTSUPP";
     case EAFNOSUPPORT: return "EAFNOSUPPORT";
     case EADDRINUSE: return "EADDRINUSE";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
     case ENOBUFS: return "ENOBUFS";
     case ENETDOWN: return "ENETDOWN";
     case ENETUNREACH: return "ENETUNREACH";
@@ -438,6 +444,68 @@ static napi_value poll_stop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- UDP ---------------------------------------------------------------------------------- */
+
+/* udpOpen(address: string, port: number, device: string | null, rcvbuf: number) -> fd
+ * A non-blocking UDP socket bound to address:port (IPv6 sockets are v6-only). With `device`, it
+ * is bound to that interface first: the kernel then delivers to it only datagrams that arrived on
+ * that interface (for a WireGuard interface: only what came through the tunnel). */
+static napi_value udp_open(napi_env env, napi_callback_info info) {
+  CHECK_ARGS(4);
+  char addr[INET6_ADDRSTRLEN + 1];
+  if (get_string(env, argv[0], addr, sizeof addr, "address") != 1) return NULL;
+  int32_t port, rcvbuf;
+  if (!get_int(env, argv[1], &port) || port < 0 || port > 65535) return throw_type(env, "port must be 0-65535");
+  char dev[IFNAMSIZ + 1];
+  int has_dev = get_string(env, argv[2], dev, sizeof dev, "device");
+  if (has_dev == 0) return NULL;
+  if (!get_int(env, argv[3], &rcvbuf)) return throw_type(env, "rcvbuf must be a number");
+
+  struct sockaddr_storage ss;
+  socklen_t sl;
+  memset(&ss, 0, sizeof ss);
+  int family;
+  struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+  if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+    family = AF_INET;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((uint16_t)port);
+    sl = sizeof *s4;
+  } else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+    family = AF_INET6;
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons((uint16_t)port);
+    sl = sizeof *s6;
+  } else {
+    return throw_type(env, "address must be an IPv4 or IPv6 literal");
+  }
+  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket(AF_INET, SOCK_DGRAM)");
+  int one = 1;
+  if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) goto fail_v6only;
+  if (has_dev > 0 && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, (socklen_t)strlen(dev)) < 0) goto fail_dev;
+  /* a refused buffer size is not fatal: the kernel keeps its default (capped by rmem_max) */
+  if (rcvbuf > 0) (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (bind(fd, (struct sockaddr *)&ss, sl) < 0) goto fail_bind;
+  napi_value out;
+  napi_create_int32(env, fd, &out);
+  return out;
+  int e;
+fail_v6only:
+  e = errno;
+  close(fd);
+  return throw_errno(env, e, "setsockopt IPV6_V6ONLY");
+fail_dev:
+  e = errno;
+  close(fd);
+  return throw_errno(env, e, "setsockopt SO_BINDTODEVICE");
+fail_bind:
+  e = errno;
+  close(fd);
+  return throw_errno(env, e, "bind");
+}
+
 /* strerror(errno) -> the C library's text for it */
 static napi_value str_error(napi_env env, napi_callback_info info) {
   CHECK_ARGS(1);
@@ -456,6 +524,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"writeFd", NULL, write_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStop", NULL, poll_stop, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpOpen", NULL, udp_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"strerror", NULL, str_error, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

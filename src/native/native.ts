@@ -20,6 +20,8 @@ export interface NativeAddon {
   /** Calls back on the event loop whenever fd is readable (status < 0: libuv error). */
   pollStart(fd: number, callback: (status: number) => void): PollHandle;
   pollStop(handle: PollHandle): void;
+  /** A bound UDP socket's fd (v6-only for IPv6), first bound to `device` when given. */
+  udpOpen(address: string, port: number, device: string | null, rcvbuf: number): number;
   strerror(errno: number): string;
 }
 
@@ -91,6 +93,9 @@ function classify(e: NativeError): [string, string] {
     if (e.code === 'EPERM') return ['NOT_PERMITTED', 'entering a network namespace needs CAP_SYS_ADMIN'];
   }
   if (s.startsWith('socket(AF_NETLINK)') && e.code === 'EPROTONOSUPPORT') return ['NETLINK_UNSUPPORTED', 'this netlink protocol is not available in the kernel'];
+  if (s === 'setsockopt SO_BINDTODEVICE' && e.code === 'ENODEV') return ['NO_SUCH_INTERFACE', 'the interface to bind to does not exist'];
+  if (s === 'bind' && e.code === 'EADDRINUSE') return ['ADDRESS_IN_USE', 'another socket holds this address and port'];
+  if (s === 'bind' && e.code === 'EADDRNOTAVAIL') return ['ADDRESS_NOT_AVAILABLE', 'no interface has this address'];
   if (e.code === 'EPERM' || e.code === 'EACCES') return ['NOT_PERMITTED', 'needs root or CAP_NET_ADMIN'];
   return [`OS_${e.code}`, ''];
 }
