@@ -14,6 +14,7 @@ import { isIPv6 } from 'node:net';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { decodeMessage, eidAddress, signMessage, wrapWireguardKey, type MappingRecord } from '../../src/lisp/index.js';
+import { MonotonicNonces } from '../../src/lisp/nonce.js';
 import { LispwgError } from '../../src/util/errors.js';
 
 const RECORDS_PER_REGISTER = 100;
@@ -45,12 +46,13 @@ export async function load(o: { ms: string; port: number; key: string; keyId: 1 
   const batches: Array<[number, number]> = [];
   for (let i = o.from; i < o.to; i += RECORDS_PER_REGISTER) batches.push([i, Math.min(o.to, i + RECORDS_PER_REGISTER)]);
   const pending = new Map<bigint, { batch: number; sentAt: number; tries: number }>();
+  const nonces = new MonotonicNonces();
   let next = 0;
   let confirmed = 0;
   let registered = 0;
   const send = (b: number, tries: number): void => {
     const [lo, hi] = batches[b]!;
-    const nonce = BigInt(b + 1) | (BigInt(o.from + 1) << 32n);
+    const nonce = nonces.next(); // the Map-Server refuses a plain site's Map-Register whose nonce is not new
     const records: MappingRecord[] = [];
     for (let i = lo; i < hi; i++) records.push(record(i, o.keys, o.rloc));
     const bytes = signMessage({ type: 'map-register', proxyReply: true, security: false, rtr: false, wantMapNotify: true, nonce, keyId: o.keyId, authData: new Uint8Array(0), records }, o.keyId, o.key);

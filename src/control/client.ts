@@ -38,6 +38,7 @@ import {
   type MapRequest,
   type MappingRecord,
 } from '../lisp/index.js';
+import { MonotonicNonces } from '../lisp/nonce.js';
 import { prefixOf } from '../mapping/database.js';
 import type { EidPrefix } from '../mapping/eid.js';
 import { familyBits } from '../ip/ip.js';
@@ -204,6 +205,7 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
   private records: MappingRecord[] = [];
   /** Nonces of recent Map-Registers (all rounds, bounded): their Map-Notifies are not pushes. */
   private readonly regNonces = new Set<bigint>();
+  private readonly registerNonces = new MonotonicNonces();
   private regRound: RegisterRound | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private regWaiters: Array<{ resolve: (e: RegisteredEvent) => void; reject: (e: Error) => void }> = [];
@@ -302,7 +304,7 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
     const round: RegisterRound = { start: performance.now(), attempts: 0, timer: undefined, done: false, nonces: new Set<bigint>(), resend: () => undefined };
     this.regRound = round;
     const send = () => {
-      const nonce = randomBytes(8).readBigUInt64BE();
+      const nonce = this.registerNonces.next(); // the clock's: a plain site's Map-Server refuses replays
       round.nonces.add(nonce);
       this.regNonces.add(nonce);
       if (this.regNonces.size > RECENT_NOTIFIES) this.regNonces.delete(this.regNonces.values().next().value!);

@@ -7,9 +7,10 @@
  *
  * A receiver checks two things (`ReplayWindow`): the time part lies within its freshness window
  * of its own clock (a capture older than that is refused even by a receiver that has just
- * started), and the nonce was not accepted before (a sliding bitmap of the last `size` nonces
- * below the highest, as IPsec's anti-replay window, RFC 6479): reordered messages are still
- * accepted, repeated or older ones are not.
+ * started), and the nonce was not accepted before (the set of nonces accepted within the window):
+ * reordered messages and a retransmission after a loss are still accepted, repeated ones not.
+ * (A bitmap below the highest nonce, as IPsec's RFC 6479 window, would not do: nonces grow by
+ * 2^20 a millisecond, so it would cover less than a millisecond of reordering.)
  */
 const COUNTER_BITS = 20n;
 
@@ -31,17 +32,22 @@ export function nonceTimeMs(nonce: bigint): number {
 
 export type ReplayVerdict = 'fresh' | 'replayed' | 'stale' | 'future';
 
-/** One sender's anti-replay state: the highest nonce accepted and a bitmap below it. */
+/**
+ * One sender's anti-replay state: the nonces accepted within the freshness window (at most
+ * `size`), and a floor below which everything is refused. A nonce is accepted once; reordered
+ * and retransmitted-after-a-loss messages are fine as long as they are fresh; when more than
+ * `size` arrive within the window, the oldest remembered is let go and the floor rises to it.
+ */
 export class ReplayWindow {
-  private highest = 0n;
-  private bits = 0n;
+  private readonly seen = new Set<bigint>();
+  private floor = 0n;
 
   /**
-   * @param size nonces remembered below the highest (reordering tolerated up to this many)
+   * @param size nonces remembered at most
    * @param freshMs a nonce whose time is further than this from the receiver's clock is refused
    */
   constructor(
-    private readonly size = 1024,
+    private readonly size = 4096,
     private readonly freshMs = 60_000,
     private readonly clock: () => number = Date.now,
   ) {}
@@ -50,22 +56,20 @@ export class ReplayWindow {
   check(nonce: bigint): ReplayVerdict {
     const t = nonceTimeMs(nonce);
     const now = this.clock();
-    if (t < now - this.freshMs) return 'stale';
+    if (t < now - this.freshMs || nonce <= this.floor) return 'stale';
     if (t > now + this.freshMs) return 'future';
-    if (nonce > this.highest) return 'fresh';
-    const back = this.highest - nonce;
-    if (back >= BigInt(this.size)) return 'stale';
-    return (this.bits >> back) & 1n ? 'replayed' : 'fresh';
+    return this.seen.has(nonce) ? 'replayed' : 'fresh';
   }
 
   accept(nonce: bigint): void {
-    if (nonce > this.highest) {
-      const shift = nonce - this.highest;
-      this.bits = shift >= BigInt(this.size) ? 1n : ((this.bits << shift) | 1n) & ((1n << BigInt(this.size)) - 1n);
-      this.highest = nonce;
-    } else {
-      this.bits |= 1n << (this.highest - nonce);
+    this.seen.add(nonce);
+    if (this.seen.size <= this.size) return;
+    // forget what the clock refuses anyway; else the oldest, raising the floor to it
+    const old = BigInt(Math.floor(this.clock() - this.freshMs)) << COUNTER_BITS;
+    for (const n of this.seen) {
+      if (this.seen.size <= this.size) break;
+      this.seen.delete(n);
+      if (n >= old && n > this.floor) this.floor = n;
     }
   }
 }
-

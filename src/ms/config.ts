@@ -4,7 +4,10 @@
  * for quick use (`--listen`, `--site name=S,key=K,...`).
  *
  * ```yaml
- * listen: [0.0.0.0, "::"]          # addresses to bind (UDP port `port`, default 4342)
+ * listen: [0.0.0.0, "::"]          # underlay addresses to bind (UDP port `port`, default 4342);
+ *                                   # default: none with a control-tunnel, else 0.0.0.0 and ::
+ * public-resolution: true           # answer Map-Requests from senders that are no site's xTR
+ * replay-window: 60s                # plain sites' timestamp nonces: this close to our clock
  * admin-socket: /run/lispwg/ms.sock
  * registration-ttl: 180s            # 3 x the xTRs' 60-s refresh, as OOR
  * negative-ttl: 15m                 # record TTL of negative replies outside every site (whole minutes)
@@ -13,7 +16,9 @@
  * subscriptions: { enabled: true, max: 100000, retries: 3, retry: 500ms, max-ttl: 24h }
  * rate-limit: { rate: 1000, burst: 2000 }      # Map-Server packets per second per source; 0 = off
  * grpc-port: 4343                   # optional: also resolve over gRPC (the control-channel baseline)
- * control-tunnel:                   # the static WireGuard tunnel the xTRs reach us through
+ * control-tunnel:                   # the static WireGuard tunnel the xTRs reach us through;
+ *                                   # with it, the server also listens on its control address,
+ *                                   # bound to this interface (it hears only what came through)
  *   interface: lwgms0
  *   private-key-file: /etc/lispwg/ms.key
  *   listen-port: 51820
@@ -24,6 +29,8 @@
  *     key-id: 1                      # 1 HMAC-SHA-1-96 (20-byte digest, as OOR), 2 HMAC-SHA-256-128
  *     prefixes:
  *       - { prefix: 198.18.1.0/24, iid: 0, accept-more-specifics: true }
+ *     # - { prefix: 198.18.2.0/24, delegated-by: site-0 }   # inside site-0's prefix, by its leave
+ *     replay-protection: timestamp   # sites without xtrs: timestamp (lispwg) | nonce-cache (OOR)
  *     wireguard-keys: [ "base64..." ]  # optional: the only WireGuard keys this site may register
  *     xtrs:                          # its xTRs on the control tunnel
  *       - { public-key: "base64...", control-address: 100.100.0.2 }
@@ -45,6 +52,7 @@ import { LispwgError } from '../util/errors.js';
 import { checkConfig, durationField, pathText, readConfigText, type ConfigWarning, type Deprecation } from '../util/config-file.js';
 import { eidPrefixContains, formatEidPrefix, parseEidPrefix, type EidPrefix } from '../mapping/eid.js';
 import { parseKey } from '../wg/keys.js';
+import { MappingDatabase } from '../mapping/database.js';
 
 export type PushOrder = 'push-then-reply' | 'reply-then-push' | 'parallel' | 'off';
 export const PUSH_ORDERS: readonly PushOrder[] = ['push-then-reply', 'reply-then-push', 'parallel', 'off'];
@@ -52,7 +60,17 @@ export const PUSH_ORDERS: readonly PushOrder[] = ['push-then-reply', 'reply-then
 export interface SitePrefixConfig {
   prefix: EidPrefix;
   acceptMoreSpecifics: boolean;
+  /** The site whose prefix this one lies in, which gave it away (prefixes of two sites may nest only so). */
+  delegatedBy?: string;
 }
+
+/**
+ * How Map-Registers of a site without a control tunnel are protected against replay (a tunnel
+ * site has WireGuard's). `timestamp`: the nonce carries the sender's clock (src/lisp/nonce.ts, as
+ * lispwg's xTRs send it) and must be fresh and new. `nonce-cache`: for xTRs with random nonces
+ * (OOR): a nonce seen in the site's last `NONCE_CACHE` Map-Registers is refused.
+ */
+export type ReplayProtection = 'timestamp' | 'nonce-cache';
 
 export interface XtrConfig {
   /** WireGuard public key of the xTR's control interface (base64). */
@@ -70,6 +88,7 @@ export interface SiteConfig {
   /** When set, the only WireGuard public keys (base64) this site may register. */
   wireguardKeys?: string[];
   xtrs: XtrConfig[];
+  replayProtection: ReplayProtection;
 }
 
 export interface RlocConfig {
@@ -96,10 +115,23 @@ export interface ControlTunnelConfig {
   address: string;
 }
 
+/** A socket bound to one interface: only datagrams that arrived on it (through the tunnel) are read. */
+export interface ControlListener {
+  address: string;
+  device: string;
+}
+
 export interface MsConfig {
   /** The file this came from (for reload), when any. */
   file?: string;
+  /** Underlay addresses: what arrives there is trusted only as far as its HMAC goes. */
   listen: string[];
+  /** The control address inside the tunnel (from `control-tunnel`): the only trusted socket. */
+  controlListen?: ControlListener;
+  /** Answer Map-Requests of senders that are no site's xTR (no push, no subscription, <= 1x their bytes). */
+  publicResolution: boolean;
+  /** A `timestamp` Map-Register's nonce must carry a time this close to ours (replay.ts). */
+  replayWindowMs: number;
   /** True when `listen` was not given: a failure to bind '::' is then only a warning. */
   listenDefault: boolean;
   port: number;
@@ -155,10 +187,12 @@ const prefixSchema = z
     prefix: eidPrefix,
     iid: uint(0xffffff).optional(),
     'accept-more-specifics': z.boolean().default(false),
+    'delegated-by': z.string().optional(),
   })
   .transform((p): SitePrefixConfig => ({
     prefix: p.iid !== undefined && p.prefix.iid === 0 ? { ...p.prefix, iid: p.iid } : p.prefix,
     acceptMoreSpecifics: p['accept-more-specifics'],
+    ...(p['delegated-by'] !== undefined ? { delegatedBy: p['delegated-by'] } : {}),
   }));
 
 const siteSchema = z.strictObject({
@@ -170,6 +204,7 @@ const siteSchema = z.strictObject({
     .min(1, 'a site needs at least one EID prefix'),
   'wireguard-keys': z.array(wgKey).optional(),
   xtrs: z.array(z.strictObject({ 'public-key': wgKey, 'control-address': ipAddress })).default([]),
+  'replay-protection': z.enum(['timestamp', 'nonce-cache']).default('timestamp'),
 });
 
 const staticSchema = z.strictObject({
@@ -182,6 +217,8 @@ const staticSchema = z.strictObject({
 
 const fileSchema = z.strictObject({
   listen: z.union([z.string(), z.array(z.string())]).optional(),
+  'public-resolution': z.boolean().default(true),
+  'replay-window': durationField({ positive: true, max: 3_600_000 }).default(60_000),
   port: uint(65535).default(4342),
   'admin-socket': z.string().optional(),
   // seconds
@@ -237,8 +274,11 @@ function fromFile(c: FileConfig, file?: string): MsConfig {
   const t = c['control-tunnel'];
   return {
     ...(file ? { file } : {}),
-    listen: c.listen === undefined ? ['0.0.0.0', '::'] : Array.isArray(c.listen) ? c.listen : [c.listen],
+    listen: c.listen === undefined ? (t ? [] : ['0.0.0.0', '::']) : Array.isArray(c.listen) ? c.listen : [c.listen],
     listenDefault: c.listen === undefined,
+    ...(t ? { controlListen: { address: t.address.split('/')[0]!, device: t.interface } } : {}),
+    publicResolution: c['public-resolution'],
+    replayWindowMs: c['replay-window'],
     port: c.port,
     ...(c['admin-socket'] ? { adminSocket: c['admin-socket'] } : {}),
     registrationTtl: c['registration-ttl'],
@@ -261,6 +301,7 @@ function fromFile(c: FileConfig, file?: string): MsConfig {
       prefixes: s.prefixes,
       ...(s['wireguard-keys'] ? { wireguardKeys: s['wireguard-keys'] } : {}),
       xtrs: s.xtrs.map((x) => ({ publicKey: x['public-key'], controlAddress: x['control-address'] })),
+      replayProtection: s['replay-protection'],
     })),
     static: c.static.map((s) => ({
       prefix: s.iid !== undefined && s.prefix.iid === 0 ? { ...s.prefix, iid: s.iid } : s.prefix,
@@ -282,11 +323,19 @@ function fromFile(c: FileConfig, file?: string): MsConfig {
   };
 }
 
-/** Checks what the schema cannot: unique names, one owner per prefix. Returns [path, message]. */
+/**
+ * Checks what the schema cannot: unique names; one owner per prefix; prefixes of two sites nest
+ * only where the inner one says it was `delegated-by` the site of the closest prefix around it;
+ * a WireGuard key listed by one site only; a control address used by one site only.
+ * Returns [path, message].
+ */
 function crossCheck(c: MsConfig): Array<[Array<string | number>, string]> {
   const problems: Array<[Array<string | number>, string]> = [];
   const names = new Map<string, number>();
   const owners = new Map<string, string>();
+  const tree = new MappingDatabase<{ site: string; i: number; j: number }>();
+  const wgKeys = new Map<string, string>();
+  const controls = new Map<string, string>();
   c.sites.forEach((s, i) => {
     if (names.has(s.name)) problems.push([['sites', i, 'name'], `site name '${s.name}' is used twice (also sites[${names.get(s.name)}])`]);
     names.set(s.name, i);
@@ -295,6 +344,28 @@ function crossCheck(c: MsConfig): Array<[Array<string | number>, string]> {
       const other = owners.get(k);
       if (other !== undefined) problems.push([['sites', i, 'prefixes', j], `EID prefix ${k} is configured twice (also in ${other})`]);
       owners.set(k, `site '${s.name}'`);
+      tree.set(p.prefix, { site: s.name, i, j });
+    });
+    (s.wireguardKeys ?? []).forEach((key, j) => {
+      const other = wgKeys.get(key);
+      if (other !== undefined && other !== s.name) problems.push([['sites', i, 'wireguard-keys', j], `WireGuard key ${key} is listed by site '${other}' too: a key belongs to one site`]);
+      wgKeys.set(key, s.name);
+    });
+    s.xtrs.forEach((x, j) => {
+      const other = controls.get(x.controlAddress);
+      if (other !== undefined && other !== s.name) problems.push([['sites', i, 'xtrs', j, 'control-address'], `control address ${x.controlAddress} is site '${other}'s too: it names the site its packets speak for`]);
+      controls.set(x.controlAddress, s.name);
+    });
+  });
+  c.sites.forEach((s, i) => {
+    s.prefixes.forEach((p, j) => {
+      const around = p.prefix.maskLen > 0 ? tree.covering({ ...p.prefix, maskLen: p.prefix.maskLen - 1 }) : undefined;
+      const k = formatEidPrefix(p.prefix);
+      if (p.delegatedBy !== undefined && !names.has(p.delegatedBy)) problems.push([['sites', i, 'prefixes', j, 'delegated-by'], `no site '${p.delegatedBy}'`]);
+      else if (around && around.value.site !== s.name && p.delegatedBy !== around.value.site)
+        problems.push([['sites', i, 'prefixes', j], `EID prefix ${k} lies inside site '${around.value.site}'s ${formatEidPrefix(around.prefix)}: prefixes of two sites may not overlap unless the inner one says \`delegated-by: ${around.value.site}\``]);
+      else if (p.delegatedBy !== undefined && around?.value.site !== p.delegatedBy)
+        problems.push([['sites', i, 'prefixes', j, 'delegated-by'], `EID prefix ${k} does not lie inside a prefix of site '${p.delegatedBy}'`]);
     });
   });
   c.static.forEach((s, i) => {
@@ -411,6 +482,7 @@ export function parseSiteFlag(text: string): SiteConfig {
     }),
     ...(wireguardKeys.length ? { wireguardKeys } : {}),
     xtrs: [],
+    replayProtection: 'timestamp',
   };
 }
 

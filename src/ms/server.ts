@@ -30,7 +30,7 @@
  * Every packet that is dropped is counted by reason; nothing an unauthenticated packet carries
  * changes state; lengths come from the codec, which bounds them by the datagram.
  */
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import {
   Action,
@@ -64,9 +64,21 @@ import { SiteTable, type Site } from './sites.js';
 import { Counters, Histogram } from './stats.js';
 import { Subscriptions } from './subscriptions.js';
 import { keyToBase64, parseKey } from '../wg/keys.js';
+import { openUdpSocket } from '../net/udp.js';
+import { KeyBindings } from './key-bindings.js';
+import { RegisterReplay } from './replay.js';
+import { SiteAddresses } from './site-addresses.js';
 
 /** EID records answered per Map-Request at most (the rest are counted and ignored). */
 const MAX_RECORDS_PER_REQUEST = 8;
+/** WireGuard keys one site may hold bound at a time (see key-bindings.ts). */
+const KEYS_PER_SITE = 16;
+
+/** A Map-Request's sender that is a site's xTR: through the tunnel (that site), or a plain site's address. */
+interface Sender {
+  tunnel?: Site;
+  address: string;
+}
 
 export interface Histograms {
   /** Datagram in -> Map-Reply sent (the send syscall returned), for replies sent at once. */
@@ -94,6 +106,8 @@ export class MapServer {
   private readonly families = new Map<dgram.Socket, IpFamily>();
   /** Each socket's bound address (as configured: sendTo matches an Endpoint's `via` against it). */
   private readonly localAddress = new Map<dgram.Socket, string>();
+  /** The socket bound to the control tunnel's interface: what it reads, WireGuard authenticated. */
+  private readonly tunnelSockets = new Set<dgram.Socket>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private readonly startedAt = Date.now();
@@ -101,6 +115,10 @@ export class MapServer {
   private readonly pushesInFlight = new Map<string, bigint>();
   /** Changed registrations whose subscribers are told once the pushes to them are acknowledged. */
   private readonly tellsPending = new Set<Registration>();
+  private readonly keyBindings = new KeyBindings(KEYS_PER_SITE);
+  private readonly replay: RegisterReplay;
+  /** Underlay addresses of the plain sites' registrations (who speaks for a plain site). */
+  private readonly plainAddresses = new SiteAddresses();
 
   constructor(config: MsConfig, opts: { logger?: Logger } = {}) {
     this.config = config;
@@ -113,45 +131,44 @@ export class MapServer {
       retries: (k: NotifyKind) => (k === 'push' ? this.config.push.retries : this.config.subscriptions.retries),
       retryMs: (k: NotifyKind) => (k === 'push' ? this.config.push.retryMs : this.config.subscriptions.retryMs),
     }, this.counters);
+    this.replay = new RegisterReplay(config.replayWindowMs);
+    this.keyBindings.configure(this.sites.all());
     this.applyStatic([], config.static);
   }
 
   // --- life cycle -------------------------------------------------------------------------------
 
-  /** Binds the sockets; resolves with the bound addresses. */
+  /**
+   * Binds the sockets: the control address bound to the tunnel's interface (when configured),
+   * then every underlay address. Resolves with the bound addresses.
+   */
   async start(): Promise<Endpoint[]> {
-    for (const address of this.config.listen) {
-      // replies go to IP literals: a lookup that answers at once saves a DNS call and a tick per send
-      const lookup = (host: string, _o: unknown, cb: (e: Error | null, a: string, f: number) => void) => cb(null, host, isIPv6(host) ? 6 : 4);
-      // a deep receive queue (the kernel caps it at net.core.rmem_max) rides out floods, so
-      // legitimate requests that arrive amid one are still read, then judged like the rest
-      const socket = isIPv6(address)
-        ? dgram.createSocket({ type: 'udp6', ipv6Only: true, lookup, recvBufferSize: RECV_BUFFER_BYTES })
-        : dgram.createSocket({ type: 'udp4', lookup, recvBufferSize: RECV_BUFFER_BYTES });
+    const listeners: Array<{ address: string; device?: string }> = [
+      ...(this.config.controlListen ? [this.config.controlListen] : []),
+      ...this.config.listen.map((address) => ({ address })),
+    ];
+    for (const l of listeners) {
+      let socket: dgram.Socket;
       try {
-        await new Promise<void>((resolve, reject) => {
-          socket.once('error', reject);
-          socket.bind(this.config.port, address, () => {
-            socket.off('error', reject);
-            resolve();
-          });
-        });
+        // a deep receive queue (the kernel caps it at net.core.rmem_max) rides out floods, so
+        // legitimate requests that arrive amid one are still read, then judged like the rest
+        socket = await openUdpSocket({ address: l.address, port: this.config.port, ...(l.device ? { device: l.device } : {}), recvBufferSize: RECV_BUFFER_BYTES });
       } catch (e) {
-        socket.close();
-        if (this.config.listenDefault && isIPv6(address)) {
-          this.log.warn('IPv6 unavailable, listening on IPv4 only', { address, error: (e as Error).message });
+        if (!l.device && this.config.listenDefault && isIPv6(l.address)) {
+          this.log.warn('IPv6 unavailable, listening on IPv4 only', { address: l.address, error: (e as Error).message });
           continue;
         }
-        throw new LispwgError('MS_BIND', `cannot listen on [${address}]:${this.config.port}: ${(e as Error).message}`);
+        throw new LispwgError('MS_BIND', `cannot listen on [${l.address}]:${this.config.port}${l.device ? ` (interface ${l.device})` : ''}: ${(e as Error).message}`);
       }
       socket.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo, socket));
       // send errors arrive here (sends take no callback: one less closure per reply)
       socket.on('error', (e) => {
         this.counters.inc('send-errors');
-        this.log.debug('socket error', { address, error: e.message });
+        this.log.debug('socket error', { address: l.address, error: e.message });
       });
       this.sockets.push(socket);
-      this.families.set(socket, isIPv6(address) ? 'ipv6' : 'ipv4');
+      if (l.device) this.tunnelSockets.add(socket);
+      this.families.set(socket, isIPv6(l.address) ? 'ipv6' : 'ipv4');
       this.localAddress.set(socket, socket.address().address);
     }
     if (!this.sockets.length) throw new LispwgError('MS_BIND', 'the Map-Server listens on no address');
@@ -177,6 +194,7 @@ export class MapServer {
     this.sockets.length = 0;
     this.families.clear();
     this.localAddress.clear();
+    this.tunnelSockets.clear();
   }
 
   // --- datagram dispatch ------------------------------------------------------------------------
@@ -203,7 +221,7 @@ export class MapServer {
       switch (msg.type) {
         case 'map-request':
           this.counters.inc('rx-map-request');
-          this.onMapRequest(msg, undefined, rinfo, socket, t0);
+          this.onMapRequest(msg, undefined, buf.length, rinfo, socket, t0);
           return;
         case 'ecm':
           this.counters.inc('rx-ecm');
@@ -212,7 +230,7 @@ export class MapServer {
             return;
           }
           this.counters.inc('rx-map-request');
-          this.onMapRequest(msg.message, msg, rinfo, socket, t0);
+          this.onMapRequest(msg.message, msg, buf.length, rinfo, socket, t0);
           return;
         case 'map-register':
           this.counters.inc('rx-map-register');
@@ -249,20 +267,35 @@ export class MapServer {
 
   // --- Map-Request ------------------------------------------------------------------------------
 
-  private onMapRequest(req: MapRequest, ecm: Ecm | undefined, rinfo: dgram.RemoteInfo, socket: dgram.Socket, t0: bigint): void {
+  /**
+   * A Map-Request. Anyone may be answered (unless `public-resolution: false`), but only a site's
+   * xTR changes anything: a push and subscriptions follow only when the source EID is a
+   * registration of the sending site, and only a site's xTR may have its reply sent elsewhere
+   * than to its own address (its ITR-RLOC). A stranger's reply goes to its UDP source, holds no
+   * WireGuard key and is never longer than its request (no amplification).
+   */
+  private onMapRequest(req: MapRequest, ecm: Ecm | undefined, bytesIn: number, rinfo: dgram.RemoteInfo, socket: dgram.Socket, t0: bigint): void {
     if (req.probe || req.smr) {
       this.counters.inc('drop-unexpected-type'); // RLOC probes and SMRs are for xTRs, not for us
       return;
     }
-    const to = this.replyAddress(req, rinfo, socket);
+    const sender = this.senderOf(rinfo, socket);
+    if (!sender) {
+      if (!this.config.publicResolution) {
+        this.counters.inc('drop-not-a-site');
+        return;
+      }
+      this.counters.inc('rx-map-request-stranger');
+    }
+    const to = sender ? this.replyAddress(req, rinfo, socket, sender) : rinfo.address;
     const port = ecm ? ecm.inner.sourcePort : rinfo.port;
     if (req.records.length > MAX_RECORDS_PER_REQUEST) this.counters.inc('drop-too-many-records');
     const n = Math.min(req.records.length, MAX_RECORDS_PER_REQUEST);
-    // the registrations found, looked up only when a push may follow (the requester is registered)
-    const pushing = this.config.push.order !== 'off' && this.isRegisteredSource(req);
+    // the requester's registration, when a push may follow (a site's xTR naming its own EID)
+    const requester = sender && this.config.push.order !== 'off' ? this.requesterOf(req, sender) : undefined;
     let reply: Buffer | undefined;
     const found: Registration[] = [];
-    if (n === 1 && !pushing) {
+    if (n === 1 && !requester && sender && !this.sites.hasDelegations) {
       // the common case: one EID, no push: answered from the trie's index and the reply slab
       const eid = eidOf(req.records[0]!.eid);
       if (!eid) {
@@ -283,19 +316,27 @@ export class MapServer {
           this.counters.inc('drop-bad-record');
           continue;
         }
-        const reg = this.registry.lookup(eid.instanceId, eid.family, eid.address);
+        const reg = this.lookupRegistration(eid.instanceId, eid.family, eid.address);
         if (reg) {
-          parts.push(this.registry.replyOf(reg));
+          parts.push(sender ? this.registry.replyOf(reg) : encodeReply(keylessRecord(this.registry.recordOf(reg))));
           found.push(reg);
         } else {
           parts.push(this.negativeReply(eid.instanceId, eid.family, eid.address));
           this.counters.inc('tx-negative-map-reply');
         }
       }
+      if (!sender) {
+        // a stranger's source may be spoofed: what we send it is never more than what it sent
+        let len = parts.reduce((a, p) => a + p.length - MAP_REPLY_RECORDS_OFFSET, MAP_REPLY_RECORDS_OFFSET);
+        while (parts.length && len > bytesIn) {
+          len -= parts.pop()!.length - MAP_REPLY_RECORDS_OFFSET;
+          this.counters.inc('reply-records-cut-amplification');
+        }
+      }
       if (!parts.length) return;
       reply = assembleReply(parts, req.nonce);
     }
-    const pushes = pushing ? this.pushesFor(req, found) : [];
+    const pushes = requester ? this.pushesFor(requester, found) : [];
     if (!pushes.length) {
       const ready = process.hrtime.bigint();
       this.send(socket, reply, to, port);
@@ -336,28 +377,71 @@ export class MapServer {
     }
   }
 
-  /** The first ITR-RLOC of the receiving socket's family, else the UDP source (we can send nothing else). */
-  private replyAddress(req: MapRequest, rinfo: dgram.RemoteInfo, socket: dgram.Socket): string {
+  /**
+   * Who sent this, as far as can be known: on the control tunnel's socket, the site of the
+   * control address (WireGuard authenticated it); on the underlay, an address some plain site
+   * registered from or names as RLOC (several sites may share one). Anyone else is a stranger.
+   */
+  private senderOf(rinfo: dgram.RemoteInfo, socket: dgram.Socket): Sender | undefined {
+    if (this.tunnelSockets.has(socket)) {
+      const site = this.sites.bySource(rinfo.address);
+      return site && { tunnel: site, address: rinfo.address };
+    }
+    return this.plainAddresses.known(rinfo.address) ? { address: rinfo.address } : undefined;
+  }
+
+  /** Whether `sender` speaks for site `name`. */
+  private speaksFor(sender: Sender, name: string): boolean {
+    if (sender.tunnel) return sender.tunnel.name === name;
+    return this.plainAddresses.has(name, sender.address) && this.sites.byName(name)?.controlAddresses.size === 0;
+  }
+
+  /**
+   * Where a site's xTR gets its reply: the first ITR-RLOC of the receiving socket's family that
+   * is the sender itself or one of its site's addresses; else the UDP source. So not even a site
+   * can aim replies at a third party.
+   */
+  private replyAddress(req: MapRequest, rinfo: dgram.RemoteInfo, socket: dgram.Socket, sender: Sender): string {
     const family = this.families.get(socket);
-    for (const a of req.itrRlocs) if (a.afi === family) return a.address;
+    for (const a of req.itrRlocs) {
+      if (a.afi !== family) continue;
+      if (a.address === rinfo.address || (sender.tunnel ? sender.tunnel.controlAddresses.has(a.address) : this.plainAddresses.shareSite(rinfo.address, a.address))) return a.address;
+      this.counters.inc('itr-rloc-not-senders');
+      break;
+    }
     return rinfo.address;
   }
 
-  /** True when the request's source EID lies in a prefix a site registered (so pushes may follow). */
-  private isRegisteredSource(req: MapRequest): boolean {
-    if (req.sourceEid.afi === 'none') return false;
+  /**
+   * The registration of the request's source EID when it is the sending site's own (so a push and
+   * subscriptions may follow); a source EID of another site is not believed (counted).
+   */
+  private requesterOf(req: MapRequest, sender: Sender): Registration | undefined {
+    if (req.sourceEid.afi === 'none') return undefined;
     const src = eidOf(req.sourceEid);
     const reg = src && this.registry.lookup(src.instanceId, src.family, src.address);
-    return !!reg && reg.siteName !== undefined && !!reg.source;
+    if (!reg || reg.siteName === undefined || !reg.source) return undefined;
+    if (!this.speaksFor(sender, reg.siteName)) {
+      this.counters.inc('source-eid-not-senders');
+      return undefined;
+    }
+    return reg;
+  }
+
+  /**
+   * The registration answering for an EID. Where a site prefix was delegated out of another
+   * site's, the outer site's registration never answers for the inner prefix's EIDs (its owner
+   * may simply not be registered yet).
+   */
+  private lookupRegistration(iid: number, afi: IpFamily, address: string): Registration | undefined {
+    const reg = this.registry.lookup(iid, afi, address);
+    if (!reg || !this.sites.hasDelegations || reg.siteName === undefined) return reg;
+    const owner = this.sites.lookupAddress(iid, afi, address);
+    return owner && owner.site.name !== reg.siteName && owner.sitePrefix.prefix.maskLen > reg.prefix.maskLen ? undefined : reg;
   }
 
   /** Pushes this request calls for: each registered destination gets the registered requester. */
-  private pushesFor(req: MapRequest, found: Registration[]): Array<{ dest: Registration; requester: Registration }> {
-    if (!found.length) return [];
-    const src = eidOf(req.sourceEid);
-    if (!src) return [];
-    const requester = this.registry.lookup(src.instanceId, src.family, src.address);
-    if (!requester || requester.siteName === undefined || !requester.source) return [];
+  private pushesFor(requester: Registration, found: Registration[]): Array<{ dest: Registration; requester: Registration }> {
     const out: Array<{ dest: Registration; requester: Registration }> = [];
     for (const dest of found) {
       if (dest === requester) continue;
@@ -423,8 +507,23 @@ export class MapServer {
    * fronts on the same database (the gRPC control channel of the experiments).
    */
   lookupMapping(iid: number, afi: IpFamily, address: string): { record: MappingRecord; source: Endpoint | undefined } | undefined {
-    const reg = this.registry.lookup(iid, afi, address);
+    const reg = this.lookupRegistration(iid, afi, address);
     return reg && { record: this.registry.recordOf(reg), source: reg.source };
+  }
+
+  /** The WireGuard keys `site`'s registrations carry (a scan: only when the site is at its key limit). */
+  private keysInUse(site: Site): Set<string> {
+    const out = new Set<string>();
+    for (const reg of this.registry.all()) {
+      if (reg.siteName !== site.name) continue;
+      try {
+        const k = recordKey(this.registry.recordOf(reg));
+        if (k) out.add(keyToBase64(k));
+      } catch {
+        // a record we stored decodes: nothing to do
+      }
+    }
+    return out;
   }
 
   /** How long a reply waits for its push's Map-Notify-Ack (push.wait). */
@@ -435,11 +534,24 @@ export class MapServer {
   // --- Map-Register -----------------------------------------------------------------------------
 
   private onMapRegister(bytes: Buffer, msg: MapRegister, rinfo: dgram.RemoteInfo, socket: dgram.Socket, t0: bigint): void {
-    // 1. which site's key: the site of the sending control address, else the owner of the
-    //    first record's prefix (a read-only lookup; nothing is stored before the HMAC verifies)
-    const first = msg.records[0];
-    const firstPrefix = first && recordPrefix(first);
-    const site = this.sites.bySource(rinfo.address) ?? (firstPrefix ? this.sites.ownerOf(firstPrefix)?.site : undefined);
+    // 1. which site's key. Through the tunnel: the site of the control address WireGuard
+    //    authenticated. On the underlay: the owner of the first record's prefix, which must be a
+    //    plain site (a tunnel site is heard through its tunnel only). Read-only: nothing is stored
+    //    before the HMAC verifies.
+    const tunnel = this.tunnelSockets.has(socket);
+    let site: Site | undefined;
+    if (tunnel) {
+      site = this.sites.bySource(rinfo.address);
+    } else {
+      const first = msg.records[0];
+      const firstPrefix = first && recordPrefix(first);
+      site = firstPrefix ? this.sites.ownerOf(firstPrefix)?.site : undefined;
+      if (site?.controlAddresses.size) {
+        this.counters.inc('drop-not-through-tunnel');
+        this.log.debug('map-register for a tunnel site from the underlay', { site: site.name, from: rinfo.address });
+        return;
+      }
+    }
     if (!site) {
       this.counters.inc('drop-unknown-site');
       this.log.debug('map-register from an unknown site', { from: rinfo.address });
@@ -458,10 +570,19 @@ export class MapServer {
       this.counters.inc('drop-bad-key-id');
       return;
     }
-    if (site.controlAddresses.size && !site.controlAddresses.has(rinfo.address)) {
-      this.counters.inc('drop-wrong-source');
-      this.log.warn('map-register with a valid HMAC from outside the site\'s control addresses', { site: site.name, from: rinfo.address });
-      return;
+    // 2b. a plain site's Map-Register must be new (a tunnel's replays die in WireGuard)
+    if (!tunnel) {
+      const sender = msg.xtrId ? Buffer.from(msg.xtrId).toString('hex') : rinfo.address;
+      if (msg.nonce === 0n && site.replayProtection === 'nonce-cache') this.counters.inc('register-nonce-zero');
+      else {
+        const verdict = this.replay.check(site.replayProtection, site.name, sender, msg.nonce);
+        if (verdict !== 'fresh') {
+          this.counters.inc(verdict === 'replayed' ? 'drop-replayed' : 'drop-stale-nonce');
+          this.log.info('map-register refused as a replay', { site: site.name, from: rinfo.address, verdict });
+          return;
+        }
+        this.replay.accept(site.replayProtection, site.name, sender, msg.nonce);
+      }
     }
     // 3. store each record the site owns
     const source: Endpoint = { address: rinfo.address, port: rinfo.port, via: this.localAddress.get(socket) };
@@ -477,6 +598,14 @@ export class MapServer {
         this.log.info('map-register for a prefix the site does not own', { site: site.name, prefix: formatEidPrefix(prefix) });
         continue;
       }
+      // a prefix around another site's captures its EIDs; the site's own configured prefix may hold
+      // a delegated one (lookupRegistration keeps the delegate's EIDs from being answered by it)
+      const captured = this.sites.ownerOf(prefix)!.sitePrefix.prefix.maskLen === prefix.maskLen ? undefined : this.sites.foreignWithin(prefix, site);
+      if (captured) {
+        this.counters.inc('drop-covers-other-site');
+        this.log.warn('map-register for a prefix around another site\'s', { site: site.name, prefix: formatEidPrefix(prefix), other: formatEidPrefix(captured) });
+        continue;
+      }
       let key: Uint8Array | undefined;
       try {
         key = recordKey(rec);
@@ -489,6 +618,18 @@ export class MapServer {
         this.log.info('map-register with a WireGuard key the site may not use', { site: site.name, prefix: formatEidPrefix(prefix) });
         continue;
       }
+      if (key && rec.ttl !== 0) {
+        const bound = this.keyBindings.bind(site.name, keyToBase64(key), () => this.keysInUse(site));
+        if (bound !== 'ok') {
+          this.counters.inc(bound === 'other-site' ? 'drop-key-of-other-site' : 'drop-site-key-limit');
+          this.log.warn(bound === 'other-site' ? 'map-register with another site\'s WireGuard key' : 'map-register with one WireGuard key too many for the site', {
+            site: site.name,
+            prefix: formatEidPrefix(prefix),
+            ...(bound === 'other-site' ? { owner: this.keyBindings.ownerOf(keyToBase64(key)) } : {}),
+          });
+          continue;
+        }
+      }
       accepted.push(rec);
       if (rec.ttl === 0) {
         this.counters.inc('deregistrations');
@@ -496,6 +637,7 @@ export class MapServer {
         continue;
       }
       const { reg, result } = this.registry.upsert(prefix, site.name, encodeReply(rec), source);
+      if (!site.controlAddresses.size && result !== 'refreshed') this.plainAddresses.set(prefix, site.name, [rinfo.address, ...rlocAddresses(rec)]);
       if (result === 'refreshed') {
         this.counters.inc('registrations-refreshed');
         continue;
@@ -614,6 +756,7 @@ export class MapServer {
   private withdraw(prefix: EidPrefix, why: string): Registration | undefined {
     const reg = this.registry.remove(prefix);
     if (!reg) return undefined;
+    this.plainAddresses.delete(prefix);
     this.log.info('withdrawn', { prefix: formatEidPrefix(prefix), site: reg.siteName, why });
     this.notifySubscribers(prefix, () => withdrawalRecord(this.registry.recordOf(reg)));
     return reg;
@@ -621,6 +764,7 @@ export class MapServer {
 
   private sweep(): void {
     for (const reg of this.registry.expire()) {
+      this.plainAddresses.delete(reg.prefix);
       this.counters.inc('registrations-expired');
       this.log.info('registration expired', { prefix: formatEidPrefix(reg.prefix), site: reg.siteName });
       this.notifySubscribers(reg.prefix, () => withdrawalRecord(this.registry.recordOf(reg)));
@@ -638,10 +782,12 @@ export class MapServer {
    */
   reload(next: MsConfig): { withdrawn: number; sites: number; static: number } {
     const before = this.config;
-    this.config = { ...next, listen: before.listen, listenDefault: before.listenDefault, port: before.port };
+    this.config = { ...next, listen: before.listen, listenDefault: before.listenDefault, port: before.port, ...(before.controlListen ? { controlListen: before.controlListen } : {}) };
     this.sites = new SiteTable(next.sites);
     this.registry.ttlMs = next.registrationTtl * 1000;
     this.rateLimiter = new RateLimiter(next.rateLimit.rate, next.rateLimit.burst, next.rateLimit.tableSize);
+    this.keyBindings.configure(this.sites.all());
+    this.replay.retain(new Set(next.sites.map((x) => x.name)));
     let withdrawn = 0;
     const doomed: Array<[Registration, string]> = [];
     for (const reg of this.registry.all()) {
@@ -774,11 +920,21 @@ function assembleReply(parts: Buffer[], nonce: bigint): Buffer {
   return out;
 }
 
+/** The IP addresses among a record's locators. */
+function rlocAddresses(rec: MappingRecord): string[] {
+  return rec.locators.flatMap((l) => (l.address.afi === 'ipv4' || l.address.afi === 'ipv6' ? [l.address.address] : []));
+}
+
 /** The EID prefix a record names, or undefined when it names none (or a mask-len too long). */
 function recordPrefix(rec: MappingRecord): EidPrefix | undefined {
   const eid = eidOf(rec.eid);
   if (!eid || rec.maskLen > familyBits(eid.family)) return undefined;
   return prefixOf(eid.instanceId, eid.family, eid.address, rec.maskLen);
+}
+
+/** The record without its WireGuard key (what a stranger is told: the mapping, not the key). */
+function keylessRecord(rec: MappingRecord): MappingRecord {
+  return rec.eid.afi === 'lcaf' && rec.eid.lcaf.type === 'security-key' && rec.eid.lcaf.address ? { ...rec, eid: rec.eid.lcaf.address } : rec;
 }
 
 /** The record that withdraws a mapping: no locators, drop, TTL 0, the key (if any) revoked. */

@@ -4,9 +4,9 @@
  * reload.
  */
 import { MappingDatabase } from '../mapping/database.js';
-import type { EidPrefix } from '../mapping/eid.js';
+import { eidPrefixContains, type EidPrefix } from '../mapping/eid.js';
 import type { IpFamily } from '../ip/ip.js';
-import type { SiteConfig, SitePrefixConfig } from './config.js';
+import type { ReplayProtection, SiteConfig, SitePrefixConfig } from './config.js';
 
 export interface Site {
   readonly name: string;
@@ -16,8 +16,13 @@ export interface Site {
   readonly prefixes: readonly SitePrefixConfig[];
   /** When set, the only WireGuard public keys (base64) the site may register. */
   readonly wireguardKeys?: ReadonlySet<string>;
-  /** Control addresses of its xTRs (empty: any source may register for it). */
+  /**
+   * Control addresses of its xTRs. Non-empty: a tunnel site, heard only through the control
+   * tunnel from these addresses. Empty: a plain site (OOR), heard on the underlay.
+   */
   readonly controlAddresses: ReadonlySet<string>;
+  /** Plain sites: how their Map-Registers are protected against replay. */
+  readonly replayProtection: ReplayProtection;
 }
 
 export interface SitePrefixMatch {
@@ -29,6 +34,7 @@ export class SiteTable {
   private readonly byNameMap = new Map<string, Site>();
   private readonly byControlAddress = new Map<string, Site>();
   private readonly prefixes = new MappingDatabase<SitePrefixMatch>();
+  private readonly delegated: Array<{ prefix: EidPrefix; site: Site }> = [];
 
   constructor(configs: readonly SiteConfig[]) {
     for (const c of configs) {
@@ -39,11 +45,29 @@ export class SiteTable {
         prefixes: c.prefixes,
         ...(c.wireguardKeys ? { wireguardKeys: new Set(c.wireguardKeys) } : {}),
         controlAddresses: new Set(c.xtrs.map((x) => x.controlAddress)),
+        replayProtection: c.replayProtection,
       };
       this.byNameMap.set(site.name, site);
       for (const a of site.controlAddresses) this.byControlAddress.set(a, site);
-      for (const p of c.prefixes) this.prefixes.set(p.prefix, { site, sitePrefix: p });
+      for (const p of c.prefixes) {
+        this.prefixes.set(p.prefix, { site, sitePrefix: p });
+        if (p.delegatedBy !== undefined) this.delegated.push({ prefix: p.prefix, site });
+      }
     }
+  }
+
+  /** True when some site prefix lies inside another site's (config checks that it was delegated). */
+  get hasDelegations(): boolean {
+    return this.delegated.length > 0;
+  }
+
+  /**
+   * A configured prefix of another site that lies inside `prefix` (a registration of it would
+   * capture that site's EIDs). Only delegated prefixes can: the config forbids any other nesting.
+   */
+  foreignWithin(prefix: EidPrefix, site: Site): EidPrefix | undefined {
+    for (const d of this.delegated) if (d.site !== site && eidPrefixContains(prefix, d.prefix)) return d.prefix;
+    return undefined;
   }
 
   get size(): number {

@@ -32,6 +32,12 @@ const COUNTER_NAMES = [
   'subscriptions-unacked',
   'subscriptions-dropped-full',
   'send-errors',
+  // strangers (no site's xTR): answered, never believed
+  'rx-map-request-stranger',
+  'reply-records-cut-amplification',
+  'itr-rloc-not-senders',
+  'source-eid-not-senders',
+  'register-nonce-zero',
   // drop reasons
   'drop-rate-limited',
   'drop-malformed',
@@ -46,6 +52,13 @@ const COUNTER_NAMES = [
   'drop-bad-record',
   'drop-unknown-nonce',
   'drop-too-many-records',
+  'drop-not-a-site',
+  'drop-not-through-tunnel',
+  'drop-covers-other-site',
+  'drop-key-of-other-site',
+  'drop-site-key-limit',
+  'drop-replayed',
+  'drop-stale-nonce',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
