@@ -135,7 +135,7 @@ rate-limit: { rate: 200000, burst: 400000 }
 push: { order: push-then-reply, wait: 20ms }
 sites:
 ${o.siteA ? '  - { name: a, key: key-a, key-id: 1, prefixes: [198.18.10.0/24] }\n' : ''}  - { name: b, key: key-b, key-id: 2, prefixes: [198.18.20.0/24], wireguard-keys: [${o.keysB.map((k) => `"${k}"`).join(', ')}] }
-  - { name: c, key: key-c, key-id: 1, prefixes: [{ prefix: 198.18.30.0/24, accept-more-specifics: true }] }
+  - { name: c, key: key-c, key-id: 1, replay-protection: nonce-cache, prefixes: [{ prefix: 198.18.30.0/24, accept-more-specifics: true }] }
 `;
 }
 
@@ -189,8 +189,9 @@ describe.skipIf(!canRun)('lispwg ms between namespaces', () => {
     expect(push.at as number).toBeLessThanOrEqual(res.at); // push-then-reply: the destination knew first
     // over IPv6 too
     const xb6 = await Driver.start(NS.xb, { mapServer: { address: IP6.ms } });
-    const res6 = await xb6.call<{ records: Array<{ eid: string; key: string }> }>('resolve', { eid: '198.18.20.1' });
-    expect(res6.records[0]).toMatchObject({ eid: '198.18.20.0/24', key: KEY_B });
+    const res6 = await xb6.call<{ records: Array<{ eid: string; key: string | null }> }>('resolve', { eid: '198.18.20.1' });
+    // xb's IPv6 address is none of its site's (it registered over IPv4): a stranger's answer, no key
+    expect(res6.records[0]).toMatchObject({ eid: '198.18.20.0/24', key: null });
     const s = await show();
     expect(s.registrations.map((r) => r.prefix).sort()).toEqual(['198.18.10.0/24', '198.18.20.0/24']);
     expect(s.counters['pushes-acked']).toBeGreaterThanOrEqual(1);
@@ -199,7 +200,7 @@ describe.skipIf(!canRun)('lispwg ms between namespaces', () => {
     expect(text).toContain(`key ${KEY_A}`);
   });
 
-  it('accepts a Map-Register built as OOR builds it (key ID 1, 20-byte HMAC-SHA1, M bit, L and R)', async () => {
+  it('accepts a Map-Register built as OOR builds it (key ID 1, 20-byte HMAC-SHA1, M bit, L and R), once', async () => {
     const nonce = randomBytes(8);
     const msg = Buffer.concat([
       Buffer.from([0x38, 0x00, 0x01, 0x01]), // type 3, P; M bit; 1 record
@@ -224,6 +225,10 @@ describe.skipIf(!canRun)('lispwg ms between namespaces', () => {
     const reg = (await show()).registrations.find((x) => x.prefix === '198.18.30.0/24');
     expect(reg?.rlocs).toEqual([{ address: IP.xc, priority: 1, weight: 100 }]);
     expect(reg?.wireguardKey).toBeNull();
+    // OOR's nonces are random: its site uses the nonce cache, and the same packet again is a replay
+    const replayed = await xc.call<{ reply: string | null }>('probe', { hex: msg.toString('hex'), to: { address: IP.ms, port: 4342 } });
+    expect(replayed.reply).toBeNull();
+    expect((await show()).counters['drop-replayed']).toBe(1);
   });
 
   it('answers a lig-style ECM Map-Request at the inner UDP source port', async () => {
@@ -250,7 +255,7 @@ describe.skipIf(!canRun)('lispwg ms between namespaces', () => {
     expect(reply.nonce).toBe(nonce.readBigUInt64BE());
     expect(reply.records[0]!.maskLen).toBe(24);
     expect(eidOf(reply.records[0]!.eid)?.address).toBe('198.18.10.0');
-    expect(Buffer.from(recordKey(reply.records[0]!)!).toString('base64')).toBe(KEY_A);
+    expect(recordKey(reply.records[0]!)).toBeUndefined(); // lig is no site's xTR: the mapping, not the key
   });
 
   it('refuses a Map-Register with a wrong key and leaves the registration as it was', async () => {
@@ -359,14 +364,14 @@ describe.skipIf(!canRun)('lispwg ms between namespaces', () => {
     expect(s.registrations.find((x) => x.prefix === '198.18.10.0/24')).toBeUndefined();
   });
 
-  it.skipIf(!hasWireguardGo)('runs its control traffic inside the WireGuard control tunnel it brings up', async () => {
-    // a second Map-Server in the same namespace, listening only on its control address
+  it.skipIf(!hasWireguardGo)('runs its control traffic inside the WireGuard control tunnel it brings up, and hears nothing sent to its control address over the underlay', async () => {
+    // a second Map-Server in the same namespace, listening only on its control address (the
+    // default with a tunnel), bound to the tunnel's interface
     const msKey = generatePrivateKey();
     const xaKey = generatePrivateKey();
     await writeFile(
       join(dir, 'ms2.yaml'),
-      `listen: 100.100.0.1
-control-tunnel: { interface: lwm${sfx}, private-key: "${keyToBase64(msKey)}", listen-port: 51820, address: 100.100.0.1/16 }
+      `control-tunnel: { interface: lwm${sfx}, private-key: "${keyToBase64(msKey)}", listen-port: 51820, address: 100.100.0.1/16 }
 sites:
   - { name: a, key: key-a, prefixes: [198.18.10.0/24], xtrs: [{ public-key: "${keyToBase64(publicKey(xaKey))}", control-address: 100.100.0.2 }] }
 `,
@@ -399,5 +404,20 @@ sites:
     const peers = await dev.peers();
     expect(peers[0]?.lastHandshake).toBeDefined();
     expect(peers[0]!.rxBytes).toBeGreaterThan(0);
+
+    // an attacker on the underlay who knows site a's key and spoofs xa's control address: the
+    // datagrams reach the Map-Server's namespace (Linux takes any local address on any
+    // interface), but the socket bound to the tunnel's interface never reads them
+    await lab.address('ev', 'eth0', '100.100.0.2/32');
+    await lab.ip('ev', 'route', 'add', '100.100.0.1/32', 'via', IP.ms, 'src', '100.100.0.2');
+    const rxBefore = (await show2()).counters.rx!;
+    const spoofer = await Driver.start(NS.ev, { mapServer: { address: '100.100.0.1' }, localAddress: '100.100.0.2', site: { key: 'key-a', keyId: 1 }, registerRetryMs: 100, registerAttempts: 3 });
+    await expect(spoofer.call('register', { records: [{ eid: '198.18.10.0', maskLen: 24, rloc: IP.ev, key: KEY_B }] })).rejects.toThrow(/no Map-Notify/);
+    await expect(spoofer.call('resolve', { eid: '198.18.10.9', sourceEid: '198.18.10.1', timeoutMs: 200, retries: 1 })).rejects.toThrow();
+    const after = await show2();
+    expect(after.counters.rx).toBe(rxBefore + (after.counters['rx-map-register']! - s.counters['rx-map-register']!)); // only xa's refreshes
+    expect(after.registrations[0]).toMatchObject({ prefix: '198.18.10.0/24', rlocs: [{ address: IP.xa }], wireguardKey: KEY_A });
+    const underlay = (await run(['ip', 'netns', 'exec', NS.ms, 'cat', '/sys/class/net/eth0/statistics/rx_packets'])).stdout;
+    expect(Number(underlay)).toBeGreaterThan(0);
   }, 60_000);
 });
