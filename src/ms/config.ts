@@ -274,7 +274,8 @@ function fromFile(c: FileConfig, file?: string): MsConfig {
   const t = c['control-tunnel'];
   return {
     ...(file ? { file } : {}),
-    listen: c.listen === undefined ? (t ? [] : ['0.0.0.0', '::']) : Array.isArray(c.listen) ? c.listen : [c.listen],
+    // the control address is listened on bound to the tunnel: listed under `listen` too, it is that listener
+    listen: c.listen === undefined ? (t ? [] : ['0.0.0.0', '::']) : (Array.isArray(c.listen) ? c.listen : [c.listen]).filter((a) => !t || a !== t.address.split('/')[0]),
     listenDefault: c.listen === undefined,
     ...(t ? { controlListen: { address: t.address.split('/')[0]!, device: t.interface } } : {}),
     publicResolution: c['public-resolution'],

@@ -53,7 +53,6 @@ interface Site {
 
 function msConfig(lab: Lab, msKey: Buffer, sites: Site[]): string {
   return [
-    'listen: [100.100.0.1]',
     `admin-socket: ${lab.dir}/ms.sock`,
     'control-tunnel:',
     `  interface: ms${lab.id}-ctl`,

@@ -118,7 +118,6 @@ beforeAll(async () => {
   writeFileSync(
     msYaml,
     [
-      'listen: [100.100.0.1]',
       `admin-socket: ${dir}/ms.sock`,
       // as OOR's Map-Server: no publish/subscribe, so an RLOC change reaches B through the SMR alone
       'subscriptions: { enabled: false }',
