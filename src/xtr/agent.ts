@@ -91,7 +91,7 @@ class Agent {
     this.core = core;
     await dataPlane.open(core.host);
     // the Map-Server replies to a requester after our Map-Notify-Ack (push-then-reply)
-    core.start(await openMappingSource(c, this.log, this.events, core.sourceHooks));
+    core.start(await openMappingSource(c, this.log, this.events, core.sourceHooks, control));
 
     this.monitor = monitorAddresses(
       (e) => {
