@@ -71,7 +71,6 @@ class Agent {
     const plan = makePlan(c);
     const key = await loadOrCreateKey(c.control.privateKey, 'control');
     if (key.generated) this.log.info('generated the control key', { file: 'file' in c.control.privateKey ? (c.control.privateKey as { file: string }).file : undefined });
-    if (key.warning) this.log.warn(key.warning);
 
     // control tunnel to the Map-Server
     this.control = await openControlTunnel(c, plan, key.privateKey, this.state, this.rt, this.log);

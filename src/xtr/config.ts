@@ -19,11 +19,11 @@
  *   port: 51820                    # its control WireGuard port
  *   control-address: 100.100.0.1   # inside the tunnel: where LISP control messages go (UDP 4342)
  *   public-key: "base64..."        # its control WireGuard key
- *   shared-key: "site secret"      # or shared-key-file; Map-Register / Map-Notify HMAC
+ *   shared-key: "site secret"      # or shared-key-file (mode 0600); Map-Register / Map-Notify HMAC
  *   key-id: 1                      # 1 HMAC-SHA-1-96 (as OOR), 2 HMAC-SHA-256-128
  * control:
  *   address: 100.100.0.2/16        # this node inside the control tunnel
- *   private-key-file: mn1-control.key   # or private-key; generated (0600) when missing
+ *   private-key-file: mn1-control.key   # or private-key; generated (0600) when missing; refused if group/others may read it
  * data:
  *   port: 51820                    # the overlay's well-known WireGuard data port (see below)
  *   private-key-file: mn1-data.key # the key every EID prefix registers with
@@ -72,6 +72,7 @@ import { familyBits, formatIp, formatPrefix, IpError, type IpFamily, isNetwork, 
 import { checkConfig, duration, readConfigText, type ConfigWarning, type Deprecation, type Path } from '../util/config-file.js';
 import { parseKey } from '../wg/keys.js';
 import { KeyId } from '../lisp/types.js';
+import { readSecretFile } from '../util/secret-file.js';
 
 export type Mode = 'xtr' | 'mn';
 export type MissPolicy = 'buffer' | 'drop';
@@ -436,11 +437,10 @@ function resolveConfig(raw: Raw, source: string, fail: (path: Path, message: str
   let sharedKey = ms['shared-key'];
   if (sharedKey === undefined) {
     try {
-      sharedKey = readFileSync(abs(ms['shared-key-file']!), 'utf8').trim();
+      sharedKey = readSecretFile(abs(ms['shared-key-file']!), 'the site key file');
     } catch (e) {
-      fail(['map-server', 'shared-key-file'], `cannot read ${abs(ms['shared-key-file']!)}: ${(e as Error).message}`);
+      fail(['map-server', 'shared-key-file'], (e as Error).message);
     }
-    if (!sharedKey) fail(['map-server', 'shared-key-file'], 'the file is empty');
   }
   const keyId: 1 | 2 = ms['key-id'] === 'hmac-sha1-96' ? KeyId.HmacSha1_96 : ms['key-id'] === 'hmac-sha256-128' ? KeyId.HmacSha256_128 : ms['key-id'];
 

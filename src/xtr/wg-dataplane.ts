@@ -74,7 +74,6 @@ export class WireGuardDataPlane implements DataPlane {
     this.host = host;
     this.key = await loadOrCreateKey(c.data.privateKey, 'data');
     if (this.key.generated) log.info('generated the data key', { file: 'file' in c.data.privateKey ? (c.data.privateKey as { file: string }).file : undefined });
-    if (this.key.warning) log.warn(this.key.warning);
     const dataIf = p.interfaces.find((i) => i.role === 'data')!;
     state.addInterface(dataIf.name);
     this.data = await openWireGuard({ name: dataIf.name, privateKey: this.key.privateKey, listenPort: c.data.port, addresses: dataIf.addresses, backend: c.wireguard.backend, log: log.child({ wg: dataIf.name }) });
