@@ -24,8 +24,10 @@ WireGuard key, answers Map-Requests, pushes the requester's key to the destinati
   --config FILE            YAML configuration (see src/ms/config.ts); flags override it
   --listen ADDR            address to listen on (repeatable; default 0.0.0.0 and ::)
   --port N                 UDP port (default 4342)
-  --site SPEC              a site: name=S,key=K[,key-id=1|2],prefix=P[,prefix=P2][,iid=N][,ams=yes]
-                           [,wg-key=BASE64] (repeatable; ams = accept more-specifics)
+  --site SPEC              a site: name=S,key-file=PATH[,key-id=1|2],prefix=P[,prefix=P2][,iid=N]
+                           [,ams=yes][,wg-key=BASE64] (repeatable; ams = accept more-specifics;
+                           PATH holds the shared key, mode 0600; an inline key=K works, with a
+                           warning: every local user can read it in /proc/PID/cmdline)
   --admin PATH             admin socket (default /run/lispwg/ms-<listen>-<port>.sock; for
                            'ms show|reload' in a lab node, $LISPWG_RUN_DIR/ms.sock)
   --registration-ttl D     how long a registration lives unrefreshed (default 180s)
@@ -126,9 +128,9 @@ export async function main(argv: string[]): Promise<number> {
   if (wait !== undefined) config = { ...config, push: { ...config.push, waitMs: wait } };
   const rate = num('rate-limit', values['rate-limit'], 0, 1e9);
   if (rate !== undefined) config = { ...config, rateLimit: { ...config.rateLimit, rate, burst: Math.max(config.rateLimit.burst, rate * 2) } };
-  if (values.site?.length) config = withSites(config, values.site.map(parseSiteFlag));
+  if (values.site?.length) config = withSites(config, values.site.map((s) => parseSiteFlag(s, (m) => process.stderr.write(`warning: ${m}\n`))));
   if (!config.sites.length && !config.static.length) {
-    throw new LispwgError('NO_SITES', 'the Map-Server has no sites: give --config FILE or --site name=S,key=K,prefix=P');
+    throw new LispwgError('NO_SITES', 'the Map-Server has no sites: give --config FILE or --site name=S,key-file=PATH,prefix=P');
   }
   const level = values['log-level'] as Level | undefined;
   if (level && !['debug', 'info', 'warn', 'error'].includes(level)) throw new LispwgError('BAD_FLAG', `--log-level must be debug, info, warn or error`);

@@ -12,6 +12,16 @@
  *   withdrawal: no locators, ACT drop, TTL 0, the revoked key with the Security Key R bit).
  *   A retransmitted Map-Notify is acknowledged again but emitted once.
  *
+ * What it acts on: only Map-Replies and Map-Notifies whose source is the Map-Server's address
+ * (`wrong-source` otherwise), signed with the configured key ID (`wrong-key-id`). With `device`
+ * (the control WireGuard interface) the socket hears nothing but what that interface decrypted
+ * (src/net/udp.ts): a datagram sent over the underlay to the control address, which Linux's weak
+ * host model would accept, is never read. Pushed Map-Notifies carry the Map-Server's monotonic
+ * nonces: one already applied comes again only as a retransmission (acked, not applied again,
+ * within RETRANSMISSION_MS); later, or older than the replay window, it is refused (`replayed`,
+ * `stale`, `future`). Map-Register nonces are monotonic too (the Map-Server refuses a stale one
+ * from a site without a control tunnel).
+ *
  * Every event carries `t` (monotonic ms, performance.now()) and `at` (wall-clock ms), so an agent
  * or an experiment can build a timeline. Unauthenticated packets change nothing: they are counted
  * in `drops` and emitted as 'drop'.
@@ -38,10 +48,11 @@ import {
   type MapRequest,
   type MappingRecord,
 } from '../lisp/index.js';
-import { MonotonicNonces } from '../lisp/nonce.js';
+import { MonotonicNonces, ReplayWindow } from '../lisp/nonce.js';
 import { prefixOf } from '../mapping/database.js';
 import type { EidPrefix } from '../mapping/eid.js';
 import { familyBits } from '../ip/ip.js';
+import { openUdpSocket } from '../net/udp.js';
 import { LispwgError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/log.js';
 
@@ -57,6 +68,8 @@ export interface ControlClientOptions {
   localAddress?: string;
   /** Local UDP port; default 0 (any). Replies, pushes and notifications arrive here. */
   localPort?: number;
+  /** Hear only what arrives on this interface (the control WireGuard interface); needs `localAddress`. */
+  device?: string;
   /** The ITR-RLOC put in Map-Requests; default: the local address that reaches the Map-Server. */
   itrRloc?: string;
   /** The site's shared key: needed to register and to accept Map-Notifies. */
@@ -80,6 +93,8 @@ export interface ControlClientOptions {
   onPush?: (events: Array<MappingEvent | WithdrawnEvent>) => Promise<void>;
   /** Longest wait for `onPush` before the Ack goes anyway (ms); default 50. */
   pushAckBoundMs?: number;
+  /** A pushed Map-Notify whose nonce's time is further than this from our clock is refused (ms); default 60 000. */
+  nonceFreshnessMs?: number;
   logger?: Logger;
 }
 
@@ -114,8 +129,11 @@ export interface WithdrawnEvent extends Timestamped {
   from: Endpoint;
 }
 
+export const DROP_REASONS = ['malformed', 'bad-hmac', 'no-site-key', 'unexpected', 'unknown-nonce', 'wrong-source', 'wrong-key-id', 'replayed', 'stale', 'future'] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
 export interface DropEvent extends Timestamped {
-  reason: 'malformed' | 'bad-hmac' | 'no-site-key' | 'unexpected' | 'unknown-nonce';
+  reason: DropReason;
   from: Endpoint;
 }
 
@@ -161,7 +179,19 @@ interface PendingRequest {
 }
 
 const stamp = (): Timestamped => ({ t: performance.now(), at: Date.now() });
-const RECENT_NOTIFIES = 1024;
+/** Set in our Map-Register nonces, never in the Map-Server's (it would need 2^19 Map-Notifies in one millisecond). */
+const REGISTER_NONCE_MARK = 1n << 19n;
+/** Map-Register nonces remembered (their Map-Notifies are answers, not pushes). */
+const RECENT_REGISTERS = 1024;
+/**
+ * A pushed Map-Notify seen again this soon is the Map-Server's retransmission (our Ack was lost):
+ * acked again. The notifier gives up after a few retries of at most some seconds each.
+ */
+const RETRANSMISSION_MS = 30_000;
+/** Pushes remembered for retransmissions at most (the oldest go first). */
+const RECENT_PUSHES = 4096;
+/** Pushes reordered by at most this many are still accepted (the replay window's bitmap). */
+const PUSH_WINDOW = 1024;
 
 /** Resolves when `p` settles or after `ms`, whichever comes first (never rejects). */
 function boundedWait(p: Promise<unknown>, ms: number): Promise<void> {
@@ -189,23 +219,26 @@ interface RegisterRound {
 }
 
 export class ControlClient extends EventEmitter<ControlClientEvents> {
-  readonly drops = { malformed: 0, 'bad-hmac': 0, 'no-site-key': 0, unexpected: 0, 'unknown-nonce': 0 };
-  private readonly socket: dgram.Socket;
+  readonly drops = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
+  private socket: dgram.Socket;
   private readonly ms: Endpoint;
   private readonly opts: Required<Pick<ControlClientOptions, 'registerIntervalMs' | 'registerRetryMs' | 'registerAttempts' | 'requestTimeoutMs' | 'requestRetries'>>;
   private readonly log: Logger;
   private readonly site: { key: string; keyId: 1 | 2 } | undefined;
   private itrRloc = '';
   private readonly requests = new Map<bigint, PendingRequest>();
-  /** Recent pushed Map-Notifies by nonce -> their handling, so a retransmission is acked once handled. */
-  private readonly recentNotifies = new Map<bigint, Promise<void>>();
+  /** Pushed Map-Notifies applied recently, by nonce: their handling and when they came (a retransmission is acked once handled). */
+  private readonly recentPushes = new Map<bigint, { handled: Promise<void>; at: number }>();
+  /** The Map-Server's push nonces (only its address gets this far). */
+  private readonly pushWindow: ReplayWindow;
+  private readonly registerNonces = new MonotonicNonces();
+  private readonly socketOpts: Pick<ControlClientOptions, 'mapServer' | 'localAddress' | 'device'>;
   private readonly onPush: ControlClientOptions['onPush'];
   private readonly pushAckBoundMs: number;
   // registration state
   private records: MappingRecord[] = [];
   /** Nonces of recent Map-Registers (all rounds, bounded): their Map-Notifies are not pushes. */
   private readonly regNonces = new Set<bigint>();
-  private readonly registerNonces = new MonotonicNonces();
   private regRound: RegisterRound | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private regWaiters: Array<{ resolve: (e: RegisteredEvent) => void; reject: (e: Error) => void }> = [];
@@ -226,6 +259,12 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
     this.onPush = opts.onPush;
     this.pushAckBoundMs = opts.pushAckBoundMs ?? 50;
     this.log = opts.logger ?? createLogger({ component: 'control-client' });
+    this.pushWindow = new ReplayWindow(PUSH_WINDOW, opts.nonceFreshnessMs ?? 60_000);
+    this.socketOpts = { mapServer: opts.mapServer, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}), ...(opts.device ? { device: opts.device } : {}) };
+    this.listen(socket);
+  }
+
+  private listen(socket: dgram.Socket): void {
     socket.on('message', (buf, rinfo) => {
       const from = { address: rinfo.address, port: rinfo.port };
       try {
@@ -241,18 +280,22 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
 
   /** Opens the socket and works out the ITR-RLOC. */
   static async open(opts: ControlClientOptions): Promise<ControlClient> {
-    const v6 = isIPv6(opts.mapServer.address);
-    const socket = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4' });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(opts.localPort ?? 0, opts.localAddress, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    const client = new ControlClient(socket, opts);
+    if (opts.device && !opts.localAddress) throw new LispwgError('CONTROL_SOCKET', `a control socket bound to ${opts.device} needs its local address`);
+    const client = new ControlClient(await openSocket(opts, opts.localPort ?? 0), opts);
     client.itrRloc = opts.itrRloc ?? opts.localAddress ?? (await localAddressTowards(opts.mapServer.address, opts.mapServer.port ?? LISP_CONTROL_PORT));
     return client;
+  }
+
+  /**
+   * Opens the socket again on the same port (its interface was re-created: a socket bound to a
+   * device keeps the old interface's index and would hear nothing more).
+   */
+  async reopen(): Promise<void> {
+    if (this.closed) return;
+    const port = this.socket.address().port;
+    await new Promise<void>((r) => this.socket.close(() => r()));
+    this.socket = await openSocket(this.socketOpts, port);
+    this.listen(this.socket);
   }
 
   get local(): Endpoint {
@@ -304,10 +347,12 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
     const round: RegisterRound = { start: performance.now(), attempts: 0, timer: undefined, done: false, nonces: new Set<bigint>(), resend: () => undefined };
     this.regRound = round;
     const send = () => {
-      const nonce = this.registerNonces.next(); // the clock's: a plain site's Map-Server refuses replays
+      // bit 19 set: the Map-Server's own monotonic nonces (pushes) come from the same clock, and a
+      // push whose nonce equalled one of our Map-Registers' would be taken for its answer
+      const nonce = this.registerNonces.next() | REGISTER_NONCE_MARK;
       round.nonces.add(nonce);
       this.regNonces.add(nonce);
-      if (this.regNonces.size > RECENT_NOTIFIES) this.regNonces.delete(this.regNonces.values().next().value!);
+      if (this.regNonces.size > RECENT_REGISTERS) this.regNonces.delete(this.regNonces.values().next().value!);
       const bytes = signMessage(
         { type: 'map-register', proxyReply: true, security: false, rtr: false, wantMapNotify: true, nonce, keyId: this.site!.keyId, authData: new Uint8Array(0), records: this.records },
         this.site!.keyId,
@@ -427,9 +472,13 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
       if (e instanceof LispDecodeError) return this.drop('malformed', from);
       throw e;
     }
+    if (msg.type !== 'map-reply' && msg.type !== 'map-notify') return this.drop('unexpected', from);
+    // only the Map-Server speaks to us (through the tunnel, when there is one)
+    if (from.address !== this.ms.address) return this.drop('wrong-source', from);
     if (msg.type === 'map-reply') return this.onMapReply(msg, from);
-    if (msg.type !== 'map-notify') return this.drop('unexpected', from);
     if (!this.site) return this.drop('no-site-key', from);
+    // the packet names its key ID: one we are not configured for is refused, not verified with
+    if (msg.keyId !== this.site.keyId) return this.drop('wrong-key-id', from);
     try {
       verifyMessage(buf, this.site.key);
     } catch (e) {
@@ -450,11 +499,15 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
       );
       this.socket.send(ack, from.port, from.address);
     };
-    const seen = this.recentNotifies.get(n.nonce);
-    if (seen) {
-      void seen.then(sendAck); // a retransmission: acknowledged again (once handled), told once
+    const now = performance.now();
+    const seen = this.recentPushes.get(n.nonce);
+    if (seen && now - seen.at < RETRANSMISSION_MS) {
+      void seen.handled.then(sendAck); // a retransmission: acknowledged again (once handled), applied once
       return;
     }
+    const verdict = this.pushWindow.check(n.nonce);
+    if (verdict !== 'fresh') return this.drop(verdict, from);
+    this.pushWindow.accept(n.nonce);
     const s = stamp();
     this.emit('map-notify', { ...s, notify: n, from });
     const events: Array<MappingEvent | WithdrawnEvent> = [];
@@ -474,8 +527,12 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
       else this.emit('withdrawn', e as WithdrawnEvent);
     }
     const handled = this.onPush ? boundedWait(this.onPush(events), this.pushAckBoundMs) : Promise.resolve();
-    this.recentNotifies.set(n.nonce, handled);
-    if (this.recentNotifies.size > RECENT_NOTIFIES) this.recentNotifies.delete(this.recentNotifies.keys().next().value!);
+    // insertion order is arrival order: the front is the oldest
+    for (const [nonce, p] of this.recentPushes) {
+      if (now - p.at < RETRANSMISSION_MS && this.recentPushes.size < RECENT_PUSHES) break;
+      this.recentPushes.delete(nonce);
+    }
+    this.recentPushes.set(n.nonce, { handled, at: now });
     void handled.then(sendAck);
   }
 
@@ -501,6 +558,12 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
     for (const w of this.regWaiters.splice(0)) w.reject(new LispwgError('CLIENT_CLOSED', 'the control client was closed'));
     await new Promise<void>((r) => this.socket.close(() => r()));
   }
+}
+
+/** The client's socket: bound to `device` when given (SO_BINDTODEVICE before bind), else to the address or the wildcard. */
+function openSocket(o: Pick<ControlClientOptions, 'mapServer' | 'localAddress' | 'device'>, port: number): Promise<dgram.Socket> {
+  const address = o.localAddress ?? (isIPv6(o.mapServer.address) ? '::' : '0.0.0.0');
+  return openUdpSocket({ address, port, ...(o.device ? { device: o.device } : {}) });
 }
 
 function ipAddress(text: string): Address {

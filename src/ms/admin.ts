@@ -4,9 +4,10 @@
  * one JSON line back ({"ok":true,"data":...} or {"ok":false,"code":...,"error":...}).
  */
 import net from 'node:net';
-import { mkdir, unlink, chmod } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LispwgError } from '../util/errors.js';
+import { listenPrivately } from '../util/private-socket.js';
 
 export type AdminRequest = { cmd: 'show'; limit?: number } | { cmd: 'reload' };
 export type AdminResponse = { ok: true; data: unknown } | { ok: false; code: string; error: string };
@@ -25,7 +26,7 @@ export class AdminServer {
     readonly path: string,
   ) {}
 
-  /** Listens on `path` (refusing one that a live daemon answers on; removing a stale one). */
+  /** Listens on `path`, mode 0600 from its creation (refusing one that a live daemon answers on; removing a stale one). */
   static async listen(path: string, handle: (req: AdminRequest) => Promise<unknown>): Promise<AdminServer> {
     await mkdir(dirname(path), { recursive: true });
     if (await answers(path)) throw new LispwgError('ADMIN_SOCKET_BUSY', `another daemon answers on the admin socket ${path}: give this one --admin PATH`);
@@ -55,11 +56,7 @@ export class AdminServer {
         })();
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => resolve());
-    });
-    await chmod(path, 0o600);
+    await listenPrivately(server, path);
     return new AdminServer(server, path);
   }
 

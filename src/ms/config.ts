@@ -53,6 +53,7 @@ import { checkConfig, durationField, pathText, readConfigText, type ConfigWarnin
 import { eidPrefixContains, formatEidPrefix, parseEidPrefix, type EidPrefix } from '../mapping/eid.js';
 import { parseKey } from '../wg/keys.js';
 import { MappingDatabase } from '../mapping/database.js';
+import { readSecretFile } from '../util/secret-file.js';
 
 export type PushOrder = 'push-then-reply' | 'reply-then-push' | 'parallel' | 'off';
 export const PUSH_ORDERS: readonly PushOrder[] = ['push-then-reply', 'reply-then-push', 'parallel', 'off'];
@@ -423,13 +424,17 @@ export function defaultConfig(): MsConfig {
 }
 
 /**
- * Parses one `--site` flag: `name=S,key=K[,key-id=1|2],prefix=P[,prefix=P2][,ams=yes][,iid=N]
- * [,wg-key=BASE64]...` (`ams`: accept more specifics for the prefixes).
+ * Parses one `--site` flag: `name=S,key-file=PATH|key=K[,key-id=1|2],prefix=P[,prefix=P2][,ams=yes]
+ * [,iid=N][,wg-key=BASE64]...` (`ams`: accept more specifics for the prefixes). The key file
+ * (mode 0600) holds the shared key; an inline `key=` works but is visible to every local user in
+ * /proc/PID/cmdline: `warn` is told so.
  */
-export function parseSiteFlag(text: string): SiteConfig {
-  const bad = (why: string) => new LispwgError('SITE_FLAG_INVALID', `--site '${text}': ${why} (expected name=S,key=K,key-id=1,prefix=P[,prefix=P2])`);
+export function parseSiteFlag(text: string, warn: (message: string) => void = () => undefined): SiteConfig {
+  // the text may hold the key: messages name the site, not the flag
+  const bad = (why: string) => new LispwgError('SITE_FLAG_INVALID', `--site ${name ? `'name=${name},...'` : '(unnamed)'}: ${why} (expected name=S,key-file=PATH,key-id=1,prefix=P[,prefix=P2])`);
   let name: string | undefined;
   let key: string | undefined;
+  let keyFile: string | undefined;
   let keyId: 1 | 2 = 1;
   let iid = 0;
   let ams = false;
@@ -446,6 +451,9 @@ export function parseSiteFlag(text: string): SiteConfig {
         break;
       case 'key':
         key = v;
+        break;
+      case 'key-file':
+        keyFile = v;
         break;
       case 'key-id':
         if (v !== '1' && v !== '2') throw bad(`key-id must be 1 or 2, got '${v}'`);
@@ -471,7 +479,15 @@ export function parseSiteFlag(text: string): SiteConfig {
     }
   }
   if (!name || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw bad('a name (1-64 letters, digits, ".", "_", "-") is required');
-  if (!key) throw bad('a key is required');
+  if (key !== undefined && keyFile !== undefined) throw bad('give key-file or key, not both');
+  if (keyFile !== undefined) {
+    try {
+      key = readSecretFile(keyFile, `the key file of site '${name}'`);
+    } catch (e) {
+      throw bad((e as Error).message);
+    }
+  } else if (key) warn(`--site '${name}': the key given inline is visible to every local user in /proc/${process.pid}/cmdline; put it in a file (chmod 600) and give key-file=PATH`);
+  if (!key) throw bad('a key is required (key-file=PATH)');
   if (!prefixes.length) throw bad('at least one prefix is required');
   return {
     name,

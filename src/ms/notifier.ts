@@ -3,8 +3,12 @@
  * subscribers): signed with the receiving site's key, retransmitted with exponential backoff
  * until a Map-Notify-Ack with the same nonce verifies, and given up after a bounded number of
  * tries. The state is one small entry per outstanding nonce, in a table of bounded size.
+ *
+ * Nonces are monotonic (src/lisp/nonce.ts): an agent keeps a replay window per Map-Server and
+ * refuses a push it already applied (a retransmission, same nonce, is only acked again) or one
+ * older than its window, so a captured push replayed later changes nothing.
  */
-import { randomBytes } from 'node:crypto';
+import { MonotonicNonces } from '../lisp/nonce.js';
 import { LispAuthError, signMessage, verifyMessage, type MapNotifyAck, type MappingRecord } from '../lisp/index.js';
 import type { Endpoint } from './registry.js';
 import type { Counters } from './stats.js';
@@ -34,6 +38,7 @@ const MAX_PENDING = 65_536;
 
 export class Notifier {
   private readonly pending = new Map<bigint, Pending>();
+  private readonly nonces = new MonotonicNonces();
 
   constructor(
     private readonly send: (bytes: Buffer, to: Endpoint) => void,
@@ -54,8 +59,7 @@ export class Notifier {
       const oldest = this.pending.values().next().value;
       if (oldest) this.giveUp(oldest);
     }
-    let nonce = randomBytes(8).readBigUInt64BE();
-    while (this.pending.has(nonce)) nonce = randomBytes(8).readBigUInt64BE();
+    const nonce = this.nonces.next();
     const bytes = signMessage({ type: 'map-notify', nonce, keyId: target.keyId, authData: new Uint8Array(0), records }, target.keyId, target.key);
     const p: Pending = { nonce, target, bytes, kind, tries: 0, timer: undefined, onAck: [], onGiveUp: [] };
     if (handlers.onAck) p.onAck.push(handlers.onAck);

@@ -6,6 +6,7 @@
 import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { readFile, writeFile, chmod } from 'node:fs/promises';
 import { LispwgError } from '../util/errors.js';
+import { checkSecretFileMode } from '../util/secret-file.js';
 
 export const KEY_LEN = 32;
 const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
@@ -37,8 +38,9 @@ export function parseKey(text: string, what = 'key'): Buffer {
 export const keyToBase64 = (k: Uint8Array): string => Buffer.from(k).toString('base64');
 export const keyToHex = (k: Uint8Array): string => Buffer.from(k).toString('hex');
 
-/** Reads a private key file (base64). Whether others may read it is the caller's to check and report. */
+/** Reads a private key file (base64); refuses one its group or others may read or write (KEY_FILE_MODE). */
 export async function loadPrivateKey(path: string): Promise<Buffer> {
+  checkSecretFileMode(path, 'the private key file');
   let text: string;
   try {
     text = await readFile(path, 'utf8');

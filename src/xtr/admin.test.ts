@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from 'node:net';
 import { adminRequest, serveAdmin } from './admin.js';
+import { modeWhenListening } from '../testing/socket-mode.js';
 
 describe('admin socket', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lispwg-admin-'));
@@ -23,6 +24,13 @@ describe('admin socket', () => {
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(await adminRequest(path, 'show')).toEqual({ peers: 2 });
     await expect(adminRequest(path, 'nope')).rejects.toThrow(/refused 'nope': unknown command 'nope'/);
+  });
+
+  it('creates the socket private: mode 0600 from the first moment it listens, not chmod-ed afterwards', async () => {
+    const path = join(dir, 'p.sock');
+    const mode = await modeWhenListening(path, async () => servers.push(await serveAdmin(path, () => 1)));
+    expect(mode?.toString(8)).toBe('600');
+    expect(process.umask().toString(8)).toBe('22'); // the process umask is back
   });
 
   it('replaces a stale socket file, refuses to start next to a live agent', async () => {

@@ -4,28 +4,22 @@
  * request line, `{"cmd":"show"}`, and reads one JSON answer line; the server then closes.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LispwgError } from '../util/errors.js';
+import { listenPrivately } from '../util/private-socket.js';
 
 export type AdminHandler = (cmd: string, args: Record<string, unknown>) => unknown;
 
 const MAX_REQUEST = 4096;
 
-/** Listens on `path` (removing a stale socket file first; refusing when an agent answers there). */
+/** Listens on `path`, mode 0600 from its creation (removing a stale socket file first; refusing when an agent answers there). */
 export async function serveAdmin(path: string, handler: AdminHandler): Promise<Server> {
   mkdirSync(dirname(path), { recursive: true });
   if (await answers(path)) throw new LispwgError('ADMIN_SOCKET_BUSY', `another agent already answers on ${path}: stop it first, or give this one another name`);
   rmSync(path, { force: true });
   const server = createServer((sock) => serveOne(sock, handler));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(path, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  chmodSync(path, 0o600);
+  await listenPrivately(server, path);
   return server;
 }
 

@@ -315,10 +315,85 @@ describe.skipIf(missing !== undefined)('agent: Map-Server and two mobile nodes (
 
     async function mn1ControlPort(): Promise<number> {
       const r = await lab.exec('mn1', ['ss', '-uanpH', 'src', '100.100.0.11']);
-      const m = /100\.100\.0\.11:(\d+)/.exec(r.stdout);
+      const m = /100\.100\.0\.11(?:%\S+)?:(\d+)/.exec(r.stdout);
       if (!m) throw new Error(`no control socket on 100.100.0.11: ${r.stdout}`);
       return Number(m[1]);
     }
+  }, 30_000);
+
+  it('a correctly signed push over the underlay to the control address, spoofing the Map-Server, is never read; through the tunnel it is applied, and a borrowed key refused', async () => {
+    const { signMessage, wrapWireguardKey } = await import('../lisp/index.js');
+    const { MonotonicNonces } = await import('../lisp/nonce.js');
+    const nonces = new MonotonicNonces();
+    const stranger = publicKey(generatePrivateKey());
+    // signed with MN1's real site key (an insider's capture, or a leaked key): only where it came from tells it apart
+    const push = (eid: string, key: Uint8Array, withdraw = false) =>
+      signMessage(
+        {
+          type: 'map-notify',
+          nonce: nonces.next(),
+          keyId: 1,
+          authData: new Uint8Array(0),
+          records: [
+            {
+              ttl: withdraw ? 0 : 10,
+              maskLen: 32,
+              action: 0,
+              authoritative: true,
+              mapVersion: 0,
+              eid: wrapWireguardKey({ afi: 'ipv4', address: eid }, key),
+              locators: withdraw ? [] : [{ priority: 1, weight: 100, mPriority: 255, mWeight: 0, local: false, probed: false, reachable: true, address: { afi: 'ipv4', address: '198.18.0.66' } }],
+            },
+          ],
+        },
+        1,
+        mn1.sharedKey,
+      );
+    const r = await lab.exec('mn1', ['ss', '-uanpH', 'src', '100.100.0.11']);
+    const port = Number(/100\.100\.0\.11(?:%\S+)?:(\d+)/.exec(r.stdout)?.[1]);
+    expect(port, r.stdout).toBeGreaterThan(0);
+    const send = (short: string, bytes: Buffer) =>
+      lab.exec(short, ['node', '-e', `const s=require('dgram').createSocket('udp4');s.bind(0,'100.100.0.1',()=>s.send(Buffer.from('${bytes.toString('hex')}','hex'),${port},'100.100.0.11',()=>setTimeout(()=>s.close(),200)))`]);
+    const noPorts = async () => {
+      const snmp = (await lab.exec('mn1', ['cat', '/proc/net/snmp'])).stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+      const [names, values] = snmp.map((l) => l.split(/\s+/));
+      return Number(values![names!.indexOf('NoPorts')]);
+    };
+    const peersOf = async () => (await status(lab, mn1)).peers.map((p) => [p.eidPrefixes.join(','), p.endpoint, p.publicKey]);
+    const before = await status(lab, mn1);
+    // the attacker: the core router, on MN1's underlay link, holds the Map-Server's control address
+    // and routes MN1's control address over the underlay; MN1 does no reverse-path filtering, so
+    // the kernel delivers the datagram to 100.100.0.11 as the weak host model says
+    await lab.exec('core', ['ip', 'addr', 'add', '100.100.0.1/32', 'dev', 'lo']);
+    await lab.exec('core', ['ip', 'route', 'add', '100.100.0.11/32', 'via', '198.18.1.2']);
+    await lab.exec('mn1', ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.eth0.rp_filter=0']);
+    try {
+      const unread = await noPorts();
+      await send('core', push('198.18.100.77', stranger));
+      await sleep(300);
+      expect(await peersOf()).toEqual(before.peers.map((p) => [p.eidPrefixes.join(','), p.endpoint, p.publicKey]));
+      expect((await status(lab, mn1)).mapCache.some((e) => e.prefix === '198.18.100.77/32')).toBe(false);
+      // it reached MN1 and no socket took it: the control socket only hears the tunnel (ss: ADDRESS%DEVICE)
+      expect(await noPorts()).toBe(unread + 1);
+      expect(r.stdout).toContain(`100.100.0.11%${mn1.agent}-ctl:${port}`);
+    } finally {
+      await lab.exec('core', ['ip', 'route', 'del', '100.100.0.11/32']);
+      await lab.exec('core', ['ip', 'addr', 'del', '100.100.0.1/32', 'dev', 'lo']);
+    }
+    // the same push from the Map-Server's node, through the tunnel: applied (so the above can fail)
+    await send('ms', push('198.18.100.77', stranger));
+    await waitFor(async () => (await peersOf()).some(([p]) => p === '198.18.100.77/32'), 3000, () => `the tunnelled push was not applied:\n${lab.log(mn1.agent).slice(-2000)}`);
+    // a record for another prefix carrying MN2's key from another RLOC: refused, MN2's peer untouched
+    const mn2Peer = (await peersOf()).find(([, , k]) => k === keyToBase64(publicKey(mn2.dataKey)));
+    await send('ms', push('198.18.100.78', publicKey(mn2.dataKey)));
+    await waitFor(async () => ((await status(lab, mn1)).counters['peer-key-conflict'] ?? 0) === 1, 3000, () => 'the borrowed key was not refused');
+    expect((await peersOf()).find(([, , k]) => k === keyToBase64(publicKey(mn2.dataKey)))).toEqual(mn2Peer);
+    expect(events(lab, mn1).some((e) => e.event === 'mapping-refused' && e.prefix === '198.18.100.78/32')).toBe(true);
+    // and the stranger goes again (a withdrawal): the next tests see MN1 as it was
+    await send('ms', push('198.18.100.77', stranger, true));
+    await waitFor(async () => !(await peersOf()).some(([p]) => p === '198.18.100.77/32'), 3000, () => 'the withdrawal was not applied');
+    const p = await ping(lab, 'mn1', '198.18.100.2', ['-c', '3', '-i', '0.05', '-W', '1']);
+    expect(p.received).toBe(3);
   }, 30_000);
 
   it('lispwg show prints peers, map-cache and latencies (text and --json)', async () => {

@@ -71,7 +71,6 @@ class Agent {
     const plan = makePlan(c);
     const key = await loadOrCreateKey(c.control.privateKey, 'control');
     if (key.generated) this.log.info('generated the control key', { file: 'file' in c.control.privateKey ? (c.control.privateKey as { file: string }).file : undefined });
-    if (key.warning) this.log.warn(key.warning);
 
     // control tunnel to the Map-Server
     this.control = await openControlTunnel(c, plan, key.privateKey, this.state, this.rt, this.log);
@@ -91,7 +90,7 @@ class Agent {
     this.core = core;
     await dataPlane.open(core.host);
     // the Map-Server replies to a requester after our Map-Notify-Ack (push-then-reply)
-    core.start(await openMappingSource(c, this.log, this.events, core.sourceHooks));
+    core.start(await openMappingSource(c, this.log, this.events, core.sourceHooks, control));
 
     this.monitor = monitorAddresses(
       (e) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, parseConfig } from './config.js';
@@ -37,6 +37,13 @@ describe('agent config', () => {
     expect(c.missBuffer.maxAgeMs).toBe(3000);
     expect(c.mapServer.keyId).toBe(1);
     expect(c.adminSocket).toBe('/run/lispwg/mn1.sock');
+    expect(c.limits).toEqual({ peers: 1024, mapCache: 10_000, resolutions: 256, smrHoldDown: 4096 });
+    expect(c.timers.nonceFreshnessMs).toBe(60_000);
+  });
+
+  it('takes explicit limits and refuses a limit below 1', () => {
+    expect(parseConfig(minimal + 'limits: { peers: 8, map-cache: 100, resolutions: 4, smr-hold-down: 64 }\n').limits).toEqual({ peers: 8, mapCache: 100, resolutions: 4, smrHoldDown: 64 });
+    expect(errorOf(minimal + 'limits: { peers: 0 }\n').message).toMatch(/limits\.peers/);
   });
 
   it('parses durations with units, IPv6 prefixes in canonical form, relative paths', () => {
@@ -104,10 +111,13 @@ describe('agent config', () => {
   it('reads a shared key from a file and reports an unreadable one', () => {
     const dir = mkdtempSync(join(tmpdir(), 'lispwg-cfg-'));
     try {
-      writeFileSync(join(dir, 'site.key'), 'from-file\n');
+      writeFileSync(join(dir, 'site.key'), 'from-file\n', { mode: 0o600 });
       const text = minimal.replace('shared-key: secret', 'shared-key-file: site.key');
       writeFileSync(join(dir, 'x.yaml'), text);
       expect(loadConfig(join(dir, 'x.yaml')).mapServer.sharedKey).toBe('from-file');
+      // one its group or others may read is refused, with the fix
+      chmodSync(join(dir, 'site.key'), 0o640);
+      expect(() => loadConfig(join(dir, 'x.yaml'))).toThrow(/x\.yaml:12:20: map-server\.shared-key-file: the site key file .*site\.key has mode 0640: .*chmod 600 .*site\.key/);
       writeFileSync(join(dir, 'y.yaml'), text.replace('site.key', 'missing.key'));
       expect(() => loadConfig(join(dir, 'y.yaml'))).toThrow(/y\.yaml:12:20: map-server\.shared-key-file: cannot read/);
       expect(() => loadConfig(join(dir, 'none.yaml'))).toThrow(/cannot read the agent config/);

@@ -19,11 +19,11 @@
  *   port: 51820                    # its control WireGuard port
  *   control-address: 100.100.0.1   # inside the tunnel: where LISP control messages go (UDP 4342)
  *   public-key: "base64..."        # its control WireGuard key
- *   shared-key: "site secret"      # or shared-key-file; Map-Register / Map-Notify HMAC
+ *   shared-key: "site secret"      # or shared-key-file (mode 0600); Map-Register / Map-Notify HMAC
  *   key-id: 1                      # 1 HMAC-SHA-1-96 (as OOR), 2 HMAC-SHA-256-128
  * control:
  *   address: 100.100.0.2/16        # this node inside the control tunnel
- *   private-key-file: mn1-control.key   # or private-key; generated (0600) when missing
+ *   private-key-file: mn1-control.key   # or private-key; generated (0600) when missing; refused if group/others may read it
  * data:
  *   port: 51820                    # the overlay's well-known WireGuard data port (see below)
  *   private-key-file: mn1-data.key # the key every EID prefix registers with
@@ -40,7 +40,13 @@
  *   refresh-before-expiry: 10s     # an entry used in its last 10 s is re-resolved; else it expires
  *   peer-silence: 3s               # sending, nothing back: re-resolve (double jump)
  *   smr-hold-down: 0s              # data-plane lisp: wait this long after a move before the SMRs (OOR: 4s)
+ *   nonce-freshness: 60s           # a push whose nonce time is further from our clock is refused (keep clocks in sync)
  *   resolve: { first-timeout: 250ms, backoff: 2, max-timeout: 4s, attempts: 6, negative-ttl: 60s }
+ * limits:                          # when full, new ones are refused and counted (limit-peers, ...)
+ *   peers: 1024                    # WireGuard peers installed (none is evicted: each may carry traffic)
+ *   map-cache: 10000               # entries; when full, expired then negative ones go first
+ *   resolutions: 256               # destinations being resolved at once
+ *   smr-hold-down: 4096            # data-plane lisp: EIDs remembered by the SMR and miss hold-downs
  * state-dir: /run/lispwg           # admin socket <name>.sock, state file <name>.state.json
  * event-log: /var/log/lispwg/mn1.events.jsonl
  * ```
@@ -66,6 +72,7 @@ import { familyBits, formatIp, formatPrefix, IpError, type IpFamily, isNetwork, 
 import { checkConfig, duration, readConfigText, type ConfigWarning, type Deprecation, type Path } from '../util/config-file.js';
 import { parseKey } from '../wg/keys.js';
 import { KeyId } from '../lisp/types.js';
+import { readSecretFile } from '../util/secret-file.js';
 
 export type Mode = 'xtr' | 'mn';
 export type MissPolicy = 'buffer' | 'drop';
@@ -157,7 +164,17 @@ export interface AgentConfig {
     handshakeRetryMs: number;
     /** Plain LISP data plane: the wait between a move (re-registered) and the SMRs; OOR has 4 s compiled in. */
     smrHoldDownMs: number;
+    /** A pushed Map-Notify whose nonce time is further than this from our clock is refused. */
+    nonceFreshnessMs: number;
     resolve: { firstTimeoutMs: number; backoff: number; maxTimeoutMs: number; attempts: number; negativeTtlMs: number };
+  };
+  /** Bounds: what would go beyond them is refused (and counted), never evicting what may carry traffic. */
+  limits: {
+    peers: number;
+    mapCache: number;
+    resolutions: number;
+    /** Plain LISP data plane: entries of the SMR hold-down and of the worker's miss reports. */
+    smrHoldDown: number;
   };
   wireguard: { backend: 'auto' | 'kernel' | 'userspace' };
   adminSocket: string;
@@ -315,6 +332,7 @@ const schema = z
         'peer-silence': duration.default(3000),
         'handshake-retry': duration.default(150),
         'smr-hold-down': duration.default(0),
+        'nonce-freshness': duration.default(60_000),
         resolve: z
           .strictObject({
             'first-timeout': duration.default(250),
@@ -324,6 +342,14 @@ const schema = z
             'negative-ttl': duration.default(60_000),
           })
           .prefault({}),
+      })
+      .prefault({}),
+    limits: z
+      .strictObject({
+        peers: z.number().int().min(1).default(1024),
+        'map-cache': z.number().int().min(1).default(10_000),
+        resolutions: z.number().int().min(1).default(256),
+        'smr-hold-down': z.number().int().min(1).default(4096),
       })
       .prefault({}),
     wireguard: z.strictObject({ backend: z.enum(['auto', 'kernel', 'userspace']).default('auto') }).prefault({}),
@@ -411,11 +437,10 @@ function resolveConfig(raw: Raw, source: string, fail: (path: Path, message: str
   let sharedKey = ms['shared-key'];
   if (sharedKey === undefined) {
     try {
-      sharedKey = readFileSync(abs(ms['shared-key-file']!), 'utf8').trim();
+      sharedKey = readSecretFile(abs(ms['shared-key-file']!), 'the site key file');
     } catch (e) {
-      fail(['map-server', 'shared-key-file'], `cannot read ${abs(ms['shared-key-file']!)}: ${(e as Error).message}`);
+      fail(['map-server', 'shared-key-file'], (e as Error).message);
     }
-    if (!sharedKey) fail(['map-server', 'shared-key-file'], 'the file is empty');
   }
   const keyId: 1 | 2 = ms['key-id'] === 'hmac-sha1-96' ? KeyId.HmacSha1_96 : ms['key-id'] === 'hmac-sha256-128' ? KeyId.HmacSha256_128 : ms['key-id'];
 
@@ -499,6 +524,7 @@ function resolveConfig(raw: Raw, source: string, fail: (path: Path, message: str
       peerSilenceMs: t['peer-silence'],
       handshakeRetryMs: t['handshake-retry'],
       smrHoldDownMs: t['smr-hold-down'],
+      nonceFreshnessMs: t['nonce-freshness'],
       resolve: {
         firstTimeoutMs: t.resolve['first-timeout'],
         backoff: t.resolve.backoff,
@@ -507,6 +533,7 @@ function resolveConfig(raw: Raw, source: string, fail: (path: Path, message: str
         negativeTtlMs: t.resolve['negative-ttl'],
       },
     },
+    limits: { peers: raw.limits.peers, mapCache: raw.limits['map-cache'], resolutions: raw.limits.resolutions, smrHoldDown: raw.limits['smr-hold-down'] },
     wireguard: raw.wireguard,
     adminSocket: abs(raw['admin-socket'] ?? `${stateDir}/${name}.sock`),
     stateFile: `${stateDir}/${name}.state.json`,

@@ -11,7 +11,7 @@ import { createLogger } from '../util/log.js';
 import { parseConfig, type AgentConfig } from './config.js';
 import { AgentCore } from './core.js';
 import { eidPrefixText as prefixText } from '../mapping/eid.js';
-import type { DataPlane, DataPlaneHost, Mapping } from './dataplane.js';
+import { InstallRefused, type DataPlane, type DataPlaneHost, type Mapping } from './dataplane.js';
 import { EventLog } from './events.js';
 import type { MappingSource } from './mapping-source.js';
 import type { LispStatusPart } from './show.js';
@@ -20,9 +20,9 @@ import { MINIMAL_MN_YAML } from './testing/configs.js';
 
 const RESOLVE = { firstTimeoutMs: 100, backoff: 2, maxTimeoutMs: 300, attempts: 4, negativeTtlMs: 5000 };
 
-function config(): AgentConfig {
+function config(limits: Partial<AgentConfig['limits']> = {}): AgentConfig {
   const c = parseConfig(MINIMAL_MN_YAML);
-  return { ...c, timers: { ...c.timers, peerSilenceMs: 3000, refreshBeforeExpiryMs: 10_000, resolve: RESOLVE } };
+  return { ...c, timers: { ...c.timers, peerSilenceMs: 3000, refreshBeforeExpiryMs: 10_000, resolve: RESOLVE }, limits: { ...c.limits, ...limits } };
 }
 
 /** A record for `prefix` ("a.b.c.d/len") at `rloc`, with a WireGuard key unless `key` is null. */
@@ -84,7 +84,10 @@ class FakeDataPlane implements DataPlane {
   async open(host: DataPlaneHost): Promise<void> {
     this.host = host;
   }
+  /** Set: the next installs are refused so (the Installer's rules, install.test.ts). */
+  refuse: InstallRefused | undefined;
   async install(m: Mapping, onReady?: () => void): Promise<void> {
+    if (this.refuse) throw this.refuse;
     this.installed.set(m.text, m);
     onReady?.();
   }
@@ -321,5 +324,87 @@ describe('agent core: resolution', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(source.registered.map((r) => r[0]!.locators.map((l) => (l.address as { address: string }).address))).toEqual([['198.18.1.2'], ['198.18.11.2']]);
     expect(dp.moves).toEqual([['198.18.11.2']]); // the start was no move
+  });
+});
+
+describe('agent core: refusals and limits', () => {
+  let dp: FakeDataPlane;
+  let source: FakeSource;
+  let events: EventLog;
+  let core: AgentCore;
+  const KEY = randomBytes(32);
+  const from = { address: '100.100.0.1', port: 4342 };
+
+  async function setUp(limits: Partial<AgentConfig['limits']> = {}): Promise<void> {
+    vi.useFakeTimers();
+    dp = new FakeDataPlane();
+    source = new FakeSource();
+    events = new EventLog(undefined);
+    core = new AgentCore({ config: config(limits), log: createLogger({}, { level: 'error' }), events, dataPlane: dp, control: { control: 'ctl0', controlPublicKey: 'CPUB', controlBackend: 'kernel' }, now: () => Date.now() });
+    await dp.open(core.host);
+    core.start(source);
+  }
+  afterEach(async () => {
+    await core.stop();
+    vi.useRealTimers();
+  });
+  const pushOf = (prefix: string, rloc: string, key: Uint8Array) => {
+    const [address, len] = prefix.split('/') as [string, string];
+    return { t: 0, at: 0, prefix: { iid: 0, afi: 'ipv4' as const, address, maskLen: Number(len) }, record: record(prefix, rloc, key, 10), key, from };
+  };
+  const counters = async () => (await core.status()).counters;
+
+  it('a mapping the data plane refuses (a borrowed key) changes nothing, is counted and told, and the push is still acked', async () => {
+    await setUp();
+    await core.sourceHooks.push([pushOf('198.18.100.2/32', '198.18.2.2', KEY)]);
+    dp.refuse = new InstallRefused('peer-key-conflict', 'borrowed');
+    // the attacker's record for its own prefix with the victim's key, and one for the victim's prefix from elsewhere
+    await core.sourceHooks.push([pushOf('198.18.101.0/24', '198.18.66.6', KEY), pushOf('198.18.100.2/32', '198.18.66.6', randomBytes(32))]);
+    expect([...dp.installed.keys()]).toEqual(['198.18.100.2/32']);
+    expect(dp.installed.get('198.18.100.2/32')!.locators[0]!.address).toBe('198.18.2.2');
+    const st = await core.status();
+    expect(st.mapCache.map((e) => [e.prefix, e.rlocs, e.publicKey])).toEqual([['198.18.100.2/32', ['198.18.2.2'], KEY.toString('base64')]]);
+    expect(st.counters).toMatchObject({ 'peer-key-conflict': 2 });
+    expect(st.counters.faults).toBeUndefined();
+    expect(events.recent.filter((e) => e.event === 'mapping-refused')).toMatchObject([
+      { prefix: '198.18.101.0/24', reason: 'peer-key-conflict', rloc: '198.18.66.6' },
+      { prefix: '198.18.100.2/32', reason: 'peer-key-conflict' },
+    ]);
+  });
+
+  it('starts at most limits.resolutions resolutions for misses: the next miss is refused and counted', async () => {
+    await setUp({ resolutions: 2 });
+    expect(dp.host.miss('198.18.100.2')).toBe(true);
+    expect(dp.host.miss('198.18.100.3')).toBe(true);
+    expect(dp.host.miss('198.18.100.4')).toBe(false);
+    expect(source.requests.map((r) => r.eid)).toEqual(['198.18.100.2', '198.18.100.3']);
+    expect(await counters()).toMatchObject({ 'limit-resolutions': 1, misses: 2 });
+    source.for('198.18.100.2')[0]!.answer([record('198.18.100.2/32', '198.18.2.2', KEY)]);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(dp.host.miss('198.18.100.4')).toBe(true); // one finished: room again
+  });
+
+  it('keeps at most limits.map-cache entries: negative ones make room, positive ones are never evicted', async () => {
+    await setUp({ mapCache: 2 });
+    for (const d of ['198.18.100.2', '198.18.100.3']) dp.host.miss(d);
+    source.for('198.18.100.2')[0]!.answer([]);
+    source.for('198.18.100.3')[0]!.answer([record('198.18.100.3/32', '198.18.2.3', KEY)]);
+    await vi.advanceTimersByTimeAsync(0);
+    // full (one negative, one positive): a new positive evicts the negative
+    await core.sourceHooks.push([pushOf('198.18.100.4/32', '198.18.2.4', randomBytes(32))]);
+    const cached = async () => (await core.status()).mapCache.map((e) => [e.prefix, e.kind]).sort();
+    expect(await cached()).toEqual([['198.18.100.3/32', 'positive'], ['198.18.100.4/32', 'positive']]);
+    expect(await counters()).toMatchObject({ 'map-cache-evicted-negative': 1 });
+    // full of positives: a new positive and a new negative are refused, the held ones stay
+    await core.sourceHooks.push([pushOf('198.18.100.5/32', '198.18.2.5', randomBytes(32))]);
+    dp.host.miss('198.18.100.6');
+    source.for('198.18.100.6')[0]!.answer([]);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(await cached()).toEqual([['198.18.100.3/32', 'positive'], ['198.18.100.4/32', 'positive']]);
+    expect([...dp.installed.keys()].sort()).toEqual(['198.18.100.3/32', '198.18.100.4/32']);
+    expect(await counters()).toMatchObject({ 'limit-map-cache': 2 });
+    // an update of a held entry is no new entry
+    await core.sourceHooks.push([pushOf('198.18.100.4/32', '198.18.12.4', randomBytes(32))]);
+    expect(dp.installed.get('198.18.100.4/32')!.locators[0]!.address).toBe('198.18.12.4');
   });
 });

@@ -10,6 +10,9 @@
  * - Map-cache upkeep (one tick): an entry still in use is re-resolved shortly before it expires,
  *   the rest is removed when it does; the data plane reports idle and silent peers.
  * - Pushes (Map-Notify, gRPC) are installed like answers; withdrawals remove what they cover.
+ * - Bounds (`limits`): resolutions started by misses, map-cache entries (when full, expired then
+ *   negative entries make room; positive ones, which may carry traffic, are never evicted), and
+ *   the data plane's own (peers): what would go beyond is refused and counted (`limit-*`).
  * - Admin (`show`, `flush`), status, counters, faults.
  *
  * It opens no socket and no interface: the data plane and the mapping source are given to it,
@@ -26,7 +29,7 @@ import { LispwgError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { keyToBase64 } from '../wg/keys.js';
 import type { AgentConfig } from './config.js';
-import type { DataPlane, DataPlaneHost, MappingOrigin, UsableLocator } from './dataplane.js';
+import { InstallRefused, type DataPlane, type DataPlaneHost, type MappingOrigin, type UsableLocator } from './dataplane.js';
 import type { EventLog } from './events.js';
 import type { MappingSource, MappingSourceHooks } from './mapping-source.js';
 import { Resolver } from './resolver.js';
@@ -220,6 +223,11 @@ export class AgentCore {
     }
     const key = `${dst}/${familyBits(afi)}`;
     if (this.resolver.pending(key) || !this.source) return true;
+    // refreshes of entries held are not counted here: the map-cache bounds them
+    if (this.resolver.inFlightCount >= this.config.limits.resolutions) {
+      this.count('limit-resolutions');
+      return false;
+    }
     this.count('misses');
     this.events.emit('miss', { eid: dst, ...(bytes !== undefined ? { bytes } : {}) });
     this.resolver.resolve(key);
@@ -290,6 +298,10 @@ export class AgentCore {
     if (this.isOwn(prefix)) return this.count('mapping-for-own-eid');
     this.count('negative-replies');
     this.events.emit('negative-reply', { prefix: text, action: ACTIONS[action] ?? action, ttlS: ttlMs / 1000 });
+    if (!this.roomFor(prefix)) {
+      this.count('limit-map-cache');
+      return this.dp.negative(prefix); // not cached: the next miss asks again
+    }
     // a negative answer replaces a mapping we held (the site is gone): what was installed goes too
     if (this.cache.get(prefix)?.value.kind === 'positive') void this.dp.remove(prefix, 'negative-reply').catch((e: unknown) => this.fault('removing a mapping', e));
     this.cache.set(prefix, { kind: 'negative', action }, ttlMs);
@@ -322,15 +334,24 @@ export class AgentCore {
     }
     const locators = usableLocators(record);
     if (locators.length === 0) return refuse('mapping-without-usable-rloc');
-    const prev = this.cache.get(prefix)?.value;
+    if (!this.roomFor(prefix)) return refuse('limit-map-cache');
+    const held = this.cache.get(prefix);
+    const prev = held?.value;
     const silent = prev?.kind === 'positive' && prev.refreshing === 'silent';
     const known = prev?.kind === 'positive' && (sameKey(prev.key, key) || (!prev.key && !key));
     this.cache.set(prefix, { kind: 'positive', rlocs: locators.map((l) => l.address), key, source: known ? prev.source : source, refreshing: false }, ttlMs);
     try {
       await this.dp.install({ prefix, text, record, locators, key, source, missAt, silent }, onReady);
     } catch (e) {
-      this.cache.delete(prefix);
-      throw e;
+      if (held) this.cache.set(prefix, held.value, held.expiresAt - this.now());
+      else this.cache.delete(prefix);
+      if (!(e instanceof InstallRefused)) throw e;
+      // the data plane's rules (a borrowed key, a full peer table): counted, told, nothing changed
+      this.count(e.reason);
+      this.events.emit('mapping-refused', { prefix: text, reason: e.reason, rloc: locators[0]!.address, source, ...(key ? { key: keyToBase64(key) } : {}) });
+      this.log.warn('a mapping refused by the data plane', { prefix: text, reason: e.reason, error: e.message });
+      this.dp.unresolved(text);
+      return;
     }
     // a covering answer also settles the narrower requests in flight
     for (const k of [...this.resolver.inFlightKeys()]) if (this.covers(prefix, k)) this.resolver.answered(k);
@@ -498,6 +519,28 @@ export class AgentCore {
   }
 
   // --- helpers -----------------------------------------------------------------------------------
+
+  /**
+   * Whether the map-cache can take an entry for `prefix` (limits.map-cache): one it holds is
+   * replaced; when full, expired entries go (as the upkeep would remove them), then the negative
+   * entry closest to its expiry. Positive entries are never evicted. False when full.
+   */
+  private roomFor(prefix: EidPrefix): boolean {
+    const max = this.config.limits.mapCache;
+    if (this.cache.size < max || this.cache.get(prefix)) return true;
+    for (const gone of this.cache.expire()) {
+      this.events.emit('entry-expired', { prefix: eidPrefixText(gone.prefix) });
+      void this.dp.remove(gone.prefix, 'expired').catch((e: unknown) => this.fault('removing a mapping', e));
+    }
+    if (this.cache.size < max) return true;
+    let victim: { prefix: EidPrefix; expiresAt: number } | undefined;
+    for (const e of this.cache.entries()) if (e.value.kind === 'negative' && (!victim || e.expiresAt < victim.expiresAt)) victim = e;
+    if (!victim) return false;
+    this.cache.delete(victim.prefix);
+    void this.dp.remove(victim.prefix, 'evicted').catch((e: unknown) => this.fault('removing a mapping', e));
+    this.count('map-cache-evicted-negative');
+    return true;
+  }
 
   /** Whether `key` ("address/len") lies inside `prefix`. */
   private covers(prefix: EidPrefix, key: string): boolean {

@@ -8,12 +8,27 @@
  * interfaces, what it installed, and the packets that wait for a mapping.
  */
 import type { MappingRecord } from '../lisp/index.js';
+import { LispwgError } from '../util/errors.js';
 import type { EidPrefix } from '../mapping/eid.js';
 import type { AgentEvent } from './events.js';
 import type { LispStatusPart, WireGuardStatusPart } from './show.js';
 import type { Rloc } from './site.js';
 
 export type MappingOrigin = 'map-reply' | 'map-notify';
+
+/**
+ * A data plane refuses a mapping by its own rules, having changed nothing: `install` rejects with
+ * it, and the core counts `reason`, keeps what it held and drops what waited for the prefix.
+ */
+export class InstallRefused extends LispwgError {
+  constructor(
+    /** 'peer-key-conflict': the record carries the key of a peer installed for other prefixes at another RLOC; 'limit-peers': limits.peers reached. */
+    readonly reason: 'peer-key-conflict' | 'limit-peers',
+    message: string,
+  ) {
+    super('INSTALL_REFUSED', message);
+  }
+}
 
 /** A usable locator of a record (priority 255 and unreachable ones left out). */
 export interface UsableLocator {
@@ -43,7 +58,7 @@ export interface Mapping {
 export interface DataPlaneHost {
   /** The map-cache entry covering `dst` (longest match), for a data plane that sees misses itself. */
   lookup(dst: string): { kind: 'positive' | 'negative'; prefix: EidPrefix } | undefined;
-  /** A packet for `dst` found no map-cache entry: resolve it (one request in flight per destination); false: `dst` is outside the EID space, not ours to resolve. */
+  /** A packet for `dst` found no map-cache entry: resolve it (one request in flight per destination); false: not resolved (`dst` is outside the EID space, or limits.resolutions are in flight): drop the packet. */
   miss(dst: string, bytes?: number): boolean;
   /** Asks again for a destination ("address/len") the data plane was told about (an SMR). */
   resolve(dest: string): void;
@@ -68,7 +83,7 @@ export interface DataPlane {
   readonly registrationKey: Uint8Array | undefined;
   /** Brings the data plane up; `host` is how it reaches the core. */
   open(host: DataPlaneHost): Promise<void>;
-  /** Installs or updates a mapping, then releases what waited for it; `onReady` as soon as traffic from its site is accepted (a push's Ack waits for it). */
+  /** Installs or updates a mapping, then releases what waited for it; `onReady` as soon as traffic from its site is accepted (a push's Ack waits for it). Rejects with InstallRefused when its rules refuse it (nothing changed). */
   install(m: Mapping, onReady?: () => void): Promise<void>;
   /** A negative answer for `prefix`: what waits for destinations inside it is dropped. */
   negative(prefix: EidPrefix): void;

@@ -43,6 +43,8 @@ export type AgentEvent =
   | 'peer-idle'
   | 'peer-removed'
   | 'revoked'
+  // a mapping refused by the agent's own rules (a borrowed key, a full table)
+  | 'mapping-refused'
   // the plain LISP data plane (data-plane: lisp): a map-cache entry usable, SMRs out and in
   | 'mapping-installed'
   | 'smr-sent'

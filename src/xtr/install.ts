@@ -7,11 +7,20 @@
  *
  * It owns the prefix -> peer table: a peer can hold several prefixes (an xTR with several EID
  * prefixes under one key); a prefix belongs to one peer, the last one it was given to.
+ *
+ * A key is not borrowed: a peer remembers the prefixes it was installed for, and a record for
+ * another prefix carrying its key joins it (widening its allowed-ips) only when the record's RLOC
+ * is the peer's endpoint already (the same xTR: its IPv4 and IPv6 prefixes). Otherwise a site
+ * that registered another site's key would move that site's peer to its own RLOC and take its
+ * traffic: the record is refused (InstallRefused 'peer-key-conflict') and the peer untouched. A
+ * record for one of the peer's own prefixes may move it (mobility). New peers beyond `maxPeers`
+ * are refused ('limit-peers'); none is evicted, since any may carry traffic.
  */
 import type { WgDevice } from '../wg/types.js';
 import type { Rtnetlink } from '../net/rtnetlink.js';
 import { keyToHex } from '../wg/keys.js';
 import type { IpFamily } from '../ip/ip.js';
+import { InstallRefused } from './dataplane.js';
 
 export interface InstalledPeer {
   publicKey: Buffer;
@@ -38,6 +47,8 @@ export interface InstallerOptions {
   table: number;
   /** Preferred source per family (mn mode: the node's EID). */
   src: Partial<Record<IpFamily, string>>;
+  /** Peers installed at most (limits.peers). */
+  maxPeers: number;
 }
 
 export class Installer {
@@ -66,6 +77,10 @@ export class Installer {
     const newPrefix = !peer?.prefixes.has(prefix);
     const newEndpoint = rloc !== undefined && peer?.rloc !== rloc;
     if (!newPeer && !newPrefix && !newEndpoint) return { requestedAt: performance.now(), peerAt: performance.now(), change: 'none' };
+    if (peer && newPrefix && newEndpoint) {
+      throw new InstallRefused('peer-key-conflict', `a record for ${prefix} carries the key of the peer of ${[...peer.prefixes].join(', ')} at ${peer.rloc}, with another RLOC ${rloc}: refused, the peer is left as it is`);
+    }
+    if (!peer && this.peers.size >= this.opts.maxPeers) throw new InstallRefused('limit-peers', `${this.peers.size} peers installed (limits.peers): no new peer for ${prefix}`);
 
     if (!peer) {
       peer = { publicKey: Buffer.from(publicKey), prefixes: new Set(), source, installedAt: Date.now() };

@@ -18,10 +18,12 @@ describe('agent keys', () => {
       const k2 = await loadOrCreateKey({ file }, 'data');
       expect(k2.generated).toBe(false);
       expect(k2.publicKey.equals(k1.publicKey)).toBe(true);
-      expect(k2.warning).toBeUndefined();
-      chmodSync(file, 0o644);
-      expect((await loadOrCreateKey({ file }, 'data')).warning).toMatch(/readable by others \(mode 644\): chmod 600/);
       expect(await peekPublicKey({ file }, 'data')).toBe(keyToBase64(k1.publicKey));
+      // a key file its group or others may read (or write) is refused, with the fix
+      for (const mode of [0o644, 0o640, 0o602]) {
+        chmodSync(file, mode);
+        await expect(loadOrCreateKey({ file }, 'data')).rejects.toThrow(new RegExp(`${file}.* has mode 0${mode.toString(8)}.*chmod 600 ${file}`));
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -3,7 +3,7 @@
  * generated (mode 0600) the first time the agent starts. Keys are never logged; only public
  * keys leave this module in text.
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { generatePrivateKey, loadPrivateKey, parseKey, publicKey, savePrivateKey } from '../wg/keys.js';
 import type { KeySource } from './config.js';
@@ -13,11 +13,9 @@ export interface AgentKey {
   publicKey: Buffer;
   /** True when this call created the key file. */
   generated: boolean;
-  /** Set when the key file can be read by others than its owner. */
-  warning?: string;
 }
 
-/** Loads the key, generating its file (0600) when it does not exist. */
+/** Loads the key, generating its file (0600) when it does not exist; refuses a file its group or others may read or write. */
 export async function loadOrCreateKey(src: KeySource, what: string): Promise<AgentKey> {
   if ('inline' in src) {
     const privateKey = parseKey(src.inline, `the ${what} private key`);
@@ -30,13 +28,7 @@ export async function loadOrCreateKey(src: KeySource, what: string): Promise<Age
     return { privateKey, publicKey: publicKey(privateKey), generated: true };
   }
   const privateKey = await loadPrivateKey(src.file);
-  const mode = statSync(src.file).mode & 0o777;
-  return {
-    privateKey,
-    publicKey: publicKey(privateKey),
-    generated: false,
-    ...(mode & 0o077 ? { warning: `${src.file} is readable by others (mode ${mode.toString(8)}): chmod 600 it` } : {}),
-  };
+  return { privateKey, publicKey: publicKey(privateKey), generated: false };
 }
 
 /** The public key if the key exists now, without creating anything (for --dry-run). */

@@ -72,12 +72,13 @@ export class PlainLispDataPlane implements DataPlane {
       instanceId: c.instanceId,
       missPolicy: c.missPolicy,
       buffer: { maxPackets: c.missBuffer.packets, maxBytes: c.missBuffer.bytes, maxDestinations: c.missBuffer.destinations, maxAgeMs: c.missBuffer.maxAgeMs },
+      missReportTable: c.limits.smrHoldDown,
       onMiss: (dst) => void host.miss(dst),
       onMapped: (prefix, rloc, at) => this.onMapped(prefix, rloc, at),
       onError: (e) => host.fault('data plane', e),
       log,
     });
-    this.smr = await SmrEndpoint.open({ log });
+    this.smr = await SmrEndpoint.open({ holdDownEntries: c.limits.smrHoldDown, log });
     this.smr.onSmr((e) => this.onSmr(e.eid, e.from.address));
   }
 

@@ -3,10 +3,15 @@
  * where pushed mappings arrive. Registration always travels over LISP (Map-Register, Map-Notify);
  * resolution and pushes over LISP (ECM Map-Request, Map-Notify) or, with `control-channel: grpc`,
  * over gRPC (Resolve, Watch). The core sees one interface either way.
+ *
+ * The LISP socket is bound to the control WireGuard interface (it hears only what the tunnel
+ * decrypted, so only the Map-Server) and re-opened when that interface is re-created. The gRPC
+ * channel is a TCP connection to the Map-Server's control address, routed into the tunnel.
  */
 import type { MappingRecord } from '../lisp/index.js';
-import { ControlClient, type MappingEvent, type Resolution, type WithdrawnEvent } from '../control/client.js';
+import { ControlClient, type DropReason, type MappingEvent, type Resolution, type WithdrawnEvent } from '../control/client.js';
 import type { GrpcControlClient } from '../grpc/client.js';
+import type { WgDevice } from '../wg/types.js';
 import type { Logger } from '../util/log.js';
 import type { AgentConfig } from './config.js';
 import type { EventLog } from './events.js';
@@ -33,6 +38,7 @@ export interface MappingSourceHooks {
   count(what: string): void;
 }
 
+const REJECTED: ReadonlySet<DropReason> = new Set(['bad-hmac', 'wrong-source', 'wrong-key-id', 'replayed', 'stale', 'future']);
 const round = (v: number) => Math.round(v * 1000) / 1000;
 
 /**
@@ -40,10 +46,12 @@ const round = (v: number) => Math.round(v * 1000) / 1000;
  * packets go to the event log and the counters) and, with `control-channel: grpc`, the gRPC
  * client (loaded only then: grpc-js is not small).
  */
-export async function openMappingSource(config: AgentConfig, log: Logger, events: EventLog, hooks: MappingSourceHooks): Promise<MappingSource> {
+export async function openMappingSource(config: AgentConfig, log: Logger, events: EventLog, hooks: MappingSourceHooks, tunnel?: Pick<WgDevice, 'onRestart'>): Promise<MappingSource> {
   const client = await ControlClient.open({
     mapServer: { address: config.mapServer.controlAddress },
     localAddress: config.control.address.address,
+    device: config.control.interface,
+    nonceFreshnessMs: config.timers.nonceFreshnessMs,
     site: { key: config.mapServer.sharedKey, keyId: config.mapServer.keyId },
     registerIntervalMs: config.timers.registerRefreshMs,
     registerRetryMs: config.timers.registerRetryMs,
@@ -54,10 +62,13 @@ export async function openMappingSource(config: AgentConfig, log: Logger, events
     hooks.registered(e.t);
     events.emit('registered', { rttMs: round(e.rttMs), attempts: e.attempts }, e.t);
   });
+  // wireguard-go restarted: its new interface has a new index, which the old socket is not bound to
+  tunnel?.onRestart(() => client.reopen().catch((e: unknown) => log.error('cannot re-open the control socket', { error: (e as Error).message })));
   client.on('register-timeout', (e) => log.warn('no Map-Notify from the Map-Server yet: still trying', { attempts: e.attempts }));
   client.on('drop', (e) => {
     hooks.count(`control-drop-${e.reason}`);
-    if (e.reason === 'bad-hmac') events.emit('map-notify-rejected', { from: e.from.address, reason: e.reason }, e.t);
+    // what an attacker would try (a forged, replayed or misdirected packet); not noise such as a late reply
+    if (REJECTED.has(e.reason)) events.emit('map-notify-rejected', { from: e.from.address, reason: e.reason }, e.t);
   });
   let grpc: GrpcControlClient | undefined;
   if (config.controlChannel.protocol === 'grpc') {

@@ -76,6 +76,11 @@ export class Resolver {
     return 'sent';
   }
 
+  /** Destinations with a request in flight. */
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
   /** True while a Map-Request for `dest` awaits its answer. */
   pending(dest: string): boolean {
     return this.inFlight.has(dest);

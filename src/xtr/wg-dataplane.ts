@@ -22,7 +22,7 @@ import type { Logger } from '../util/log.js';
 import { openWireGuard, type WgDevice } from '../wg/wireguard.js';
 import { keyToBase64, keyToHex } from '../wg/keys.js';
 import type { AgentConfig } from './config.js';
-import type { DataPlane, DataPlaneHost, Mapping } from './dataplane.js';
+import { InstallRefused, type DataPlane, type DataPlaneHost, type Mapping } from './dataplane.js';
 import { Installer } from './install.js';
 import { loadOrCreateKey, type AgentKey } from './key-source.js';
 import type { Plan } from './plan.js';
@@ -74,11 +74,10 @@ export class WireGuardDataPlane implements DataPlane {
     this.host = host;
     this.key = await loadOrCreateKey(c.data.privateKey, 'data');
     if (this.key.generated) log.info('generated the data key', { file: 'file' in c.data.privateKey ? (c.data.privateKey as { file: string }).file : undefined });
-    if (this.key.warning) log.warn(this.key.warning);
     const dataIf = p.interfaces.find((i) => i.role === 'data')!;
     state.addInterface(dataIf.name);
     this.data = await openWireGuard({ name: dataIf.name, privateKey: this.key.privateKey, listenPort: c.data.port, addresses: dataIf.addresses, backend: c.wireguard.backend, log: log.child({ wg: dataIf.name }) });
-    this.installer = new Installer(this.data, rt, { dataInterface: dataIf.name, port: c.data.port, table: c.table, src: p.install.src });
+    this.installer = new Installer(this.data, rt, { dataInterface: dataIf.name, port: c.data.port, table: c.table, src: p.install.src, maxPeers: c.limits.peers });
     this.data.onRestart(() => {
       log.warn('the data interface was re-created: putting its routes back');
       this.installer.reinstallRoutes();
@@ -138,12 +137,18 @@ export class WireGuardDataPlane implements DataPlane {
     const c = this.o.config;
     const id = keyToHex(key);
     const known = this.installedAt.has(m.text) && this.installer.peerOf(m.text)?.publicKey.equals(Buffer.from(key)) === true;
+    const installed = this.installedAt.get(m.text);
     // a new key for the prefix: what arrives meanwhile waits for it
     if (!known) this.installedAt.delete(m.text);
     let timing;
     try {
       timing = await this.installer.install(m.text, key, rloc, m.source, onReady);
     } catch (e) {
+      // refused: nothing changed, what the prefix had stays (the core drops what waited)
+      if (e instanceof InstallRefused) {
+        if (installed !== undefined) this.installedAt.set(m.text, installed);
+        throw e;
+      }
       this.installedAt.delete(m.text);
       this.unresolved(m.text);
       throw e;

@@ -48,6 +48,8 @@ export interface LispDataPlaneOptions {
   buffer?: Partial<PacketBufferLimits>;
   /** A destination still without a mapping is reported again after this long (ms, default 1000). */
   missRetryMs?: number;
+  /** Destinations held by that retry interval at most (default 4096); a miss for a new one beyond is not reported (counted). */
+  missReportTable?: number;
   /** Called on a map-cache miss (at most once per destination and retry interval). */
   onMiss?: (destination: string, family: 4 | 6) => void;
   /** Called when a positive mapping became usable in the worker (`at`: this thread's performance.now() scale). */
@@ -77,6 +79,8 @@ export interface DataPlaneCounters {
   decapDropped: number;
   sendErrors: number;
   tunWriteErrors: number;
+  /** Misses not reported: the report table was full of destinations still held. */
+  missUnreported: number;
 }
 
 const DEFAULT_BUFFER_LIMITS: PacketBufferLimits = { maxPackets: 64, maxBytes: 256 * 1024, maxDestinations: 256, maxAgeMs: 3000 };
@@ -132,6 +136,7 @@ export class LispDataPlane {
       missPolicy: opts.missPolicy ?? 'drop',
       buffer: { ...DEFAULT_BUFFER_LIMITS, ...opts.buffer },
       missRetryMs: opts.missRetryMs ?? 1000,
+      missReportTable: opts.missReportTable ?? 4096,
       counters,
     };
     const log = (opts.log ?? createLogger()).child({ component: 'lisp-dataplane' });

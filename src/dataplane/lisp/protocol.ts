@@ -18,6 +18,8 @@ export interface WorkerInit {
   buffer: PacketBufferLimits;
   /** A destination with no mapping is reported again after this long (ms). */
   missRetryMs: number;
+  /** Destinations whose miss report is held at most (a new one beyond is not reported: missUnreported). */
+  missReportTable: number;
   /** Counters (see Counter), shared with the main thread. */
   counters: SharedArrayBuffer;
 }
@@ -54,5 +56,6 @@ export const Counter = {
   decapDropped: 10,
   sendErrors: 11,
   tunWriteErrors: 12,
+  missUnreported: 13,
 } as const;
-export const COUNTER_SLOTS = 13;
+export const COUNTER_SLOTS = 14;

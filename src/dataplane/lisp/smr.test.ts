@@ -12,12 +12,12 @@ afterEach(() => {
   for (const e of open.splice(0)) e.close();
 });
 
-async function endpoint(holdDownMs = 1000): Promise<{ ep: SmrEndpoint; port: number; events: SmrEvent[] }> {
+async function endpoint(holdDownMs = 1000, holdDownEntries?: number): Promise<{ ep: SmrEndpoint; port: number; events: SmrEvent[] }> {
   // a free port: SMRs go to the same port at every RLOC, so the endpoint solicits itself on loopback
   const probe = dgram.createSocket('udp4');
   const port = await new Promise<number>((r) => probe.bind(0, '127.0.0.1', () => r(probe.address().port)));
   probe.close();
-  const ep = await SmrEndpoint.open({ listen: ['127.0.0.1'], port, holdDownMs, log });
+  const ep = await SmrEndpoint.open({ listen: ['127.0.0.1'], port, holdDownMs, ...(holdDownEntries ? { holdDownEntries } : {}), log });
   open.push(ep);
   const events: SmrEvent[] = [];
   ep.onSmr((e) => events.push(e));
@@ -59,6 +59,15 @@ describe('Solicit-Map-Request', () => {
     ep.solicit(peers, '198.19.1.1', 0, '127.0.0.1'); // after it: passed on again
     await until(() => events.length === 3);
     expect(events.length).toBe(3);
+  });
+
+  it('a full hold-down drops SMRs for new EIDs and keeps holding the others (no clearing that lets them all through)', async () => {
+    const { ep, events } = await endpoint(10_000, 2);
+    const peers = [{ rloc: '127.0.0.1', prefix: parseEidPrefix('198.19.2.0/24') }];
+    for (const eid of ['198.19.1.1', '198.19.1.2', '198.19.1.3', '198.19.1.4', '198.19.1.1', '198.19.1.2']) ep.solicit(peers, eid, 0, '127.0.0.1');
+    await until(() => ep.stats.received === 6);
+    expect(events.map((e) => e.eid)).toEqual(['198.19.1.1', '198.19.1.2']);
+    expect(ep.stats).toMatchObject({ received: 6, passed: 2, full: 2, held: 2 });
   });
 
   it('ignores what is not an SMR: garbage, a plain Map-Request', async () => {

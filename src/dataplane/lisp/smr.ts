@@ -8,7 +8,9 @@
  *
  * SmrEndpoint is both sides: solicit() sends, and 'smr' handlers get each received SMR's source
  * EID, at most once per EID per `holdDownMs` (RFC 9301: SMRs must be rate-limited), so a flood
- * of forged SMRs costs the Map-Server at most one request per EID and interval.
+ * of forged SMRs costs the Map-Server at most one request per EID and interval. The hold-down
+ * remembers `holdDownEntries` EIDs at most: when it is full of EIDs still held, an SMR for a new
+ * one is dropped (`full`), never let through by forgetting the others.
  */
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +19,7 @@ import { decodeMessage, eidAddress, eidOf, encodeMessage, LISP_CONTROL_PORT, typ
 import type { EidPrefix } from '../../mapping/eid.js';
 import { LispwgError } from '../../util/errors.js';
 import { createLogger, type Logger } from '../../util/log.js';
+import { HoldDown } from './hold-down.js';
 
 export interface SmrEvent {
   /** The EID whose mapping changed (the SMR's source EID). */
@@ -35,6 +38,8 @@ export interface SmrEndpointOptions {
   port?: number;
   /** An EID's SMRs are passed on at most once per this interval (ms, default 1000). */
   holdDownMs?: number;
+  /** EIDs the hold-down remembers at most (default 4096). */
+  holdDownEntries?: number;
   log?: Logger;
 }
 
@@ -63,14 +68,13 @@ function ipAddress(a: string): Address {
 
 export class SmrEndpoint {
   private readonly handlers: Array<(e: SmrEvent) => void> = [];
-  private readonly lastPassed = new Map<string, number>();
-  /** SMRs received / passed on / dropped by the hold-down / not SMRs or malformed. */
-  readonly stats = { received: 0, passed: 0, held: 0, ignored: 0, sent: 0 };
+  /** SMRs received / passed on / dropped by the hold-down / dropped, the hold-down full / not SMRs or malformed. */
+  readonly stats = { received: 0, passed: 0, held: 0, full: 0, ignored: 0, sent: 0 };
 
   private constructor(
     private readonly sockets: Map<4 | 6, dgram.Socket>,
     private readonly port: number,
-    private readonly holdDownMs: number,
+    private readonly holdDown: HoldDown,
     private readonly log: Logger,
   ) {
     for (const s of sockets.values()) s.on('message', (m, r) => this.receive(m, r));
@@ -98,7 +102,7 @@ export class SmrEndpoint {
       for (const s of sockets.values()) s.close();
       throw e;
     }
-    return new SmrEndpoint(sockets, port, opts.holdDownMs ?? 1000, log);
+    return new SmrEndpoint(sockets, port, new HoldDown(opts.holdDownMs ?? 1000, opts.holdDownEntries ?? 4096), log);
   }
 
   onSmr(handler: (e: SmrEvent) => void): void {
@@ -140,13 +144,11 @@ export class SmrEndpoint {
     this.stats.received++;
     const key = `${eid.instanceId}/${eid.address}`;
     const t = performance.now();
-    const last = this.lastPassed.get(key);
-    if (last !== undefined && t - last < this.holdDownMs) {
-      this.stats.held++;
+    const verdict = this.holdDown.take(key, t);
+    if (verdict !== 'pass') {
+      this.stats[verdict]++;
       return;
     }
-    if (this.lastPassed.size >= 4096) this.lastPassed.clear();
-    this.lastPassed.set(key, t);
     this.stats.passed++;
     const e: SmrEvent = { eid: eid.address, instanceId: eid.instanceId, from: { address: from.address, port: from.port }, t };
     this.log.info('Solicit-Map-Request received', { eid: eid.address, from: from.address });

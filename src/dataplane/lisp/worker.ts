@@ -28,6 +28,7 @@ import { formatEidPrefix, type EidPrefix } from '../../mapping/eid.js';
 import { ForwardingTable, type Rloc } from './forwarding-table.js';
 import { checkDecap, DATA_HEADER_LENGTH, headerTemplate } from './packet.js';
 import { Counter, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
+import { HoldDown } from './hold-down.js';
 import { takeUdpReader, udpFd } from './udp-fd.js';
 
 /** Largest packet read from the TUN or the socket (an MTU is at most 65535). */
@@ -70,8 +71,8 @@ function main(init: WorkerInit): void {
   const buffer = new PacketBuffer(init.buffer);
   /** Destinations with packets in the buffer (text -> family), checked when a mapping arrives. */
   const pending = new Map<string, 'ipv4' | 'ipv6'>();
-  /** When each missing destination was last reported. */
-  const reported = new Map<string, number>();
+  /** Missing destinations reported within the retry interval (bounded: a new one beyond is not reported). */
+  const reported = new HoldDown(init.missRetryMs, init.missReportTable);
   let stopping = false;
 
   // --- encapsulation ---------------------------------------------------------------------------
@@ -106,11 +107,9 @@ function main(init: WorkerInit): void {
         pending.set(dst, family === 4 ? 'ipv4' : 'ipv6');
       } else c[Counter.bufferDropped]!++;
     } else c[Counter.missDropped]!++;
-    const now = performance.now();
-    const last = reported.get(dst);
-    if (last !== undefined && now - last < init.missRetryMs) return;
-    if (reported.size >= 4096) reported.clear(); // bounded, whatever the traffic
-    reported.set(dst, now);
+    const verdict = reported.take(dst, performance.now());
+    if (verdict === 'full') c[Counter.missUnreported]!++;
+    if (verdict !== 'pass') return;
     post({ type: 'miss', destination: dst, family });
   }
 
@@ -141,7 +140,7 @@ function main(init: WorkerInit): void {
       const t = table.lookupAddress(afi, dst);
       if (t === undefined || (t && t.fd < 0)) continue;
       pending.delete(dst);
-      reported.delete(dst);
+      reported.release(dst);
       if (t === null) {
         c[Counter.bufferDropped]! += buffer.discard(dst, 'unresolved');
         continue;
