@@ -1,3 +1,6 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, parseSiteFlag, withSites, defaultConfig } from './config.js';
 import { formatEidPrefix } from '../mapping/eid.js';
@@ -64,7 +67,7 @@ describe('Map-Server config', () => {
     );
     expect(e.code).toBe('CONFIG_INVALID');
     expect(e.message).toMatch(/^ms\.yaml:5:9: sites\[0\]\.prefixes\[0\]\.prefix: .*prefix length \/33 is longer/);
-    expect(e.message).toMatch(/\nms\.yaml:6:5: sites\[1\]: missing 'key'\n    fix: add 'key: <string>'/);
+    expect(e.message).toMatch(/\nms\.yaml:6:5: sites\[1\]: give exactly one of key and key-file/);
     expect(e.message).toMatch(/\nms\.yaml:7:5: sites\[1\]\.kee: unknown key 'kee'\n    fix: did you mean 'key'\?/);
   });
 
@@ -108,13 +111,31 @@ describe('Map-Server config', () => {
 
   it('accepts the example in the module header (the documentation stays true)', () => {
     const yaml = headerExample(new URL('./config.ts', import.meta.url)).replaceAll('"base64..."', `"${KEY}"`);
-    const c = parseConfig(yaml, 'ms.yaml', { onWarning: (w) => expect.unreachable(w.message) });
+    const dir = mkdtempSync(join(tmpdir(), 'lispwg-ms-config-'));
+    try {
+      writeFileSync(join(dir, 'site-a.key'), 'shared secret\n', { mode: 0o600 });
+      const c = parseConfig(yaml, join(dir, 'ms.yaml'), { onWarning: (w) => expect.unreachable(w.message) });
+      expect(c.sites[0]!.key).toBe('shared secret');
+      checkHeader(c);
+      // the key file's mode is checked, and the error names the file and the config line
+      chmodSync(join(dir, 'site-a.key'), 0o644);
+      expect(() => parseConfig(yaml, join(dir, 'ms.yaml'))).toThrow(/ms\.yaml:\d+:\d+: sites\[0\]\.key-file: .*site-a\.key has mode 0644.*chmod 600/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+function checkHeader(c: ReturnType<typeof parseConfig>): void {
+  {
     expect(c.registrationTtl).toBe(180);
     expect(c.push).toEqual({ order: 'push-then-reply', waitMs: 10, retries: 3, retryMs: 200 });
     expect(c.subscriptions).toMatchObject({ retryMs: 500, maxTtl: 1440 });
     expect([c.negativeTtl, c.unregisteredTtl, c.static[0]!.ttl]).toEqual([15, 1, 1440]);
-  });
+  }
+}
 
+describe('Map-Server config flags', () => {
   it('parses --site flags', () => {
     const s = parseSiteFlag('name=a,key=secret,key-id=2,prefix=198.18.1.0/24,prefix=2001:db8:1::/48,iid=3,ams=yes');
     expect(s.keyId).toBe(2);

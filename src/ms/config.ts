@@ -25,7 +25,8 @@
  *   address: 100.100.0.1/16
  * sites:
  *   - name: site-a
- *     key: "shared secret"           # Map-Register / Map-Notify HMAC key (UTF-8, as OOR)
+ *     key-file: site-a.key           # Map-Register / Map-Notify HMAC key (UTF-8, as OOR), in a
+ *                                    # 0600 file (or `key:` inline, in this file)
  *     key-id: 1                      # 1 HMAC-SHA-1-96 (20-byte digest, as OOR), 2 HMAC-SHA-256-128
  *     prefixes:
  *       - { prefix: 198.18.1.0/24, iid: 0, accept-more-specifics: true }
@@ -46,6 +47,7 @@
  * seconds; `negative-ttl`, `unregistered-ttl`, `max-ttl` and a static `ttl` meant minutes).
  */
 import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join } from 'node:path';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { LispwgError } from '../util/errors.js';
@@ -198,7 +200,8 @@ const prefixSchema = z
 
 const siteSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'a site name is 1-64 letters, digits, ".", "_" or "-"'),
-  key: z.string().min(1, 'the shared key is empty'),
+  key: z.string().min(1, 'the shared key is empty').optional(),
+  'key-file': z.string().min(1).optional(),
   'key-id': z.union([z.literal(1), z.literal(2)]).default(1),
   prefixes: z
     .array(z.preprocess((v) => (typeof v === 'string' ? { prefix: v } : v), prefixSchema)) // a bare string is { prefix }
@@ -206,7 +209,7 @@ const siteSchema = z.strictObject({
   'wireguard-keys': z.array(wgKey).optional(),
   xtrs: z.array(z.strictObject({ 'public-key': wgKey, 'control-address': ipAddress })).default([]),
   'replay-protection': z.enum(['timestamp', 'nonce-cache']).default('timestamp'),
-});
+}).refine((s) => (s.key === undefined) !== (s['key-file'] === undefined), { message: 'give exactly one of key and key-file' });
 
 const staticSchema = z.strictObject({
   prefix: eidPrefix,
@@ -271,7 +274,7 @@ const fileSchema = z.strictObject({
 
 type FileConfig = z.output<typeof fileSchema>;
 
-function fromFile(c: FileConfig, file?: string): MsConfig {
+function fromFile(c: FileConfig, file: string | undefined, siteKey: (i: number, path: string) => string): MsConfig {
   const t = c['control-tunnel'];
   return {
     ...(file ? { file } : {}),
@@ -296,9 +299,9 @@ function fromFile(c: FileConfig, file?: string): MsConfig {
     },
     rateLimit: { rate: c['rate-limit'].rate, burst: c['rate-limit'].burst, tableSize: c['rate-limit']['table-size'] },
     ...(c['grpc-port'] !== undefined ? { grpcPort: c['grpc-port'] } : {}),
-    sites: c.sites.map((s) => ({
+    sites: c.sites.map((s, i) => ({
       name: s.name,
-      key: s.key,
+      key: s.key ?? siteKey(i, s['key-file']!),
       keyId: s['key-id'],
       prefixes: s.prefixes,
       ...(s['wireguard-keys'] ? { wireguardKeys: s['wireguard-keys'] } : {}),
@@ -401,7 +404,16 @@ export interface ParseOptions {
 /** Parses and validates YAML text; errors are `file:line:col: key: message`. */
 export function parseConfig(text: string, file = '<config>', opts: ParseOptions = {}): MsConfig {
   const { data, doc } = readConfigText(text, file, { code: 'CONFIG_INVALID', deprecations: DEPRECATED, ...opts });
-  const config = fromFile(checkConfig(fileSchema, data, doc), file === '<config>' ? undefined : file);
+  const named = file === '<config>' ? undefined : file;
+  // a key file is read where it is named (relative to the config file), with its mode checked
+  const siteKey = (i: number, path: string): string => {
+    try {
+      return readSecretFile(named && !isAbsolute(path) ? join(dirname(named), path) : path, 'site key file');
+    } catch (e) {
+      throw doc.error([{ path: ['sites', i, 'key-file'], message: (e as Error).message }]);
+    }
+  };
+  const config = fromFile(checkConfig(fileSchema, data, doc), named, siteKey);
   const problems = crossCheck(config);
   if (problems.length) throw doc.error(problems.map(([path, message]) => ({ path, message })));
   return config;
