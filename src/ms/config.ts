@@ -201,7 +201,7 @@ const fileSchema = z.strictObject({
   subscriptions: z
     .strictObject({
       enabled: z.boolean().default(true),
-      max: uint(10_000_000).default(100_000),
+      max: uint(10_000_000).min(1).default(100_000),
       retries: uint(20).default(3),
       retry: durationField({ positive: true, max: 60_000 }).default(500),
       'max-ttl': durationField({ positive: true })

@@ -372,9 +372,9 @@ export class MapServer {
 
   private subscribe(publisher: Registration, subscriber: Registration): void {
     const ttlMin = Math.min(this.registry.ttlOf(publisher), this.config.subscriptions.maxTtl);
-    const r = this.subscriptions.add(publisher.prefix, subscriber.prefix, ttlMin * 60_000);
-    if (r === 'added') this.counters.inc('subscriptions-added');
-    else if (r === 'full') this.counters.inc('subscriptions-dropped-full');
+    const { result, evicted } = this.subscriptions.add(publisher.prefix, subscriber.prefix, ttlMin * 60_000);
+    if (result === 'added') this.counters.inc('subscriptions-added');
+    if (evicted) this.counters.inc('subscriptions-evicted');
   }
 
   /** Pushes `requester`'s record to `dest`'s xTR (one push in flight per pair). */

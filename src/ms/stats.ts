@@ -30,7 +30,7 @@ const COUNTER_NAMES = [
   'subscriptions-notified',
   'subscriptions-acked',
   'subscriptions-unacked',
-  'subscriptions-dropped-full',
+  'subscriptions-evicted',
   'send-errors',
   // drop reasons
   'drop-rate-limited',
