@@ -268,7 +268,7 @@ registration-ttl: 24h
 rate-limit: { rate: 0 }
 push: { order: off }
 sites:
-  - { name: bench, key: ${SITE_KEY}, key-id: 1, prefixes: [{ prefix: "2001:db8::/32", accept-more-specifics: true }] }`);
+  - { name: bench, key: ${SITE_KEY}, key-id: 1, max-registrations: 2000000, prefixes: [{ prefix: "2001:db8::/32", accept-more-specifics: true }] }`);
   const ms = new MapServer(config, { logger: createLogger({}, { level: 'warn' }) });
   const [ep] = await ms.start();
   const port = ep!.port;

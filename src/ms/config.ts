@@ -10,8 +10,13 @@
  * negative-ttl: 15m                 # record TTL of negative replies outside every site (whole minutes)
  * unregistered-ttl: 1m              # ... inside a site with nothing registered there
  * push: { order: push-then-reply, wait: 10ms, retries: 3, retry: 200ms }
- * subscriptions: { enabled: true, max: 100000, retries: 3, retry: 500ms, max-ttl: 24h }
- * rate-limit: { rate: 1000, burst: 2000 }      # Map-Server packets per second per source; 0 = off
+ * subscriptions: { enabled: true, max: 100000, retries: 3, retry: 500ms, max-ttl: 24h }  # full: the least recently renewed is evicted
+ * rate-limit:                       # packets per second; rate 0 = off
+ *   rate: 1000                      # per source address (each site address has its own bucket)
+ *   burst: 2000
+ *   table-size: 65536               # stranger (non-site) sources remembered
+ *   strangers: { rate: 10000, burst: 20000 }  # one bucket shared by every non-site source
+ * limits: { registrations: 2000000 }  # registrations held at most (all sites and static)
  * grpc-port: 4343                   # optional: also resolve over gRPC (the control-channel baseline)
  * control-tunnel:                   # the static WireGuard tunnel the xTRs reach us through
  *   interface: lwgms0
@@ -22,6 +27,7 @@
  *   - name: site-a
  *     key: "shared secret"           # Map-Register / Map-Notify HMAC key (UTF-8, as OOR)
  *     key-id: 1                      # 1 HMAC-SHA-1-96 (20-byte digest, as OOR), 2 HMAC-SHA-256-128
+ *     max-registrations: 1000        # prefixes this site may hold registered at once
  *     prefixes:
  *       - { prefix: 198.18.1.0/24, iid: 0, accept-more-specifics: true }
  *     wireguard-keys: [ "base64..." ]  # optional: the only WireGuard keys this site may register
@@ -45,6 +51,7 @@ import { LispwgError } from '../util/errors.js';
 import { checkConfig, durationField, pathText, readConfigText, type ConfigWarning, type Deprecation } from '../util/config-file.js';
 import { eidPrefixContains, formatEidPrefix, parseEidPrefix, type EidPrefix } from '../mapping/eid.js';
 import { parseKey } from '../wg/keys.js';
+import type { RateLimitConfig } from './rate-limit.js';
 
 export type PushOrder = 'push-then-reply' | 'reply-then-push' | 'parallel' | 'off';
 export const PUSH_ORDERS: readonly PushOrder[] = ['push-then-reply', 'reply-then-push', 'parallel', 'off'];
@@ -67,6 +74,8 @@ export interface SiteConfig {
   key: string;
   keyId: 1 | 2;
   prefixes: SitePrefixConfig[];
+  /** Registrations the site may hold at once (refreshes always pass). */
+  maxRegistrations: number;
   /** When set, the only WireGuard public keys (base64) this site may register. */
   wireguardKeys?: string[];
   xtrs: XtrConfig[];
@@ -112,7 +121,9 @@ export interface MsConfig {
   unregisteredTtl: number;
   push: { order: PushOrder; waitMs: number; retries: number; retryMs: number };
   subscriptions: { enabled: boolean; max: number; retries: number; retryMs: number; maxTtl: number };
-  rateLimit: { rate: number; burst: number; tableSize: number };
+  rateLimit: RateLimitConfig;
+  /** Registrations held at most, all sites and static mappings together. */
+  limits: { registrations: number };
   /** Also serve resolution over gRPC on this TCP port of the control address (src/grpc). */
   grpcPort?: number;
   sites: SiteConfig[];
@@ -161,6 +172,9 @@ const prefixSchema = z
     acceptMoreSpecifics: p['accept-more-specifics'],
   }));
 
+/** A site's default `max-registrations`. */
+export const DEFAULT_SITE_REGISTRATIONS = 1000;
+
 const siteSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'a site name is 1-64 letters, digits, ".", "_" or "-"'),
   key: z.string().min(1, 'the shared key is empty'),
@@ -168,6 +182,7 @@ const siteSchema = z.strictObject({
   prefixes: z
     .array(z.preprocess((v) => (typeof v === 'string' ? { prefix: v } : v), prefixSchema)) // a bare string is { prefix }
     .min(1, 'a site needs at least one EID prefix'),
+  'max-registrations': uint(100_000_000).min(1).default(DEFAULT_SITE_REGISTRATIONS),
   'wireguard-keys': z.array(wgKey).optional(),
   xtrs: z.array(z.strictObject({ 'public-key': wgKey, 'control-address': ipAddress })).default([]),
 });
@@ -214,6 +229,17 @@ const fileSchema = z.strictObject({
       rate: z.number().min(0).default(1000),
       burst: z.number().min(1).default(2000),
       'table-size': uint(10_000_000).min(1).default(65_536),
+      strangers: z
+        .strictObject({
+          rate: z.number().min(0).default(10_000),
+          burst: z.number().min(1).default(20_000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      registrations: uint(100_000_000).min(1).default(2_000_000),
     })
     .prefault({}),
   'grpc-port': uint(65535).min(1).optional(),
@@ -252,13 +278,20 @@ function fromFile(c: FileConfig, file?: string): MsConfig {
       retryMs: c.subscriptions.retry,
       maxTtl: c.subscriptions['max-ttl'],
     },
-    rateLimit: { rate: c['rate-limit'].rate, burst: c['rate-limit'].burst, tableSize: c['rate-limit']['table-size'] },
+    rateLimit: {
+      rate: c['rate-limit'].rate,
+      burst: c['rate-limit'].burst,
+      tableSize: c['rate-limit']['table-size'],
+      strangers: { rate: c['rate-limit'].strangers.rate, burst: c['rate-limit'].strangers.burst },
+    },
+    limits: { registrations: c.limits.registrations },
     ...(c['grpc-port'] !== undefined ? { grpcPort: c['grpc-port'] } : {}),
     sites: c.sites.map((s) => ({
       name: s.name,
       key: s.key,
       keyId: s['key-id'],
       prefixes: s.prefixes,
+      maxRegistrations: s['max-registrations'],
       ...(s['wireguard-keys'] ? { wireguardKeys: s['wireguard-keys'] } : {}),
       xtrs: s.xtrs.map((x) => ({ publicKey: x['public-key'], controlAddress: x['control-address'] })),
     })),
@@ -352,7 +385,7 @@ export function defaultConfig(): MsConfig {
 
 /**
  * Parses one `--site` flag: `name=S,key=K[,key-id=1|2],prefix=P[,prefix=P2][,ams=yes][,iid=N]
- * [,wg-key=BASE64]...` (`ams`: accept more specifics for the prefixes).
+ * [,wg-key=BASE64][,max-registrations=N]...` (`ams`: accept more specifics for the prefixes).
  */
 export function parseSiteFlag(text: string): SiteConfig {
   const bad = (why: string) => new LispwgError('SITE_FLAG_INVALID', `--site '${text}': ${why} (expected name=S,key=K,key-id=1,prefix=P[,prefix=P2])`);
@@ -361,6 +394,7 @@ export function parseSiteFlag(text: string): SiteConfig {
   let keyId: 1 | 2 = 1;
   let iid = 0;
   let ams = false;
+  let maxRegistrations = DEFAULT_SITE_REGISTRATIONS;
   const prefixes: string[] = [];
   const wireguardKeys: string[] = [];
   for (const part of text.split(',')) {
@@ -394,6 +428,10 @@ export function parseSiteFlag(text: string): SiteConfig {
         parseKey(v, `--site wg-key`);
         wireguardKeys.push(v);
         break;
+      case 'max-registrations':
+        maxRegistrations = Number(v);
+        if (!Number.isInteger(maxRegistrations) || maxRegistrations < 1 || maxRegistrations > 100_000_000) throw bad(`max-registrations must be 1..100000000, got '${v}'`);
+        break;
       default:
         throw bad(`unknown field '${k}'`);
     }
@@ -409,6 +447,7 @@ export function parseSiteFlag(text: string): SiteConfig {
       const prefix = parseEidPrefix(p, iid);
       return { prefix, acceptMoreSpecifics: ams };
     }),
+    maxRegistrations,
     ...(wireguardKeys.length ? { wireguardKeys } : {}),
     xtrs: [],
   };

@@ -6,6 +6,7 @@
 
 const COUNTER_NAMES = [
   'rx',
+  'rx-stranger',
   'rx-map-request',
   'rx-ecm',
   'rx-map-register',
@@ -33,7 +34,9 @@ const COUNTER_NAMES = [
   'subscriptions-evicted',
   'send-errors',
   // drop reasons
-  'drop-rate-limited',
+  'drop-rate-limited-site',
+  'drop-rate-limited-source',
+  'drop-rate-limited-strangers',
   'drop-malformed',
   'drop-bad-checksum',
   'drop-unexpected-type',
@@ -46,6 +49,8 @@ const COUNTER_NAMES = [
   'drop-bad-record',
   'drop-unknown-nonce',
   'drop-too-many-records',
+  'drop-site-quota',
+  'drop-global-limit',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -2,9 +2,12 @@
  * Hostile input for the Map-Server's robustness test: random bytes, truncated and bit-flipped
  * messages, Map-Registers for a victim's prefix signed with a wrong key (or none, or the wrong
  * length), forged Map-Notify-Acks, ECMs with broken inner headers, unexpected message types.
- * Deterministic for a seed. Test tooling, not part of the product.
+ * Deterministic for a seed. And a flood from many source addresses (every address of 127/8 is
+ * local on Linux: a socket bound to each is a source a random-source attacker would spoof).
+ * Test tooling, not part of the product.
  */
 import { createHmac } from 'node:crypto';
+import dgram from 'node:dgram';
 import { eidAddress, encodeMessage, signMessage, type LispMessage, type MappingRecord } from '../../lisp/index.js';
 import { rng } from '../../util/random.js';
 
@@ -96,4 +99,59 @@ export function* hostilePackets(count: number, o: { prefix: string; maskLen: num
       }
     }
   }
+}
+
+export interface SourceFlood {
+  sent: number;
+  /** Datagrams that came back to the flooding sockets (replies to what the server served). */
+  replies: number;
+  sources: number;
+  seconds: number;
+}
+
+/**
+ * Sends `perSource` packets from each of `sources` IPv4 source addresses counted up from `base`
+ * (e.g. 127.1.0.0), `concurrency` sockets at a time, each kept open a moment to hear replies
+ * (source addresses are taken as given: on 127/8 up to 16 million).
+ * `packet(source, i)` builds the i-th packet of a source (undefined: none).
+ */
+export async function floodFromSources(o: {
+  to: { address: string; port: number };
+  base: string;
+  sources: number;
+  perSource: number;
+  packet: (source: string, i: number) => Uint8Array | undefined;
+  concurrency?: number;
+  /** Pause after each packet of every socket of a batch (default: one event-loop turn). */
+  pauseMs?: number;
+}): Promise<SourceFlood> {
+  const base = o.base.split('.').reduce((n, x) => n * 256 + Number(x), 0);
+  const address = (k: number) => [24, 16, 8, 0].map((sh) => ((base + k) >>> sh) & 255).join('.');
+  const concurrency = o.concurrency ?? 256;
+  let sent = 0;
+  let replies = 0;
+  const start = performance.now();
+  for (let k0 = 0; k0 < o.sources; k0 += concurrency) {
+    const batch: dgram.Socket[] = [];
+    for (let k = k0; k < Math.min(o.sources, k0 + concurrency); k++) {
+      const sock = dgram.createSocket('udp4');
+      await new Promise<void>((r) => sock.bind(0, address(k), () => r()));
+      sock.on('message', () => replies++);
+      sock.on('error', () => undefined);
+      batch.push(sock);
+    }
+    for (let i = 0; i < o.perSource; i++) {
+      batch.forEach((sock, j) => {
+        const bytes = o.packet(address(k0 + j), i);
+        if (!bytes) return;
+        sock.send(bytes, o.to.port, o.to.address);
+        sent++;
+      });
+      // let the receiver drain its socket instead of the kernel dropping
+      await new Promise((r) => (o.pauseMs ? setTimeout(r, o.pauseMs) : setImmediate(r)));
+    }
+    await new Promise((r) => setTimeout(r, 5));
+    for (const sock of batch) sock.close();
+  }
+  return { sent, replies, sources: o.sources, seconds: (performance.now() - start) / 1000 };
 }
