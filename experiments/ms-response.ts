@@ -171,7 +171,7 @@ function msConfig(address: string, adminSocket: string): string {
     'admin-socket': adminSocket,
     'registration-ttl': '24h',
     'rate-limit': { rate: 0, burst: 1 },
-    sites: [{ name: 'load', key: SITE_KEY, 'key-id': 1, prefixes: [{ prefix: '2001:db8::/32', 'accept-more-specifics': true }] }],
+    sites: [{ name: 'load', key: SITE_KEY, 'key-id': 1, 'max-registrations': 2_000_000, prefixes: [{ prefix: '2001:db8::/32', 'accept-more-specifics': true }] }],
   });
 }
 

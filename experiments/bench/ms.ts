@@ -278,6 +278,7 @@ sites:
   - name: bench
     key: ${SITE_KEY}
     key-id: 1
+    max-registrations: 2000000
     prefixes: [{ prefix: "2001:db8::/32", accept-more-specifics: true }]
     xtrs: [{ public-key: "${BENCH_XTR_KEY}", control-address: 127.0.0.1 }]`),
     listen: [],

@@ -147,11 +147,12 @@ export async function main(argv: string[]): Promise<number> {
 function formatShow(s: MsSnapshot): string {
   const out: string[] = [];
   out.push(`map-server: ${s.listen.join(', ')}  up ${s.uptimeSeconds}s  push ${s.pushOrder}${s.config ? `  config ${s.config}` : ''}`);
-  out.push(`  registrations ${s.registrationCount}  subscriptions ${s.subscriptions}  pending notifies ${s.pendingNotifies}`);
+  out.push(`  registrations ${s.registrationCount}/${s.registrationLimit} (plain sites at ${s.plainSiteAddresses} addresses)  subscriptions ${s.subscriptions}/${s.subscriptionLimit}  pending notifies ${s.pendingNotifies}`);
+  out.push(`  rate-limit buckets: ${s.rateLimiter.siteSources} site addresses, ${s.rateLimiter.strangerSources}/${s.rateLimiter.tableSize} other sources  heap ${Math.round(s.heapUsedBytes / 2 ** 20)} MiB`);
   out.push('');
   out.push('sites:');
   for (const site of s.sites) {
-    out.push(`  ${site.name}  key-id ${site.keyId}  ${site.prefixes.join(' ')}  registered ${site.registrations}${site.xtrs.length ? `  xtrs ${site.xtrs.join(' ')}` : ''}`);
+    out.push(`  ${site.name}  key-id ${site.keyId}  ${site.prefixes.join(' ')}  registered ${site.registrations}/${site.maxRegistrations}${site.xtrs.length ? `  xtrs ${site.xtrs.join(' ')}` : ''}`);
   }
   out.push('');
   out.push(`registrations${s.registrations.length < s.registrationCount ? ` (first ${s.registrations.length} of ${s.registrationCount})` : ''}:`);

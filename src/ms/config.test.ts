@@ -135,7 +135,23 @@ function checkHeader(c: ReturnType<typeof parseConfig>): void {
   }
 }
 
-describe('Map-Server config flags', () => {
+describe('Map-Server config: bounds and flags', () => {
+  it('reads the bounds, with their defaults, and names a bad one', () => {
+    const d = defaultConfig();
+    expect(d.rateLimit).toEqual({ rate: 1000, burst: 2000, tableSize: 65_536, strangers: { rate: 10_000, burst: 20_000 } });
+    expect(d.limits).toEqual({ registrations: 2_000_000 });
+    expect(d.subscriptions.max).toBe(100_000);
+    const c = parseConfig('rate-limit: { strangers: { rate: 50 } }\nlimits: { registrations: 10 }\nsites:\n  - { name: a, key: k, prefixes: [10.0.0.0/8] }\n  - { name: b, key: k, max-registrations: 5, prefixes: [11.0.0.0/8] }');
+    expect(c.rateLimit.strangers).toEqual({ rate: 50, burst: 20_000 });
+    expect(c.limits.registrations).toBe(10);
+    expect(c.sites.map((x) => x.maxRegistrations)).toEqual([1000, 5]);
+    expect(errorOf(() => parseConfig('sites:\n  - { name: a, key: k, max-registrations: 0, prefixes: [10.0.0.0/8] }', 'f.yaml')).message).toMatch(/f\.yaml:2:\d+: sites\[0\]\.max-registrations: .*1/);
+    expect(errorOf(() => parseConfig('rate-limit: { strangers: { rates: 5 } }', 'f.yaml')).message).toMatch(/rate-limit\.strangers\.rates: unknown key/);
+    expect(errorOf(() => parseConfig('subscriptions: { max: 0 }', 'f.yaml')).message).toMatch(/subscriptions\.max/);
+    expect(parseSiteFlag('name=a,key=k,prefix=10.0.0.0/8,max-registrations=7').maxRegistrations).toBe(7);
+    expect(errorOf(() => parseSiteFlag('name=a,key=k,prefix=10.0.0.0/8,max-registrations=-1')).message).toMatch(/max-registrations must be 1\.\.100000000/);
+  });
+
   it('parses --site flags', () => {
     const s = parseSiteFlag('name=a,key=secret,key-id=2,prefix=198.18.1.0/24,prefix=2001:db8:1::/48,iid=3,ams=yes');
     expect(s.keyId).toBe(2);

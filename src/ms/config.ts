@@ -13,8 +13,13 @@
  * negative-ttl: 15m                 # record TTL of negative replies outside every site (whole minutes)
  * unregistered-ttl: 1m              # ... inside a site with nothing registered there
  * push: { order: push-then-reply, wait: 10ms, retries: 3, retry: 200ms }
- * subscriptions: { enabled: true, max: 100000, retries: 3, retry: 500ms, max-ttl: 24h }
- * rate-limit: { rate: 1000, burst: 2000 }      # Map-Server packets per second per source; 0 = off
+ * subscriptions: { enabled: true, max: 100000, retries: 3, retry: 500ms, max-ttl: 24h }  # full: the least recently renewed is evicted
+ * rate-limit:                       # packets per second; rate 0 = off
+ *   rate: 1000                      # per source address (each site address has its own bucket)
+ *   burst: 2000
+ *   table-size: 65536               # stranger (non-site) sources remembered
+ *   strangers: { rate: 10000, burst: 20000 }  # one bucket shared by every non-site source
+ * limits: { registrations: 2000000 }  # registrations held at most (all sites and static)
  * grpc-port: 4343                   # optional: also resolve over gRPC (the control-channel baseline)
  * control-tunnel:                   # the static WireGuard tunnel the xTRs reach us through;
  *                                   # with it, the server also listens on its control address,
@@ -28,6 +33,7 @@
  *     key-file: site-a.key           # Map-Register / Map-Notify HMAC key (UTF-8, as OOR), in a
  *                                    # 0600 file (or `key:` inline, in this file)
  *     key-id: 1                      # 1 HMAC-SHA-1-96 (20-byte digest, as OOR), 2 HMAC-SHA-256-128
+ *     max-registrations: 1000        # prefixes this site may hold registered at once
  *     prefixes:
  *       - { prefix: 198.18.1.0/24, iid: 0, accept-more-specifics: true }
  *     # - { prefix: 198.18.2.0/24, delegated-by: site-0 }   # inside site-0's prefix, by its leave
@@ -56,6 +62,7 @@ import { eidPrefixContains, formatEidPrefix, parseEidPrefix, type EidPrefix } fr
 import { parseKey } from '../wg/keys.js';
 import { MappingDatabase } from '../mapping/database.js';
 import { readSecretFile } from '../util/secret-file.js';
+import type { RateLimitConfig } from './rate-limit.js';
 
 export type PushOrder = 'push-then-reply' | 'reply-then-push' | 'parallel' | 'off';
 export const PUSH_ORDERS: readonly PushOrder[] = ['push-then-reply', 'reply-then-push', 'parallel', 'off'];
@@ -88,6 +95,8 @@ export interface SiteConfig {
   key: string;
   keyId: 1 | 2;
   prefixes: SitePrefixConfig[];
+  /** Registrations the site may hold at once (refreshes always pass). */
+  maxRegistrations: number;
   /** When set, the only WireGuard public keys (base64) this site may register. */
   wireguardKeys?: string[];
   xtrs: XtrConfig[];
@@ -147,7 +156,9 @@ export interface MsConfig {
   unregisteredTtl: number;
   push: { order: PushOrder; waitMs: number; retries: number; retryMs: number };
   subscriptions: { enabled: boolean; max: number; retries: number; retryMs: number; maxTtl: number };
-  rateLimit: { rate: number; burst: number; tableSize: number };
+  rateLimit: RateLimitConfig;
+  /** Registrations held at most, all sites and static mappings together. */
+  limits: { registrations: number };
   /** Also serve resolution over gRPC on this TCP port of the control address (src/grpc). */
   grpcPort?: number;
   sites: SiteConfig[];
@@ -198,6 +209,9 @@ const prefixSchema = z
     ...(p['delegated-by'] !== undefined ? { delegatedBy: p['delegated-by'] } : {}),
   }));
 
+/** A site's default `max-registrations`. */
+export const DEFAULT_SITE_REGISTRATIONS = 1000;
+
 const siteSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'a site name is 1-64 letters, digits, ".", "_" or "-"'),
   key: z.string().min(1, 'the shared key is empty').optional(),
@@ -206,6 +220,7 @@ const siteSchema = z.strictObject({
   prefixes: z
     .array(z.preprocess((v) => (typeof v === 'string' ? { prefix: v } : v), prefixSchema)) // a bare string is { prefix }
     .min(1, 'a site needs at least one EID prefix'),
+  'max-registrations': uint(100_000_000).min(1).default(DEFAULT_SITE_REGISTRATIONS),
   'wireguard-keys': z.array(wgKey).optional(),
   xtrs: z.array(z.strictObject({ 'public-key': wgKey, 'control-address': ipAddress })).default([]),
   'replay-protection': z.enum(['timestamp', 'nonce-cache']).default('timestamp'),
@@ -242,7 +257,7 @@ const fileSchema = z.strictObject({
   subscriptions: z
     .strictObject({
       enabled: z.boolean().default(true),
-      max: uint(10_000_000).default(100_000),
+      max: uint(10_000_000).min(1).default(100_000),
       retries: uint(20).default(3),
       retry: durationField({ positive: true, max: 60_000 }).default(500),
       'max-ttl': durationField({ positive: true })
@@ -255,6 +270,17 @@ const fileSchema = z.strictObject({
       rate: z.number().min(0).default(1000),
       burst: z.number().min(1).default(2000),
       'table-size': uint(10_000_000).min(1).default(65_536),
+      strangers: z
+        .strictObject({
+          rate: z.number().min(0).default(10_000),
+          burst: z.number().min(1).default(20_000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      registrations: uint(100_000_000).min(1).default(2_000_000),
     })
     .prefault({}),
   'grpc-port': uint(65535).min(1).optional(),
@@ -297,13 +323,20 @@ function fromFile(c: FileConfig, file: string | undefined, siteKey: (i: number, 
       retryMs: c.subscriptions.retry,
       maxTtl: c.subscriptions['max-ttl'],
     },
-    rateLimit: { rate: c['rate-limit'].rate, burst: c['rate-limit'].burst, tableSize: c['rate-limit']['table-size'] },
+    rateLimit: {
+      rate: c['rate-limit'].rate,
+      burst: c['rate-limit'].burst,
+      tableSize: c['rate-limit']['table-size'],
+      strangers: { rate: c['rate-limit'].strangers.rate, burst: c['rate-limit'].strangers.burst },
+    },
+    limits: { registrations: c.limits.registrations },
     ...(c['grpc-port'] !== undefined ? { grpcPort: c['grpc-port'] } : {}),
     sites: c.sites.map((s, i) => ({
       name: s.name,
       key: s.key ?? siteKey(i, s['key-file']!),
       keyId: s['key-id'],
       prefixes: s.prefixes,
+      maxRegistrations: s['max-registrations'],
       ...(s['wireguard-keys'] ? { wireguardKeys: s['wireguard-keys'] } : {}),
       xtrs: s.xtrs.map((x) => ({ publicKey: x['public-key'], controlAddress: x['control-address'] })),
       replayProtection: s['replay-protection'],
@@ -437,9 +470,9 @@ export function defaultConfig(): MsConfig {
 
 /**
  * Parses one `--site` flag: `name=S,key-file=PATH|key=K[,key-id=1|2],prefix=P[,prefix=P2][,ams=yes]
- * [,iid=N][,wg-key=BASE64]...` (`ams`: accept more specifics for the prefixes). The key file
- * (mode 0600) holds the shared key; an inline `key=` works but is visible to every local user in
- * /proc/PID/cmdline: `warn` is told so.
+ * [,iid=N][,wg-key=BASE64][,max-registrations=N]...` (`ams`: accept more specifics for the
+ * prefixes). The key file (mode 0600) holds the shared key; an inline `key=` works but is visible
+ * to every local user in /proc/PID/cmdline: `warn` is told so.
  */
 export function parseSiteFlag(text: string, warn: (message: string) => void = () => undefined): SiteConfig {
   // the text may hold the key: messages name the site, not the flag
@@ -450,6 +483,7 @@ export function parseSiteFlag(text: string, warn: (message: string) => void = ()
   let keyId: 1 | 2 = 1;
   let iid = 0;
   let ams = false;
+  let maxRegistrations = DEFAULT_SITE_REGISTRATIONS;
   const prefixes: string[] = [];
   const wireguardKeys: string[] = [];
   for (const part of text.split(',')) {
@@ -486,6 +520,10 @@ export function parseSiteFlag(text: string, warn: (message: string) => void = ()
         parseKey(v, `--site wg-key`);
         wireguardKeys.push(v);
         break;
+      case 'max-registrations':
+        maxRegistrations = Number(v);
+        if (!Number.isInteger(maxRegistrations) || maxRegistrations < 1 || maxRegistrations > 100_000_000) throw bad(`max-registrations must be 1..100000000, got '${v}'`);
+        break;
       default:
         throw bad(`unknown field '${k}'`);
     }
@@ -509,6 +547,7 @@ export function parseSiteFlag(text: string, warn: (message: string) => void = ()
       const prefix = parseEidPrefix(p, iid);
       return { prefix, acceptMoreSpecifics: ams };
     }),
+    maxRegistrations,
     ...(wireguardKeys.length ? { wireguardKeys } : {}),
     xtrs: [],
     replayProtection: 'timestamp',

@@ -128,15 +128,56 @@ let msLog = '';
 const admin = () => join(dir, 'ms.sock');
 const show = async () => (await adminRequest(admin(), { cmd: 'show', limit: 100 })) as MsSnapshot;
 
-function msConfig(o: { siteA: boolean; keysB: string[] }): string {
+/** Site a and b's xTRs are site addresses (they register): only other sources share `strangers`. */
+function msConfig(o: { siteA: boolean; keysB: string[]; strangers?: { rate: number; burst: number } }): string {
+  const strangers = o.strangers ?? { rate: 200000, burst: 400000 };
   return `listen: [${IP.ms}, "${IP6.ms}"]
 registration-ttl: 3s
-rate-limit: { rate: 200000, burst: 400000 }
+rate-limit: { rate: 200000, burst: 400000, strangers: { rate: ${strangers.rate}, burst: ${strangers.burst} } }
 push: { order: push-then-reply, wait: 20ms }
 sites:
 ${o.siteA ? '  - { name: a, key: key-a, key-id: 1, prefixes: [198.18.10.0/24] }\n' : ''}  - { name: b, key: key-b, key-id: 2, prefixes: [198.18.20.0/24], wireguard-keys: [${o.keysB.map((k) => `"${k}"`).join(', ')}] }
   - { name: c, key: key-c, key-id: 1, replay-protection: nonce-cache, prefixes: [{ prefix: 198.18.30.0/24, accept-more-specifics: true }] }
 `;
+}
+
+/**
+ * Site a's xTR keeps registering (alternating between two RLOCs) while b's resolves a's EID with
+ * b's as source, until stop(); every failure is kept and stop() expects none.
+ */
+function legitimateTraffic(xa: Driver, xb: Driver): { stop(): Promise<{ registers: number; resolves: number }> } {
+  let done = false;
+  let resolves = 0;
+  let registers = 0;
+  const seenRlocs = new Set<string>();
+  const failures: string[] = [];
+  const legit = (async () => {
+    let i = 0;
+    while (!done) {
+      const rloc = i++ % 2 ? '198.18.0.12' : IP.xa;
+      try {
+        await xa.call('register', { records: [{ eid: '198.18.10.0', maskLen: 24, rloc, key: KEY_A }] });
+        registers++;
+        for (let k = 0; k < 5; k++) {
+          const r = await xb.call<{ records: Array<{ rlocs: Array<{ address: string }>; key: string }> }>('resolve', { eid: '198.18.10.1', sourceEid: '198.18.20.1' });
+          for (const x of r.records[0]!.rlocs) seenRlocs.add(x.address);
+          expect(r.records[0]!.key).toBe(KEY_A);
+          resolves++;
+        }
+      } catch (e) {
+        failures.push((e as Error).message);
+      }
+    }
+  })();
+  return {
+    async stop() {
+      done = true;
+      await legit;
+      expect(failures).toEqual([]);
+      expect([...seenRlocs].every((r) => r === IP.xa || r === '198.18.0.12')).toBe(true);
+      return { registers, resolves };
+    },
+  };
 }
 
 describe.skipIf(!canRun)('lispwg ms between namespaces', () => {
@@ -293,40 +334,14 @@ describe.skipIf(!canRun)('lispwg ms between namespaces', () => {
       prefix: '198.18.10.0',
       maskLen: 24,
       itrRloc: IP.ev,
+      sourceEid: '198.18.20.9', // xb's: a push of xb's key to xa, if believed
     });
-    let done = false;
-    let resolves = 0;
-    let registers = 0;
-    const seenRlocs = new Set<string>();
-    const failures: string[] = [];
-    const legit = (async () => {
-      let i = 0;
-      while (!done) {
-        const rloc = i++ % 2 ? '198.18.0.12' : IP.xa;
-        try {
-          await xa.call('register', { records: [{ eid: '198.18.10.0', maskLen: 24, rloc, key: KEY_A }] });
-          registers++;
-          for (let k = 0; k < 5; k++) {
-            const r = await xb.call<{ records: Array<{ rlocs: Array<{ address: string }>; key: string }> }>('resolve', { eid: '198.18.10.1', sourceEid: '198.18.20.1' });
-            for (const x of r.records[0]!.rlocs) seenRlocs.add(x.address);
-            expect(r.records[0]!.key).toBe(KEY_A);
-            resolves++;
-          }
-        } catch (e) {
-          failures.push((e as Error).message);
-        }
-      }
-    })();
+    const legit = legitimateTraffic(xa, xb);
     const f = await flood;
     await new Promise((r) => setTimeout(r, 500));
-    done = true;
-    await legit;
+    const { registers, resolves } = await legit.stop();
     const after = await show();
     expect(f.sent).toBe(100_000);
-    expect(failures).toEqual([]);
-    expect(registers).toBeGreaterThan(3);
-    expect(resolves).toBeGreaterThan(15);
-    expect([...seenRlocs].every((r) => r === IP.xa || r === '198.18.0.12')).toBe(true);
     // the Map-Server is alive, counted the junk by reason, and holds only legitimate state
     const drops = Object.entries(after.counters)
       .filter(([k]) => k.startsWith('drop-'))
@@ -337,7 +352,63 @@ describe.skipIf(!canRun)('lispwg ms between namespaces', () => {
     expect([IP.xa, '198.18.0.12']).toContain(a?.rlocs[0]?.address);
     expect(a?.wireguardKey).toBe(KEY_A);
     expect(after.registrations.some((r) => r.rlocs.some((l) => l.address === '198.18.0.66'))).toBe(false);
+    // 5 000 well-formed requests naming xb's EID as source moved no key: the pushes are the legitimate ones
+    expect(f.kinds['spoofed-source-eid']).toBe(5000);
+    const pushes = after.counters['tx-map-notify-push']! - before.counters['tx-map-notify-push']!;
+    expect(pushes).toBeLessThanOrEqual(2 * (registers + resolves) + 10);
+    expect(after.counters['rx-map-request-stranger']! - before.counters['rx-map-request-stranger']!).toBeGreaterThan(1000);
+    expect(after.counters['source-eid-not-senders']).toBe(before.counters['source-eid-not-senders']);
     console.log(`hostile flood: ${f.sent} packets in ${f.seconds.toFixed(1)} s (${JSON.stringify(f.kinds)}); ${drops} dropped by reason; legit: ${registers} registers, ${resolves} resolves, 0 failures`);
+  }, 90_000);
+
+  it('survives the same packets from 20 000 source addresses: strangers get at most their shared rate, the sites are served throughout', async () => {
+    // strangers share 5000 tokens/s (burst 5000); the random sources are 127.1.0.0 + k, sent
+    // from inside the Map-Server's namespace (every 127/8 address is local there)
+    const STRANGERS = { rate: 5000, burst: 5000 };
+    await writeFile(join(dir, 'ms.yaml'), msConfig({ siteA: true, keysB: [KEY_B], strangers: STRANGERS }));
+    expect(JSON.parse((await run(['node', MAIN, 'ms', 'reload', '--admin', admin()])).stdout)).toMatchObject({ withdrawn: 0 });
+    const before = await show();
+    const spoofer = await Driver.start(NS.ms, { mapServer: { address: IP.ms } });
+    const t0 = performance.now();
+    const legit = legitimateTraffic(xa, xb);
+    const f = await spoofer.call<{ sent: number; sources: number; seconds: number; replies: number }>('flood', {
+      to: { address: IP.ms, port: 4342 },
+      count: 100_000,
+      sources: 20_000,
+      base: '127.1.0.0',
+      prefix: '198.18.10.0',
+      maskLen: 24,
+      itrRloc: '127.0.0.1',
+      sourceEid: '198.18.20.9',
+      seed: 2,
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const { registers, resolves } = await legit.stop();
+    const seconds = (performance.now() - t0) / 1000;
+    const after = await show();
+    const d = (k: string) => after.counters[k]! - before.counters[k]!;
+    expect(f.sent).toBe(100_000);
+    expect(f.sources).toBe(20_000);
+    expect(registers).toBeGreaterThan(3);
+    expect(resolves).toBeGreaterThan(15);
+    // what strangers got past the limit, whatever the number of their addresses
+    const cap = STRANGERS.burst + STRANGERS.rate * seconds;
+    expect(d('rx-stranger')).toBeLessThanOrEqual(cap);
+    expect(d('drop-rate-limited-strangers')).toBeGreaterThan(50_000);
+    expect(d('drop-rate-limited-site')).toBe(0);
+    // no state from the hostile packets; the tables stay within their bounds
+    expect(after.registrations.map((r) => [r.prefix, r.site, r.wireguardKey])).toEqual(before.registrations.map((r) => [r.prefix, r.site, r.wireguardKey]));
+    expect([IP.xa, '198.18.0.12']).toContain(after.registrations.find((r) => r.prefix === '198.18.10.0/24')?.rlocs[0]?.address);
+    expect(after.subscriptions).toBe(before.subscriptions);
+    expect(d('tx-map-notify-push')).toBeLessThanOrEqual(2 * (registers + resolves) + 10); // the spoofed source EIDs pushed nothing
+    expect(after.rateLimiter.strangerSources).toBeLessThanOrEqual(after.rateLimiter.tableSize);
+    expect(after.rateLimiter.siteSources).toBeLessThanOrEqual(after.plainSiteAddresses);
+    const heapMiB = (after.heapUsedBytes - before.heapUsedBytes) / 2 ** 20;
+    expect(heapMiB).toBeLessThan(64);
+    console.log(
+      `random-source flood: ${f.sent} packets from ${f.sources} addresses in ${f.seconds.toFixed(1)} s; strangers past the limit ${d('rx-stranger')} (cap ${Math.round(cap)}), ` +
+        `${d('drop-rate-limited-strangers')} dropped by the strangers' bucket; rate-limit buckets ${after.rateLimiter.strangerSources} strangers, ${after.rateLimiter.siteSources} sites; heap ${heapMiB.toFixed(1)} MiB; legit: ${registers} registers, ${resolves} resolves, 0 failures`,
+    );
   }, 90_000);
 
   it('withdraws a revoked WireGuard key (ms reload) and a removed site (SIGHUP) at once, and the subscribers hear it', async () => {

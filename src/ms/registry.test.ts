@@ -53,4 +53,24 @@ describe('Registry', () => {
       expect(r.replyFor(0, 'ipv4', `198.18.${i}.1`, 0n)!.subarray(12)).toEqual(r.replyOf(r.get(p)!).subarray(12));
     });
   });
+
+  it('counts registrations per site through refresh, move, removal and expiry', () => {
+    let t = 0;
+    const r = new Registry(1000, () => t);
+    const from = (address: string) => ({ address, port: 4342 });
+    const p = (i: number) => parseEidPrefix(`198.18.${i}.0/24`);
+    r.upsert(p(1), 'a', encodeReply(rec('198.18.1.0', '198.19.0.1')), from('198.19.0.1'));
+    r.upsert(p(2), 'a', encodeReply(rec('198.18.2.0', '198.19.0.1')), from('198.19.0.1'));
+    r.upsert(p(9), undefined, encodeReply(rec('198.18.9.0', '198.19.0.9')), undefined); // static: no site, no source
+    expect(r.countOf('a')).toBe(2);
+    r.upsert(p(1), 'a', encodeReply(rec('198.18.1.0', '198.19.0.1')), from('198.19.0.2')); // registers from a new address
+    expect(r.countOf('a')).toBe(2);
+    r.upsert(p(2), 'b', encodeReply(rec('198.18.2.0', '198.19.0.3')), from('198.19.0.3')); // another owner (a reload)
+    expect([r.countOf('a'), r.countOf('b')]).toEqual([1, 1]);
+    r.remove(p(1));
+    expect(r.countOf('a')).toBe(0);
+    t = 2000;
+    r.expire();
+    expect([r.countOf('b'), r.size]).toEqual([0, 1]);
+  });
 });

@@ -117,6 +117,8 @@ export class Registry {
   private readonly hit = new Int32Array(2);
   /** Dynamic registrations in refresh order (Set iteration follows insertion): oldest first. */
   private readonly byAge = new Set<Registration>();
+  /** Registrations per site name (for the quota). */
+  private readonly perSite = new Map<string, number>();
 
   constructor(
     /** How long a registration lives without a refresh (ms). */
@@ -126,6 +128,11 @@ export class Registry {
 
   get size(): number {
     return this.db.size;
+  }
+
+  /** How many registrations site `name` holds. */
+  countOf(name: string): number {
+    return this.perSite.get(name) ?? 0;
   }
 
   /** Bytes of the trie nodes and reply slabs (for the memory figures). */
@@ -203,8 +210,10 @@ export class Registry {
     if (old) {
       this.byAge.delete(old); // another owner (reload moved the prefix): replace
       this.store.free(old.replyLength);
+      this.forget(old);
     }
     const reg: Registration = { prefix, siteName, replyAt: this.store.put(reply), replyLength: reply.length, source, registeredAt: wall, refreshedAt: wall, expiresAt };
+    this.count(this.perSite, siteName);
     this.db.set(prefix, reg);
     this.db.setPayload(prefix, reg.replyAt, reg.replyLength);
     if (siteName !== undefined) this.byAge.add(reg);
@@ -217,6 +226,7 @@ export class Registry {
     if (reg) {
       this.byAge.delete(reg);
       this.store.free(reg.replyLength);
+      this.forget(reg);
     }
     return reg;
   }
@@ -233,8 +243,24 @@ export class Registry {
       this.byAge.delete(reg);
       this.db.delete(reg.prefix);
       this.store.free(reg.replyLength);
+      this.forget(reg);
     }
     return gone;
+  }
+
+  private forget(reg: Registration): void {
+    this.uncount(this.perSite, reg.siteName);
+  }
+
+  private count(m: Map<string, number>, k: string | undefined): void {
+    if (k !== undefined) m.set(k, (m.get(k) ?? 0) + 1);
+  }
+
+  private uncount(m: Map<string, number>, k: string | undefined): void {
+    if (k === undefined) return;
+    const n = (m.get(k) ?? 0) - 1;
+    if (n > 0) m.set(k, n);
+    else m.delete(k);
   }
 
   /** Re-packs the live replies when more than half of the slabs is garbage. */

@@ -236,7 +236,7 @@ static:
     // 4 tokens left of the burst of 5: then the source is cut off
     const results = await Promise.allSettled(Array.from({ length: 10 }, () => lig.resolve('198.18.9.1', { retries: 0, timeoutMs: 200 })));
     expect(results.filter((x) => x.status === 'fulfilled')).toHaveLength(4);
-    expect(ms.counters.get('drop-rate-limited')).toBe(6);
+    expect(ms.counters.get('drop-rate-limited-source')).toBe(6);
   });
 
   it('keeps instance IDs apart and serves IPv6 EIDs', async () => {

@@ -126,7 +126,7 @@ export class MapServer {
     this.sites = new SiteTable(config.sites);
     this.registry = new Registry(config.registrationTtl * 1000);
     this.subscriptions = new Subscriptions(config.subscriptions.max);
-    this.rateLimiter = new RateLimiter(config.rateLimit.rate, config.rateLimit.burst, config.rateLimit.tableSize);
+    this.rateLimiter = new RateLimiter(config.rateLimit);
     this.notifier = new Notifier((bytes, to) => this.sendTo(bytes, to), {
       retries: (k: NotifyKind) => (k === 'push' ? this.config.push.retries : this.config.subscriptions.retries),
       retryMs: (k: NotifyKind) => (k === 'push' ? this.config.push.retryMs : this.config.subscriptions.retryMs),
@@ -203,10 +203,13 @@ export class MapServer {
   onDatagram(buf: Buffer, rinfo: dgram.RemoteInfo, socket: dgram.Socket): void {
     const t0 = process.hrtime.bigint();
     this.counters.inc('rx');
-    if (!this.rateLimiter.allow(rinfo.address)) {
-      this.counters.inc('drop-rate-limited');
+    const isSite = this.tunnelSockets.has(socket) ? this.sites.bySource(rinfo.address) !== undefined : this.plainAddresses.known(rinfo.address);
+    const verdict = this.rateLimiter.check(rinfo.address, isSite, RateLimiter.cost(buf.length));
+    if (verdict !== 'pass') {
+      this.counters.inc(`drop-rate-limited-${verdict}`);
       return;
     }
+    if (!isSite) this.counters.inc('rx-stranger');
     try {
       let msg;
       try {
@@ -248,6 +251,11 @@ export class MapServer {
       this.counters.inc('drop-malformed');
       this.log.error('internal error while handling a datagram', { from: rinfo.address, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
     }
+  }
+
+  /** A configured control address or a plain site's address (keeps a site's rate-limit bucket). */
+  private isSiteAddress(address: string): boolean {
+    return this.sites.bySource(address) !== undefined || this.plainAddresses.known(address);
   }
 
   private send(socket: dgram.Socket, bytes: Uint8Array, address: string, port: number): void {
@@ -456,9 +464,9 @@ export class MapServer {
 
   private subscribe(publisher: Registration, subscriber: Registration): void {
     const ttlMin = Math.min(this.registry.ttlOf(publisher), this.config.subscriptions.maxTtl);
-    const r = this.subscriptions.add(publisher.prefix, subscriber.prefix, ttlMin * 60_000);
-    if (r === 'added') this.counters.inc('subscriptions-added');
-    else if (r === 'full') this.counters.inc('subscriptions-dropped-full');
+    const { result, evicted } = this.subscriptions.add(publisher.prefix, subscriber.prefix, ttlMin * 60_000);
+    if (result === 'added') this.counters.inc('subscriptions-added');
+    if (evicted) this.counters.inc('subscriptions-evicted');
   }
 
   /** Pushes `requester`'s record to `dest`'s xTR (one push in flight per pair). */
@@ -584,6 +592,7 @@ export class MapServer {
         this.replay.accept(site.replayProtection, site.name, sender, msg.nonce);
       }
     }
+    this.rateLimiter.charge(rinfo.address, msg.records.length); // storing costs per record
     // 3. store each record the site owns
     const source: Endpoint = { address: rinfo.address, port: rinfo.port, via: this.localAddress.get(socket) };
     const accepted: MappingRecord[] = [];
@@ -616,6 +625,12 @@ export class MapServer {
       if (site.wireguardKeys && (!key || !site.wireguardKeys.has(keyToBase64(key)))) {
         this.counters.inc('drop-key-not-allowed');
         this.log.info('map-register with a WireGuard key the site may not use', { site: site.name, prefix: formatEidPrefix(prefix) });
+        continue;
+      }
+      const over = rec.ttl === 0 ? undefined : this.overLimit(site, prefix);
+      if (over) {
+        this.counters.inc(over);
+        this.log.info(over === 'drop-site-quota' ? 'map-register over the site\'s max-registrations' : 'map-register over limits.registrations', { site: site.name, prefix: formatEidPrefix(prefix) });
         continue;
       }
       if (key && rec.ttl !== 0) {
@@ -670,6 +685,14 @@ export class MapServer {
       this.counters.inc('tx-map-notify-register');
     }
     this.histograms.mapRegister.record(Number(process.hrtime.bigint() - t0));
+  }
+
+  /** Why a new registration of `prefix` by `site` would be refused (a refresh never is), or undefined. */
+  private overLimit(site: Site, prefix: EidPrefix): 'drop-site-quota' | 'drop-global-limit' | undefined {
+    if (this.registry.get(prefix)?.siteName === site.name) return undefined;
+    if (this.registry.countOf(site.name) >= site.maxRegistrations) return 'drop-site-quota';
+    if (this.registry.size >= this.config.limits.registrations) return 'drop-global-limit';
+    return undefined;
   }
 
   private onMapNotifyAck(bytes: Buffer, msg: MapNotifyAck): void {
@@ -770,6 +793,7 @@ export class MapServer {
       this.notifySubscribers(reg.prefix, () => withdrawalRecord(this.registry.recordOf(reg)));
     }
     this.subscriptions.expire();
+    this.rateLimiter.prune((a) => this.isSiteAddress(a));
   }
 
   // --- configuration ----------------------------------------------------------------------------
@@ -785,7 +809,7 @@ export class MapServer {
     this.config = { ...next, listen: before.listen, listenDefault: before.listenDefault, port: before.port, ...(before.controlListen ? { controlListen: before.controlListen } : {}) };
     this.sites = new SiteTable(next.sites);
     this.registry.ttlMs = next.registrationTtl * 1000;
-    this.rateLimiter = new RateLimiter(next.rateLimit.rate, next.rateLimit.burst, next.rateLimit.tableSize);
+    this.rateLimiter = new RateLimiter(next.rateLimit);
     this.keyBindings.configure(this.sites.all());
     this.replay.retain(new Set(next.sites.map((x) => x.name)));
     let withdrawn = 0;
@@ -826,10 +850,8 @@ export class MapServer {
     const now = performance.now();
     const wall = Date.now();
     const regs: MsSnapshot['registrations'] = [];
-    const perSite = new Map<string, number>();
     for (const reg of this.registry.all()) {
-      if (reg.siteName !== undefined) perSite.set(reg.siteName, (perSite.get(reg.siteName) ?? 0) + 1);
-      if (regs.length >= limit) continue;
+      if (regs.length >= limit) break;
       const rec = this.registry.recordOf(reg);
       let key: string | undefined;
       try {
@@ -860,13 +882,18 @@ export class MapServer {
         keyId: s.keyId,
         prefixes: s.prefixes.map((p) => formatEidPrefix(p.prefix) + (p.acceptMoreSpecifics ? ' (+more-specifics)' : '')),
         xtrs: [...s.controlAddresses],
-        registrations: perSite.get(s.name) ?? 0,
+        registrations: this.registry.countOf(s.name),
+        maxRegistrations: s.maxRegistrations,
       })),
       registrationCount: this.registry.size,
+      registrationLimit: this.config.limits.registrations,
+      plainSiteAddresses: this.plainAddresses.size,
       registrations: regs,
       subscriptions: this.subscriptions.size,
+      subscriptionLimit: this.config.subscriptions.max,
       pendingNotifies: this.notifier.size,
-      rateLimiterSources: this.rateLimiter.size,
+      rateLimiter: { siteSources: this.rateLimiter.size.sites, strangerSources: this.rateLimiter.size.strangers, tableSize: this.config.rateLimit.tableSize },
+      heapUsedBytes: process.memoryUsage().heapUsed,
       counters: this.counters.toJSON(),
       latencyMicroseconds: {
         mapRequest: this.histograms.mapRequest.summary(),
@@ -883,8 +910,13 @@ export interface MsSnapshot {
   uptimeSeconds: number;
   config: string | null;
   pushOrder: string;
-  sites: Array<{ name: string; keyId: number; prefixes: string[]; xtrs: string[]; registrations: number }>;
+  sites: Array<{ name: string; keyId: number; prefixes: string[]; xtrs: string[]; registrations: number; maxRegistrations: number }>;
   registrationCount: number;
+  /** limits.registrations */
+  registrationLimit: number;
+  /** Distinct addresses registrations come from (site addresses, with the control addresses). */
+  /** Underlay addresses of plain sites (registration sources and RLOCs). */
+  plainSiteAddresses: number;
   registrations: Array<{
     prefix: string;
     site: string | null;
@@ -897,8 +929,11 @@ export interface MsSnapshot {
     source: string | null;
   }>;
   subscriptions: number;
+  subscriptionLimit: number;
   pendingNotifies: number;
-  rateLimiterSources: number;
+  /** Rate-limit buckets held: site addresses, stranger sources (at most tableSize). */
+  rateLimiter: { siteSources: number; strangerSources: number; tableSize: number };
+  heapUsedBytes: number;
   counters: Record<string, number>;
   latencyMicroseconds: Record<string, ReturnType<Histogram['summary']>>;
 }

@@ -14,6 +14,8 @@ export interface Site {
   readonly key: string;
   readonly keyId: 1 | 2;
   readonly prefixes: readonly SitePrefixConfig[];
+  /** Registrations it may hold at once. */
+  readonly maxRegistrations: number;
   /** When set, the only WireGuard public keys (base64) the site may register. */
   readonly wireguardKeys?: ReadonlySet<string>;
   /**
@@ -43,6 +45,7 @@ export class SiteTable {
         key: c.key,
         keyId: c.keyId,
         prefixes: c.prefixes,
+        maxRegistrations: c.maxRegistrations,
         ...(c.wireguardKeys ? { wireguardKeys: new Set(c.wireguardKeys) } : {}),
         controlAddresses: new Set(c.xtrs.map((x) => x.controlAddress)),
         replayProtection: c.replayProtection,

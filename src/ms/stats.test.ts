@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { Histogram } from './stats.js';
-import { RateLimiter } from './rate-limit.js';
 
 describe('Histogram', () => {
   it('gives quantiles within its 4 % resolution', () => {
@@ -19,23 +18,5 @@ describe('Histogram', () => {
     for (const v of [3, 5, 8, 2 ** 40]) small.record(v);
     expect(small.quantile(0.25)).toBe(3);
     expect(small.quantile(1)).toBe(2 ** 40);
-  });
-});
-
-describe('RateLimiter', () => {
-  it('allows a burst, then the rate, per source, in a bounded table', () => {
-    let t = 0;
-    const rl = new RateLimiter(10, 5, 3, () => t);
-    let ok = 0;
-    for (let i = 0; i < 20; i++) if (rl.allow('a')) ok++;
-    expect(ok).toBe(5);
-    expect(rl.allow('b')).toBe(true); // another source has its own bucket
-    t = 1000; // one second: 10 more tokens, capped at the burst
-    ok = 0;
-    for (let i = 0; i < 20; i++) if (rl.allow('a')) ok++;
-    expect(ok).toBe(5);
-    for (const s of ['c', 'd', 'e', 'f']) rl.allow(s);
-    expect(rl.size).toBe(3);
-    expect(new RateLimiter(0, 1, 1).allow('x')).toBe(true);
   });
 });

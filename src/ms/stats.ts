@@ -6,6 +6,7 @@
 
 const COUNTER_NAMES = [
   'rx',
+  'rx-stranger',
   'rx-map-request',
   'rx-ecm',
   'rx-map-register',
@@ -30,7 +31,7 @@ const COUNTER_NAMES = [
   'subscriptions-notified',
   'subscriptions-acked',
   'subscriptions-unacked',
-  'subscriptions-dropped-full',
+  'subscriptions-evicted',
   'send-errors',
   // strangers (no site's xTR): answered, never believed
   'rx-map-request-stranger',
@@ -39,7 +40,9 @@ const COUNTER_NAMES = [
   'source-eid-not-senders',
   'register-nonce-zero',
   // drop reasons
-  'drop-rate-limited',
+  'drop-rate-limited-site',
+  'drop-rate-limited-source',
+  'drop-rate-limited-strangers',
   'drop-malformed',
   'drop-bad-checksum',
   'drop-unexpected-type',
@@ -59,6 +62,8 @@ const COUNTER_NAMES = [
   'drop-site-key-limit',
   'drop-replayed',
   'drop-stale-nonce',
+  'drop-site-quota',
+  'drop-global-limit',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

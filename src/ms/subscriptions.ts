@@ -6,6 +6,12 @@
  *
  * A subscriber is named by its own registered prefix: notifications go to wherever that prefix
  * is registered from at the time of the change, signed with its site's current key.
+ *
+ * Bounded at `max` with constant-time add and eviction: every subscription is also kept in one
+ * Set in add/renewal order, so the least recently renewed is its first element. Adding to a full
+ * table evicts that one; the sweep expires from the head, a bounded number per call. With equal
+ * TTLs the order is the expiry order; an expired subscription behind a longer-lived head waits
+ * for the head, for eviction or for `of()` of its publisher, and is never told anything meanwhile.
  */
 import { eidPrefixKey, type EidPrefix } from '../mapping/eid.js';
 
@@ -15,66 +21,92 @@ export interface Subscription {
   expiresAt: number;
 }
 
+interface Entry extends Subscription {
+  readonly publisherKey: string;
+  readonly subscriberKey: string;
+}
+
 export class Subscriptions {
-  private readonly byPublisher = new Map<string, Map<string, Subscription>>();
-  private total = 0;
+  private readonly byPublisher = new Map<string, Map<string, Entry>>();
+  /** Every entry, least recently added or renewed first. */
+  private readonly byRenewal = new Set<Entry>();
 
   constructor(
+    /** At least 1 (`subscriptions.enabled: false` turns them off). */
     private readonly max: number,
     private readonly now: () => number = () => performance.now(),
   ) {}
 
   get size(): number {
-    return this.total;
+    return this.byRenewal.size;
   }
 
   /**
-   * Subscribes `subscriber` to changes of `publisher` for `ttlMs`. Returns 'added', 'renewed', or
-   * 'full' when the table holds `max` subscriptions already.
+   * Subscribes `subscriber` to changes of `publisher` for `ttlMs`. Returns 'added' or 'renewed',
+   * and whether a live subscription was evicted to make room (the table held `max`).
    */
-  add(publisher: EidPrefix, subscriber: EidPrefix, ttlMs: number): 'added' | 'renewed' | 'full' {
+  add(publisher: EidPrefix, subscriber: EidPrefix, ttlMs: number): { result: 'added' | 'renewed'; evicted: boolean } {
     const pk = eidPrefixKey(publisher);
     const sk = eidPrefixKey(subscriber);
     let subs = this.byPublisher.get(pk);
     const existing = subs?.get(sk);
-    const expiresAt = this.now() + ttlMs;
+    const now = this.now();
     if (existing) {
-      existing.expiresAt = Math.max(existing.expiresAt, expiresAt);
-      return 'renewed';
+      existing.expiresAt = Math.max(existing.expiresAt, now + ttlMs);
+      this.byRenewal.delete(existing);
+      this.byRenewal.add(existing);
+      return { result: 'renewed', evicted: false };
     }
-    if (this.total >= this.max) {
-      this.expire();
-      if (this.total >= this.max) return 'full';
+    let evicted = false;
+    if (this.byRenewal.size >= this.max) {
+      const oldest = this.byRenewal.values().next().value;
+      if (oldest) {
+        evicted = oldest.expiresAt > now;
+        this.remove(oldest);
+        subs = this.byPublisher.get(pk); // the oldest may have been the last of this publisher's
+      }
     }
     if (!subs) {
       subs = new Map();
       this.byPublisher.set(pk, subs);
     }
-    subs.set(sk, { subscriber, expiresAt });
-    this.total++;
-    return 'added';
+    const entry: Entry = { subscriber, expiresAt: now + ttlMs, publisherKey: pk, subscriberKey: sk };
+    subs.set(sk, entry);
+    this.byRenewal.add(entry);
+    return { result: 'added', evicted };
   }
 
-  /** The live subscribers of `publisher`. */
+  /** The live subscribers of `publisher` (its expired ones are forgotten on the way). */
   of(publisher: EidPrefix): Subscription[] {
     const subs = this.byPublisher.get(eidPrefixKey(publisher));
     if (!subs) return [];
     const now = this.now();
-    return [...subs.values()].filter((s) => s.expiresAt > now);
+    const out: Subscription[] = [];
+    for (const s of subs.values()) {
+      if (s.expiresAt > now) out.push(s);
+      else this.remove(s);
+    }
+    return out;
   }
 
-  /** Forgets expired subscriptions. */
-  expire(): void {
+  /** Forgets expired subscriptions from the head of the renewal order, at most `maxWork`. Returns how many. */
+  expire(maxWork = 4096): number {
     const now = this.now();
-    for (const [pk, subs] of this.byPublisher) {
-      for (const [sk, s] of subs) {
-        if (s.expiresAt <= now) {
-          subs.delete(sk);
-          this.total--;
-        }
-      }
-      if (subs.size === 0) this.byPublisher.delete(pk);
+    let n = 0;
+    for (const s of this.byRenewal) {
+      if (n >= maxWork || s.expiresAt > now) break;
+      this.remove(s);
+      n++;
     }
+    return n;
+  }
+
+  private remove(s: Entry): void {
+    this.byRenewal.delete(s);
+    const subs = this.byPublisher.get(s.publisherKey);
+    if (!subs) return;
+    subs.delete(s.subscriberKey);
+    if (subs.size === 0) this.byPublisher.delete(s.publisherKey);
   }
 
   /** Publisher prefix text -> subscriber prefix texts, for `ms show`. */

@@ -9,6 +9,8 @@
  *         {"id":3,"cmd":"deregister"} / {"id":4,"cmd":"close"}
  *         {"id":5,"cmd":"probe","hex":"...","to":{"address":..,"port":..},"listenPort":N,"timeoutMs":500}
  *         {"id":6,"cmd":"flood","to":{...},"count":100000,"prefix":"198.18.10.0","key":"wrong"}
+ *         {"id":7,"cmd":"flood","to":{...},"count":100000,...,"sources":20000,"base":"127.1.0.0"}: the same
+ *         packets from `sources` addresses (local ones: 127/8), count/sources from each
  * out:    {"id":1,"ok":true,"result":...} | {"id":1,"ok":false,"error":"...","code":"..."}
  *         {"event":"mapping"|"withdrawn"|"registered"|"drop", ...}
  */
@@ -20,7 +22,7 @@ import { eidAddress, recordJson, wrapWireguardKey, type MappingRecord } from '..
 import { formatEidPrefix } from '../../mapping/eid.js';
 import { LispwgError } from '../../util/errors.js';
 import { createLogger } from '../../util/log.js';
-import { hostilePackets } from './hostile.js';
+import { floodFromSources, hostilePackets } from './hostile.js';
 
 interface RecordSpec {
   eid: string;
@@ -84,7 +86,24 @@ async function probe(req: { hex: string; to: { address: string; port: number }; 
   }
 }
 
-async function flood(req: { to: { address: string; port: number }; count: number; prefix: string; maskLen: number; seed?: number; itrRloc: string }): Promise<unknown> {
+async function flood(req: { to: { address: string; port: number }; count: number; prefix: string; maskLen: number; seed?: number; itrRloc: string; sourceEid?: string; sources?: number; base?: string }): Promise<unknown> {
+  if (req.sources) {
+    const packets = hostilePackets(req.count, { prefix: req.prefix, maskLen: req.maskLen, seed: req.seed ?? 1, itrRloc: req.itrRloc, ...(req.sourceEid ? { sourceEid: req.sourceEid } : {}) });
+    const kinds: Record<string, number> = {};
+    const r = await floodFromSources({
+      to: req.to,
+      base: req.base ?? '127.1.0.0',
+      sources: req.sources,
+      perSource: Math.ceil(req.count / req.sources),
+      packet: () => {
+        const p = packets.next();
+        if (p.done) return undefined;
+        kinds[p.value.kind] = (kinds[p.value.kind] ?? 0) + 1;
+        return p.value.bytes;
+      },
+    });
+    return { ...r, kinds };
+  }
   const sock = dgram.createSocket(req.to.address.includes(':') ? 'udp6' : 'udp4');
   await new Promise<void>((r) => sock.bind(0, () => r()));
   let replies = 0;
@@ -92,7 +111,7 @@ async function flood(req: { to: { address: string; port: number }; count: number
   const start = performance.now();
   let sent = 0;
   const kinds: Record<string, number> = {};
-  for (const p of hostilePackets(req.count, { prefix: req.prefix, maskLen: req.maskLen, seed: req.seed ?? 1, itrRloc: req.itrRloc })) {
+  for (const p of hostilePackets(req.count, { prefix: req.prefix, maskLen: req.maskLen, seed: req.seed ?? 1, itrRloc: req.itrRloc, ...(req.sourceEid ? { sourceEid: req.sourceEid } : {}) })) {
     kinds[p.kind] = (kinds[p.kind] ?? 0) + 1;
     sock.send(p.bytes, req.to.port, req.to.address);
     sent++;

@@ -2,9 +2,12 @@
  * Hostile input for the Map-Server's robustness test: random bytes, truncated and bit-flipped
  * messages, Map-Registers for a victim's prefix signed with a wrong key (or none, or the wrong
  * length), forged Map-Notify-Acks, ECMs with broken inner headers, unexpected message types.
- * Deterministic for a seed. Test tooling, not part of the product.
+ * Deterministic for a seed. And a flood from many source addresses (every address of 127/8 is
+ * local on Linux: a socket bound to each is a source a random-source attacker would spoof).
+ * Test tooling, not part of the product.
  */
 import { createHmac } from 'node:crypto';
+import dgram from 'node:dgram';
 import { eidAddress, encodeMessage, signMessage, type LispMessage, type MappingRecord } from '../../lisp/index.js';
 import { rng } from '../../util/random.js';
 
@@ -15,9 +18,11 @@ export interface HostilePacket {
 
 /**
  * `count` hostile packets aimed at `prefix`/`maskLen` (the victim's registration); Map-Requests
- * among them name `itrRloc` (the attacker itself) as where replies go.
+ * among them name `itrRloc` (the attacker itself) as where replies go. With `sourceEid` (another
+ * site's EID), one packet in 20 is a well-formed ECM Map-Request for the victim's EID naming that
+ * EID as its source: believed, it would push that site's key to the victim and subscribe both.
  */
-export function* hostilePackets(count: number, o: { prefix: string; maskLen: number; seed: number; itrRloc: string }): Generator<HostilePacket> {
+export function* hostilePackets(count: number, o: { prefix: string; maskLen: number; seed: number; itrRloc: string; sourceEid?: string }): Generator<HostilePacket> {
   const r = rng(o.seed);
   const int = (n: number) => Math.floor(r() * n);
   const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
@@ -86,7 +91,11 @@ export function* hostilePackets(count: number, o: { prefix: string; maskLen: num
         break;
       }
       case 8:
-        yield { kind: 'unexpected-type', bytes: Buffer.from(validBytes[2 + int(2)]!) };
+        if (o.sourceEid && i % 20 === 8) {
+          const message: LispMessage = { ...(valid[0] as Extract<LispMessage, { type: 'map-request' }>), nonce: BigInt(i + 1), sourceEid: eidAddress(o.sourceEid) };
+          const inner = { source: o.itrRloc, destination: o.prefix, sourcePort: 4342, destinationPort: 4342, ttl: 64 };
+          yield { kind: 'spoofed-source-eid', bytes: encodeMessage({ type: 'ecm', security: false, ddt: false, inner, message }) };
+        } else yield { kind: 'unexpected-type', bytes: Buffer.from(validBytes[2 + int(2)]!) };
         break;
       default: {
         // a Map-Register header claiming 255 records, followed by junk, HMAC'd with a guess
@@ -96,4 +105,59 @@ export function* hostilePackets(count: number, o: { prefix: string; maskLen: num
       }
     }
   }
+}
+
+export interface SourceFlood {
+  sent: number;
+  /** Datagrams that came back to the flooding sockets (replies to what the server served). */
+  replies: number;
+  sources: number;
+  seconds: number;
+}
+
+/**
+ * Sends `perSource` packets from each of `sources` IPv4 source addresses counted up from `base`
+ * (e.g. 127.1.0.0), `concurrency` sockets at a time, each kept open a moment to hear replies
+ * (source addresses are taken as given: on 127/8 up to 16 million).
+ * `packet(source, i)` builds the i-th packet of a source (undefined: none).
+ */
+export async function floodFromSources(o: {
+  to: { address: string; port: number };
+  base: string;
+  sources: number;
+  perSource: number;
+  packet: (source: string, i: number) => Uint8Array | undefined;
+  concurrency?: number;
+  /** Pause after each packet of every socket of a batch (default: one event-loop turn). */
+  pauseMs?: number;
+}): Promise<SourceFlood> {
+  const base = o.base.split('.').reduce((n, x) => n * 256 + Number(x), 0);
+  const address = (k: number) => [24, 16, 8, 0].map((sh) => ((base + k) >>> sh) & 255).join('.');
+  const concurrency = o.concurrency ?? 256;
+  let sent = 0;
+  let replies = 0;
+  const start = performance.now();
+  for (let k0 = 0; k0 < o.sources; k0 += concurrency) {
+    const batch: dgram.Socket[] = [];
+    for (let k = k0; k < Math.min(o.sources, k0 + concurrency); k++) {
+      const sock = dgram.createSocket('udp4');
+      await new Promise<void>((r) => sock.bind(0, address(k), () => r()));
+      sock.on('message', () => replies++);
+      sock.on('error', () => undefined);
+      batch.push(sock);
+    }
+    for (let i = 0; i < o.perSource; i++) {
+      batch.forEach((sock, j) => {
+        const bytes = o.packet(address(k0 + j), i);
+        if (!bytes) return;
+        sock.send(bytes, o.to.port, o.to.address);
+        sent++;
+      });
+      // let the receiver drain its socket instead of the kernel dropping
+      await new Promise((r) => (o.pauseMs ? setTimeout(r, o.pauseMs) : setImmediate(r)));
+    }
+    await new Promise((r) => setTimeout(r, 5));
+    for (const sock of batch) sock.close();
+  }
+  return { sent, replies, sources: o.sources, seconds: (performance.now() - start) / 1000 };
 }
