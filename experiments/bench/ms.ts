@@ -30,7 +30,7 @@ import { Histogram } from '../../src/ms/stats.js';
 import { makeEidPrefix } from '../../src/mapping/eid.js';
 import { createLogger } from '../../src/util/log.js';
 import { MonotonicNonces } from '../../src/lisp/nonce.js';
-import { eidAddress, encodeMessage, encodingLength, signMessage, wrapWireguardKey, type MapRequest, type MappingRecord } from '../../src/lisp/index.js';
+import { eidAddress, rewriteEcmNonce, encodeMessage, encodingLength, signMessage, wrapWireguardKey, type MapRequest, type MappingRecord } from '../../src/lisp/index.js';
 
 const SITE_KEY = 'bench-site-key';
 
@@ -96,6 +96,8 @@ async function generator(p: GeneratorParams): Promise<GeneratorResult> {
   const K = p.mode === 'requests' ? Math.min(p.count, 8192) : p.count;
   const msgs: Buffer[] = [];
   const nonceAt: number[] = [];
+  const checksumAt: number[] = [];
+  const registerSeq = new Map<bigint, number>();
   const nonces = new MonotonicNonces(); // fresh and new: the Map-Server refuses replayed Map-Registers
   let rnd = p.seed >>> 0 || 1;
   const next = () => ((rnd = Math.imul(rnd ^ (rnd >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0);
@@ -110,9 +112,13 @@ async function generator(p: GeneratorParams): Promise<GeneratorResult> {
       const bytes = encodeMessage({ type: 'ecm', security: false, ddt: false, inner: { source: '127.0.0.1', destination: '127.0.0.1', sourcePort: myPort, destinationPort: 4342, ttl: 64 }, message: req });
       msgs.push(bytes);
       nonceAt.push(bytes.length - encodingLength(req) + 4);
+      checksumAt.push(bytes.length - encodingLength(req) - 2); // the inner UDP header's last word
     } else {
-      msgs.push(signMessage({ type: 'map-register', proxyReply: true, security: false, rtr: false, wantMapNotify: true, nonce: nonces.next(), keyId: 1, authData: new Uint8Array(0), records: [record(k, p.region, true)] }, 1, SITE_KEY));
+      const nonce = nonces.next();
+      registerSeq.set(nonce, k); // each Map-Register is sent once (K = count): its nonce names it
+      msgs.push(signMessage({ type: 'map-register', proxyReply: true, security: false, rtr: false, wantMapNotify: true, nonce, keyId: 1, authData: new Uint8Array(0), records: [record(k, p.region, true)] }, 1, SITE_KEY));
       nonceAt.push(4);
+      checksumAt.push(-1);
     }
   }
   const hist = new Histogram();
@@ -128,7 +134,8 @@ async function generator(p: GeneratorParams): Promise<GeneratorResult> {
       const seq = sent++;
       const k = seq % K;
       const m = msgs[k]!;
-      if (p.mode === 'requests') m.writeBigUInt64BE(BigInt(seq), nonceAt[k]!);
+      // a new nonce and the inner UDP checksum that goes with it (the server drops a wrong one)
+      if (p.mode === 'requests') rewriteEcmNonce(m, { nonceOffset: nonceAt[k]!, checksumOffset: checksumAt[k]! }, BigInt(seq));
       sentAt[seq] = performance.now();
       sock.send(m, p.port, '127.0.0.1');
     };
@@ -139,8 +146,9 @@ async function generator(p: GeneratorParams): Promise<GeneratorResult> {
     };
     sock.on('message', (buf) => {
       if (buf.length < 12) return;
-      const seq = p.mode === 'requests' ? Number(buf.readBigUInt64BE(4)) : Number(buf.readBigUInt64BE(4));
-      if (seq >= p.count || done[seq]) return;
+      const nonce = buf.readBigUInt64BE(4);
+      const seq = p.mode === 'requests' ? Number(nonce) : (registerSeq.get(nonce) ?? -1);
+      if (seq < 0 || seq >= p.count || done[seq]) return;
       done[seq] = 1;
       answered++;
       hist.record((performance.now() - sentAt[seq]!) * 1e6);

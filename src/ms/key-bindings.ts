@@ -1,24 +1,30 @@
 /**
  * Which site a WireGuard public key belongs to. A key is one site's: listed in its
  * `wireguard-keys` (the config refuses a key listed twice), or bound by the first registration
- * that carries it and held from then on, so another site can never register it and have its
- * mapping (its RLOC) answered under that key. A site holds at most `perSite` bound keys; when it
- * needs another (an xTR restarted with a fresh key), the keys none of its registrations carries
- * any more are let go first.
+ * that carries it and held from then on, also while no registration carries it, so another site
+ * can never register it and have its mapping (its RLOC) answered under that key. A site holds at
+ * most as many bound keys as it may hold registrations (`max-registrations`); when it needs
+ * another (an xTR restarted with a fresh key), the keys none of its registrations carries any
+ * more are let go first. Each binding counts the registrations that carry it, so that costs no
+ * scan of the registry.
  */
 import type { Site } from './sites.js';
 
 export type BindResult = 'ok' | 'other-site' | 'site-full';
 
+interface Binding {
+  site: string;
+  /** Registrations carrying the key now. */
+  uses: number;
+}
+
 export class KeyBindings {
   private configured = new Map<string, string>();
-  private readonly owner = new Map<string, string>();
+  private readonly bound = new Map<string, Binding>();
   private readonly bySite = new Map<string, Set<string>>();
 
-  constructor(private readonly perSite: number) {}
-
   get size(): number {
-    return this.owner.size;
+    return this.bound.size;
   }
 
   /** Takes the keys the sites list; forgets bindings of sites that are gone or keys now listed by another. */
@@ -29,39 +35,55 @@ export class KeyBindings {
       names.add(s.name);
       for (const k of s.wireguardKeys ?? []) this.configured.set(k, s.name);
     }
-    for (const [key, site] of this.owner) {
+    for (const [key, b] of this.bound) {
       const listed = this.configured.get(key);
-      if (!names.has(site) || (listed !== undefined && listed !== site)) this.unbind(key, site);
+      if (!names.has(b.site) || (listed !== undefined && listed !== b.site)) this.unbind(key, b.site);
     }
   }
 
   /** The site that owns `key`, if any. */
   ownerOf(key: string): string | undefined {
-    return this.configured.get(key) ?? this.owner.get(key);
+    return this.configured.get(key) ?? this.bound.get(key)?.site;
   }
 
-  /**
-   * Binds `key` to `site` unless another site owns it. `inUse` lists the keys the site's current
-   * registrations carry (asked only when the site is at its limit).
-   */
-  bind(site: string, key: string, inUse: () => ReadonlySet<string>): BindResult {
+  /** May `site` register `key`? Binds it to the site when no one owns it (up to `limit` keys a site). */
+  bind(site: string, key: string, limit: number): BindResult {
     const owner = this.ownerOf(key);
-    if (owner !== undefined) return owner === site ? 'ok' : 'other-site';
-    let keys = this.bySite.get(site);
-    if (keys && keys.size >= this.perSite) {
-      const used = inUse();
-      for (const k of [...keys]) if (!used.has(k)) this.unbind(k, site);
-      keys = this.bySite.get(site);
-      if (keys && keys.size >= this.perSite) return 'site-full';
+    if (owner !== undefined) {
+      if (owner !== site) return 'other-site';
+      if (!this.bound.has(key)) this.add(site, key); // a listed key: counted like the others
+      return 'ok';
     }
-    if (!keys) this.bySite.set(site, (keys = new Set()));
-    keys.add(key);
-    this.owner.set(key, site);
+    const keys = this.bySite.get(site);
+    if (keys && keys.size >= limit) {
+      for (const k of [...keys]) if (this.bound.get(k)!.uses === 0) this.unbind(k, site);
+      if (keys.size >= limit) return 'site-full';
+    }
+    this.add(site, key);
     return 'ok';
   }
 
+  /** A registration now carries `key` (bound before with `bind`). */
+  use(key: string): void {
+    const b = this.bound.get(key);
+    if (b) b.uses++;
+  }
+
+  /** A registration no longer carries `key` (the binding is held). */
+  release(key: string): void {
+    const b = this.bound.get(key);
+    if (b && b.uses > 0) b.uses--;
+  }
+
+  private add(site: string, key: string): void {
+    this.bound.set(key, { site, uses: 0 });
+    let keys = this.bySite.get(site);
+    if (!keys) this.bySite.set(site, (keys = new Set()));
+    keys.add(key);
+  }
+
   private unbind(key: string, site: string): void {
-    this.owner.delete(key);
+    this.bound.delete(key);
     const keys = this.bySite.get(site);
     keys?.delete(key);
     if (keys && !keys.size) this.bySite.delete(site);

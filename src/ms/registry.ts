@@ -182,9 +182,10 @@ export class Registry {
 
   /**
    * Stores or refreshes a registration. `siteName` undefined makes a static mapping that never
-   * expires. Returns what happened: a new prefix, the same record again, or a changed record.
+   * expires. Returns what happened: a new prefix, the same record again, or a changed record
+   * (with the Map-Reply it answered with `before`).
    */
-  upsert(prefix: EidPrefix, siteName: string | undefined, reply: Uint8Array, source: Endpoint | undefined): { reg: Registration; result: UpsertResult } {
+  upsert(prefix: EidPrefix, siteName: string | undefined, reply: Uint8Array, source: Endpoint | undefined): { reg: Registration; result: UpsertResult; before?: Buffer } {
     this.maybeCompact(); // here, not on removal: a withdrawn registration's bytes are read just after
     const now = this.now();
     const wall = Date.now();
@@ -192,7 +193,9 @@ export class Registry {
     const old = this.db.get(prefix);
     if (old && old.siteName === siteName) {
       const changed = !this.store.equals(old.replyAt, old.replyLength, reply);
+      let before: Buffer | undefined;
       if (changed) {
+        before = Buffer.from(this.store.view(old.replyAt, old.replyLength));
         this.store.free(old.replyLength);
         old.replyAt = this.store.put(reply);
         old.replyLength = reply.length;
@@ -205,10 +208,12 @@ export class Registry {
         this.byAge.delete(old);
         this.byAge.add(old);
       }
-      return { reg: old, result: changed ? 'changed' : 'refreshed' };
+      return before ? { reg: old, result: 'changed', before } : { reg: old, result: 'refreshed' };
     }
+    let before: Buffer | undefined;
     if (old) {
       this.byAge.delete(old); // another owner (reload moved the prefix): replace
+      before = Buffer.from(this.store.view(old.replyAt, old.replyLength));
       this.store.free(old.replyLength);
       this.forget(old);
     }
@@ -217,7 +222,7 @@ export class Registry {
     this.db.set(prefix, reg);
     this.db.setPayload(prefix, reg.replyAt, reg.replyLength);
     if (siteName !== undefined) this.byAge.add(reg);
-    return { reg, result: old ? 'changed' : 'new' };
+    return before ? { reg, result: 'changed', before } : { reg, result: 'new' };
   }
 
   /** Removes a registration. Its reply bytes stay readable until the next change (for the withdrawal). */

@@ -71,8 +71,7 @@ import { SiteAddresses } from './site-addresses.js';
 
 /** EID records answered per Map-Request at most (the rest are counted and ignored). */
 const MAX_RECORDS_PER_REQUEST = 8;
-/** WireGuard keys one site may hold bound at a time (see key-bindings.ts). */
-const KEYS_PER_SITE = 16;
+
 
 /** A Map-Request's sender that is a site's xTR: through the tunnel (that site), or a plain site's address. */
 interface Sender {
@@ -115,7 +114,7 @@ export class MapServer {
   private readonly pushesInFlight = new Map<string, bigint>();
   /** Changed registrations whose subscribers are told once the pushes to them are acknowledged. */
   private readonly tellsPending = new Set<Registration>();
-  private readonly keyBindings = new KeyBindings(KEYS_PER_SITE);
+  private readonly keyBindings = new KeyBindings();
   private readonly replay: RegisterReplay;
   /** Underlay addresses of the plain sites' registrations (who speaks for a plain site). */
   private readonly plainAddresses = new SiteAddresses();
@@ -519,19 +518,12 @@ export class MapServer {
     return reg && { record: this.registry.recordOf(reg), source: reg.source };
   }
 
-  /** The WireGuard keys `site`'s registrations carry (a scan: only when the site is at its key limit). */
-  private keysInUse(site: Site): Set<string> {
-    const out = new Set<string>();
-    for (const reg of this.registry.all()) {
-      if (reg.siteName !== site.name) continue;
-      try {
-        const k = recordKey(this.registry.recordOf(reg));
-        if (k) out.add(keyToBase64(k));
-      } catch {
-        // a record we stored decodes: nothing to do
-      }
-    }
-    return out;
+  /** What a registration leaving (withdrawn, expired) held: its key's use, its plain site's addresses. */
+  private forget(reg: Registration): void {
+    this.plainAddresses.delete(reg.prefix);
+    if (reg.siteName === undefined) return;
+    const key = replyKey(this.registry.replyOf(reg)); // readable until the next change
+    if (key) this.keyBindings.release(key);
   }
 
   /** How long a reply waits for its push's Map-Notify-Ack (push.wait). */
@@ -634,7 +626,7 @@ export class MapServer {
         continue;
       }
       if (key && rec.ttl !== 0) {
-        const bound = this.keyBindings.bind(site.name, keyToBase64(key), () => this.keysInUse(site));
+        const bound = this.keyBindings.bind(site.name, keyToBase64(key), site.maxRegistrations);
         if (bound !== 'ok') {
           this.counters.inc(bound === 'other-site' ? 'drop-key-of-other-site' : 'drop-site-key-limit');
           this.log.warn(bound === 'other-site' ? 'map-register with another site\'s WireGuard key' : 'map-register with one WireGuard key too many for the site', {
@@ -651,7 +643,12 @@ export class MapServer {
         this.withdraw(prefix, 'deregistered');
         continue;
       }
-      const { reg, result } = this.registry.upsert(prefix, site.name, encodeReply(rec), source);
+      const { reg, result, before } = this.registry.upsert(prefix, site.name, encodeReply(rec), source);
+      if (result !== 'refreshed') {
+        if (key) this.keyBindings.use(keyToBase64(key));
+        const was = before && replyKey(before);
+        if (was) this.keyBindings.release(was);
+      }
       if (!site.controlAddresses.size && result !== 'refreshed') this.plainAddresses.set(prefix, site.name, [rinfo.address, ...rlocAddresses(rec)]);
       if (result === 'refreshed') {
         this.counters.inc('registrations-refreshed');
@@ -779,7 +776,7 @@ export class MapServer {
   private withdraw(prefix: EidPrefix, why: string): Registration | undefined {
     const reg = this.registry.remove(prefix);
     if (!reg) return undefined;
-    this.plainAddresses.delete(prefix);
+    this.forget(reg);
     this.log.info('withdrawn', { prefix: formatEidPrefix(prefix), site: reg.siteName, why });
     this.notifySubscribers(prefix, () => withdrawalRecord(this.registry.recordOf(reg)));
     return reg;
@@ -787,7 +784,7 @@ export class MapServer {
 
   private sweep(): void {
     for (const reg of this.registry.expire()) {
-      this.plainAddresses.delete(reg.prefix);
+      this.forget(reg);
       this.counters.inc('registrations-expired');
       this.log.info('registration expired', { prefix: formatEidPrefix(reg.prefix), site: reg.siteName });
       this.notifySubscribers(reg.prefix, () => withdrawalRecord(this.registry.recordOf(reg)));
@@ -953,6 +950,17 @@ function assembleReply(parts: Buffer[], nonce: bigint): Buffer {
   }
   out.writeBigUInt64BE(nonce, MAP_REPLY_NONCE_OFFSET);
   return out;
+}
+
+/** The WireGuard key (base64) of an encoded single-record Map-Reply, if it carries one. */
+function replyKey(reply: Buffer): string | undefined {
+  try {
+    const m = decodeMessage(reply);
+    const k = m.type === 'map-reply' && m.records[0] ? recordKey(m.records[0]) : undefined;
+    return k && keyToBase64(k);
+  } catch {
+    return undefined; // we encoded it: cannot happen
+  }
 }
 
 /** The IP addresses among a record's locators. */
