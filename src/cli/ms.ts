@@ -22,7 +22,9 @@ Runs the Map-Server / Map-Resolver (UDP 4342): stores each site's EID prefixes, 
 WireGuard key, answers Map-Requests, pushes the requester's key to the destination.
 
   --config FILE            YAML configuration (see src/ms/config.ts); flags override it
-  --listen ADDR            address to listen on (repeatable; default 0.0.0.0 and ::)
+  --listen ADDR            underlay address to listen on (repeatable; default 0.0.0.0 and ::
+                           without a control tunnel, none with one: the control address,
+                           bound to the tunnel's interface, is always listened on)
   --port N                 UDP port (default 4342)
   --site SPEC              a site: name=S,key-file=PATH[,key-id=1|2],prefix=P[,prefix=P2][,iid=N]
                            [,ams=yes][,wg-key=BASE64] (repeatable; ams = accept more-specifics;
