@@ -3,29 +3,19 @@
  * capped by the strangers' bucket while a site is served; registrations are capped per site and
  * in all; a Map-Register with 255 records costs bounded work.
  */
+import { siteRecord } from './testing/records.js';
 import { MonotonicNonces } from '../lisp/nonce.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MapServer } from './server.js';
 import { parseConfig } from './config.js';
 import { ControlClient } from '../control/client.js';
-import { eidAddress, encodeMessage, signMessage, type MappingRecord } from '../lisp/index.js';
+import { eidAddress, encodeMessage, signMessage } from '../lisp/index.js';
 import { createLogger } from '../util/log.js';
 import { floodFromSources } from './testing/hostile.js';
 import dgram from 'node:dgram';
 
 const quiet = createLogger({}, { level: 'error' });
 
-function record(eid: string, maskLen: number, rloc: string, ttl = 10): MappingRecord {
-  return {
-    ttl,
-    maskLen,
-    action: 0,
-    authoritative: true,
-    mapVersion: 0,
-    eid: eidAddress(eid),
-    locators: [{ priority: 1, weight: 100, mPriority: 255, mWeight: 0, local: true, probed: false, reachable: true, address: { afi: 'ipv4', address: rloc } }],
-  };
-}
 
 const cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -61,7 +51,7 @@ registration-ttl: 1h
 sites:
   - { name: a, key: key-a, prefixes: [198.18.1.0/24] }`);
     const a = await client(port, 'key-a', { registerIntervalMs: 3_600_000 });
-    await a.register([record('198.18.1.0', 24, '198.19.0.1')]);
+    await a.register([siteRecord('198.18.1.0', 24, '198.19.0.1')]);
     const before = { ...ms.counters.toJSON() };
     const snapBefore = ms.snapshot();
     const t0 = performance.now();
@@ -116,7 +106,7 @@ sites:
   - { name: a, key: key-a, max-registrations: 2, prefixes: [{ prefix: 198.18.1.0/24, accept-more-specifics: true }] }
   - { name: b, key: key-b, prefixes: [{ prefix: 198.18.2.0/24, accept-more-specifics: true }] }`);
     const a = await client(port, 'key-a', { registerIntervalMs: 3_600_000 });
-    const three = ['198.18.1.0', '198.18.1.64', '198.18.1.128'].map((e) => record(e, 26, '198.19.0.1'));
+    const three = ['198.18.1.0', '198.18.1.64', '198.18.1.128'].map((e) => siteRecord(e, 26, '198.19.0.1'));
     expect((await a.register(three)).records).toBe(2); // the Map-Notify names what was stored
     expect(ms.counters.get('drop-site-quota')).toBe(1);
     expect(ms.registry.countOf('a')).toBe(2);
@@ -124,12 +114,12 @@ sites:
     expect((await a.register(three)).records).toBe(2);
     expect(ms.counters.get('registrations-refreshed')).toBe(2);
     // a deregistration frees a place
-    await a.register([record('198.18.1.0', 26, '198.19.0.1', 0)]);
+    await a.register([siteRecord('198.18.1.0', 26, '198.19.0.1', undefined, 0)]);
     expect(ms.registry.countOf('a')).toBe(1);
-    expect((await a.register([record('198.18.1.64', 26, '198.19.0.1'), record('198.18.1.128', 26, '198.19.0.1')])).records).toBe(2);
+    expect((await a.register([siteRecord('198.18.1.64', 26, '198.19.0.1'), siteRecord('198.18.1.128', 26, '198.19.0.1')])).records).toBe(2);
     // the global limit: 1 static + 2 of a's; b gets 2 of its 4, the rest is refused
     const b = await client(port, 'key-b', { registerIntervalMs: 3_600_000 });
-    const four = ['198.18.2.0', '198.18.2.64', '198.18.2.128', '198.18.2.192'].map((e) => record(e, 26, '198.19.0.2'));
+    const four = ['198.18.2.0', '198.18.2.64', '198.18.2.128', '198.18.2.192'].map((e) => siteRecord(e, 26, '198.19.0.2'));
     expect((await b.register(four)).records).toBe(2);
     expect(ms.counters.get('drop-global-limit')).toBe(2);
     expect(ms.registry.size).toBe(5);
@@ -142,7 +132,7 @@ sites:
     const { ms, port } = await start(`rate-limit: { rate: 0 }
 sites:
   - { name: b, key: key-b, max-registrations: 100, prefixes: [{ prefix: 198.18.2.0/24, accept-more-specifics: true }] }`);
-    const records = Array.from({ length: 255 }, (_, i) => record(`198.18.2.${i}`, 32, '198.19.0.2'));
+    const records = Array.from({ length: 255 }, (_, i) => siteRecord(`198.18.2.${i}`, 32, '198.19.0.2'));
     const sock = dgram.createSocket('udp4');
     await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
     cleanup.push(() => new Promise<void>((r) => sock.close(() => r())));

@@ -4,6 +4,7 @@
  * The same behaviours run again between namespaces with the daemon as a process in
  * ms.integration.test.ts.
  */
+import { siteRecord } from './testing/records.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MapServer } from './server.js';
 import { parseConfig, type MsConfig } from './config.js';
@@ -16,18 +17,6 @@ const quiet = createLogger({}, { level: 'error' });
 const KEY_A = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
 const KEY_B = Uint8Array.from({ length: 32 }, (_, i) => 100 + i);
 
-function record(eid: string, maskLen: number, rloc: string, key?: Uint8Array, ttl = 10): MappingRecord {
-  const e = eidAddress(eid);
-  return {
-    ttl,
-    maskLen,
-    action: 0,
-    authoritative: true,
-    mapVersion: 0,
-    eid: key ? wrapWireguardKey(e, key) : e,
-    locators: [{ priority: 1, weight: 100, mPriority: 255, mWeight: 0, local: true, probed: false, reachable: true, address: { afi: 'ipv4', address: rloc } }],
-  };
-}
 
 function config(extra = ''): MsConfig {
   return parseConfig(
@@ -68,9 +57,9 @@ describe('MapServer over loopback', () => {
     const { ms, port } = await start();
     const a = await client(port, { key: 'key-a' });
     const b = await client(port, { key: 'key-b', keyId: 2 });
-    const reg = await a.register([record('198.18.1.0', 24, '198.19.0.1', KEY_A)]);
+    const reg = await a.register([siteRecord('198.18.1.0', 24, '198.19.0.1', KEY_A)]);
     expect(reg.records).toBe(1);
-    await b.register([record('198.18.2.0', 24, '198.19.0.2', KEY_B)]);
+    await b.register([siteRecord('198.18.2.0', 24, '198.19.0.2', KEY_B)]);
     const pushed = next<MappingEvent>(a, 'mapping');
     const res = await b.resolve('198.18.1.7', { sourceEid: '198.18.2.9' });
     const push = await pushed;
@@ -89,7 +78,7 @@ describe('MapServer over loopback', () => {
   it('answers negative replies with the widest empty prefix and the right action', async () => {
     const { port } = await start();
     const a = await client(port, { key: 'key-a' });
-    await a.register([record('198.18.1.0', 24, '198.19.0.1')]);
+    await a.register([siteRecord('198.18.1.0', 24, '198.19.0.1')]);
     const lig = await client(port);
     const outside = (await lig.resolve('10.1.2.3')).records[0]!;
     expect(outside.locators).toHaveLength(0);
@@ -103,7 +92,7 @@ describe('MapServer over loopback', () => {
     expect(eidOf(inSite.eid)?.address).toBe('198.18.3.0');
     // inside site b's /24 (more-specifics allowed), beside a registered /26
     const b = await client(port, { key: 'key-b', keyId: 2 });
-    await b.register([record('198.18.2.0', 26, '198.19.0.2')]);
+    await b.register([siteRecord('198.18.2.0', 26, '198.19.0.2')]);
     const beside = (await lig.resolve('198.18.2.200')).records[0]!;
     expect(beside.maskLen).toBe(25);
     expect(eidOf(beside.eid)?.address).toBe('198.18.2.128');
@@ -114,14 +103,14 @@ describe('MapServer over loopback', () => {
   it('refuses a wrong key and a foreign prefix, leaving the registration untouched', async () => {
     const { ms, port } = await start();
     const a = await client(port, { key: 'key-a' });
-    await a.register([record('198.18.1.0', 24, '198.19.0.1', KEY_A)]);
+    await a.register([siteRecord('198.18.1.0', 24, '198.19.0.1', KEY_A)]);
     const before = JSON.stringify(ms.snapshot().registrations.map((r) => [r.prefix, r.rlocs, r.wireguardKey]));
     const evil = await ControlClient.open({ mapServer: { address: '127.0.0.1', port }, site: { key: 'not-key-a' }, registerRetryMs: 50, registerAttempts: 2, logger: quiet });
     cleanup.push(() => evil.close());
-    await expect(evil.register([record('198.18.1.0', 24, '198.19.9.9', KEY_B)])).rejects.toThrow(/REGISTER_TIMEOUT|no Map-Notify/);
+    await expect(evil.register([siteRecord('198.18.1.0', 24, '198.19.9.9', KEY_B)])).rejects.toThrow(/REGISTER_TIMEOUT|no Map-Notify/);
     // site a's key, its own prefix first, then one of site b's: only its own is stored
     const greedy = await client(port, { key: 'key-a' });
-    await greedy.register([record('198.18.1.0', 24, '198.19.0.1', KEY_A), record('198.18.2.0', 24, '198.19.9.9')]);
+    await greedy.register([siteRecord('198.18.1.0', 24, '198.19.0.1', KEY_A), siteRecord('198.18.2.0', 24, '198.19.9.9')]);
     expect(ms.counters.get('drop-bad-hmac')).toBeGreaterThanOrEqual(2);
     expect(ms.counters.get('drop-prefix-not-allowed')).toBeGreaterThanOrEqual(1);
     expect(JSON.stringify(ms.snapshot().registrations.map((r) => [r.prefix, r.rlocs, r.wireguardKey]))).toBe(before);
@@ -131,12 +120,12 @@ describe('MapServer over loopback', () => {
     const { ms, port } = await start();
     const a = await client(port, { key: 'key-a' });
     const b = await client(port, { key: 'key-b', keyId: 2 });
-    await a.register([record('198.18.1.0', 24, '198.19.0.1', KEY_A)]);
-    await b.register([record('198.18.2.0', 24, '198.19.0.2', KEY_B)]);
+    await a.register([siteRecord('198.18.1.0', 24, '198.19.0.1', KEY_A)]);
+    await b.register([siteRecord('198.18.2.0', 24, '198.19.0.2', KEY_B)]);
     await b.resolve('198.18.1.1', { sourceEid: '198.18.2.1' }); // b subscribes to a (and a to b)
     // a moves: b hears the new RLOC
     const moved = next<MappingEvent>(b, 'mapping');
-    await a.register([record('198.18.1.0', 24, '198.19.0.11', KEY_A)]);
+    await a.register([siteRecord('198.18.1.0', 24, '198.19.0.11', KEY_A)]);
     expect((await moved).record.locators[0]!.address).toEqual({ afi: 'ipv4', address: '198.19.0.11' });
     // b deregisters: a hears the withdrawal with b's key revoked
     const gone = next<WithdrawnEvent>(a, 'withdrawn');
@@ -147,7 +136,7 @@ describe('MapServer over loopback', () => {
     // a expires (no refresh: its client stops): nobody left subscribed who is registered, so
     // register c, subscribe it to a, then stop a's refreshes
     const c = await client(port, { key: 'key-c' });
-    await c.register([record('198.18.3.0', 24, '198.19.0.3')]);
+    await c.register([siteRecord('198.18.3.0', 24, '198.19.0.3')]);
     await c.resolve('198.18.1.1', { sourceEid: '198.18.3.1' });
     const expired = next<WithdrawnEvent>(c, 'withdrawn');
     await a.close();
@@ -160,8 +149,8 @@ describe('MapServer over loopback', () => {
     const { ms, port } = await start();
     const a = await client(port, { key: 'key-a' });
     const b = await client(port, { key: 'key-b', keyId: 2 });
-    await a.register([record('198.18.1.0', 24, '198.19.0.1', KEY_A)]);
-    await b.register([record('198.18.2.0', 24, '198.19.0.2', KEY_B)]);
+    await a.register([siteRecord('198.18.1.0', 24, '198.19.0.1', KEY_A)]);
+    await b.register([siteRecord('198.18.2.0', 24, '198.19.0.2', KEY_B)]);
     const first = next<MappingEvent>(b, 'mapping');
     await a.resolve('198.18.2.1', { sourceEid: '198.18.1.1' }); // b gets a pushed; each subscribes to the other
     expect((await first).key).toEqual(KEY_A);
@@ -174,7 +163,7 @@ describe('MapServer over loopback', () => {
     b2.on('mapping', (e: MappingEvent) => seenByB2.push(e));
     a.on('mapping', (e: MappingEvent) => seenByA.push(e));
     const toA = next<MappingEvent>(a, 'mapping');
-    await b2.register([record('198.18.2.0', 24, '198.19.0.2', KEY_B2)]);
+    await b2.register([siteRecord('198.18.2.0', 24, '198.19.0.2', KEY_B2)]);
     const told = await toA;
     expect(formatEidPrefix(told.prefix)).toBe('198.18.2.0/24');
     expect(told.key).toEqual(KEY_B2);
@@ -193,7 +182,7 @@ describe('MapServer over loopback', () => {
     expect(seenByA).toHaveLength(1);
     // a new RLOC (same key) is a change too: b2 gets a again
     const again = next<MappingEvent>(a, 'mapping');
-    await b2.register([record('198.18.2.0', 24, '198.19.0.22', KEY_B2)]);
+    await b2.register([siteRecord('198.18.2.0', 24, '198.19.0.22', KEY_B2)]);
     expect((await again).record.locators[0]!.address).toEqual({ afi: 'ipv4', address: '198.19.0.22' });
     expect(seenByB2).toHaveLength(2);
     expect(ms.counters.get('pushes-on-change')).toBe(2);
@@ -203,8 +192,8 @@ describe('MapServer over loopback', () => {
     const { ms, port } = await start();
     const a = await client(port, { key: 'key-a' });
     const c = await client(port, { key: 'key-c' });
-    await a.register([record('198.18.1.0', 24, '198.19.0.1', KEY_A)]);
-    await c.register([record('198.18.3.0', 24, '198.19.0.3')]);
+    await a.register([siteRecord('198.18.1.0', 24, '198.19.0.1', KEY_A)]);
+    await c.register([siteRecord('198.18.3.0', 24, '198.19.0.3')]);
     await c.resolve('198.18.1.1', { sourceEid: '198.18.3.1' });
     const revoked = next<WithdrawnEvent>(c, 'withdrawn');
     const next_ = parseConfig(`listen: 127.0.0.1
@@ -250,7 +239,7 @@ sites:
     const five = await client(port, { key: 'k5' });
     const six = await client(port, { key: 'k6' });
     // a WireGuard key is one site's: each virtual network's site has its own
-    const rec = (eid: string, maskLen: number, rloc: string, iid: number): MappingRecord => ({ ...record(eid, maskLen, rloc), eid: wrapWireguardKey(eidAddress(eid, iid), iid === 5 ? KEY_A : KEY_B) });
+    const rec = (eid: string, maskLen: number, rloc: string, iid: number): MappingRecord => ({ ...siteRecord(eid, maskLen, rloc), eid: wrapWireguardKey(eidAddress(eid, iid), iid === 5 ? KEY_A : KEY_B) });
     await five.register([rec('198.18.1.0', 24, '198.19.0.5', 5)]);
     await six.register([rec('198.18.1.0', 24, '198.19.0.6', 6), rec('2001:db8:1::', 48, '198.19.0.66', 6)]);
     const lig = await client(port);
@@ -287,8 +276,8 @@ sites:
     };
     const a = await open(tunnel!.port, '127.0.0.2', 'key-a');
     const b = await open(under!.port, '127.0.0.1', 'key-b', 2);
-    await a.register([record('198.18.1.0', 24, '198.19.0.1', KEY_A)]);
-    await b.register([record('198.18.2.0', 24, '198.19.0.2', KEY_B)]);
+    await a.register([siteRecord('198.18.1.0', 24, '198.19.0.1', KEY_A)]);
+    await b.register([siteRecord('198.18.2.0', 24, '198.19.0.2', KEY_B)]);
     const pushed = next<MappingEvent>(a, 'mapping');
     const res = await b.resolve('198.18.1.7', { sourceEid: '198.18.2.9' });
     expect((await pushed).from).toEqual({ address: '127.0.0.2', port: tunnel!.port });

@@ -5,12 +5,13 @@
  * working, so the test fails if the refusal is a side effect of something broken.
  * The tunnel's part (a spoofed control address over the underlay) is in ms.integration.test.ts.
  */
+import { siteRecord } from './testing/records.js';
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MapServer } from './server.js';
 import { parseConfig, type MsConfig } from './config.js';
 import { ControlClient, buildEcmMapRequest, type MappingEvent } from '../control/client.js';
-import { Action, decodeMessage, eidAddress, encodeMessage, recordKey, signMessage, wrapWireguardKey, type MapReply, type MappingRecord } from '../lisp/index.js';
+import { Action, decodeMessage, encodeMessage, recordKey, signMessage, type MapReply } from '../lisp/index.js';
 import { MonotonicNonces } from '../lisp/nonce.js';
 import { createLogger } from '../util/log.js';
 
@@ -23,18 +24,6 @@ const B = '127.0.0.12';
 const STRANGER = '127.0.0.66';
 const VICTIM = '127.0.0.77';
 
-function record(eid: string, maskLen: number, rloc: string, key?: Uint8Array, ttl = 10): MappingRecord {
-  const e = eidAddress(eid);
-  return {
-    ttl,
-    maskLen,
-    action: Action.NoAction,
-    authoritative: true,
-    mapVersion: 0,
-    eid: key ? wrapWireguardKey(e, key) : e,
-    locators: [{ priority: 1, weight: 100, mPriority: 255, mWeight: 0, local: true, probed: false, reachable: true, address: { afi: 'ipv4', address: rloc } }],
-  };
-}
 
 const SITES = `sites:
   - { name: a, key: key-a, prefixes: [198.18.1.0/24] }
@@ -87,8 +76,8 @@ describe('the threat model on loopback', () => {
     const { ms, port } = await start(config());
     const a = await client(port, A, { key: 'key-a' });
     const b = await client(port, B, { key: 'key-b' });
-    await a.register([record('198.18.1.0', 24, A, KEY_A)]);
-    await b.register([record('198.18.2.0', 24, B, KEY_B)]);
+    await a.register([siteRecord('198.18.1.0', 24, A, KEY_A)]);
+    await b.register([siteRecord('198.18.2.0', 24, B, KEY_B)]);
     const stranger = await client(port, STRANGER);
 
     // a stranger names a's EID as its own: answered (public resolution), nothing pushed to b
@@ -118,7 +107,7 @@ describe('the threat model on loopback', () => {
   it('2. no reflection: a stranger\'s reply goes to its own address and is never longer than its request', async () => {
     const { ms, port } = await start(config());
     const a = await client(port, A, { key: 'key-a' });
-    await a.register([record('198.18.1.0', 24, A, KEY_A)]);
+    await a.register([siteRecord('198.18.1.0', 24, A, KEY_A)]);
     const attacker = await udp(STRANGER);
     // what the server sends back lands at the attacker's address on the inner port, which the
     // victim also listens on at its own address: the victim must get nothing, the attacker <= 1x
@@ -168,14 +157,14 @@ describe('the threat model on loopback', () => {
     const b = await client(port, B, { key: 'key-b' });
     const lig = await client(port, STRANGER);
     // a registers its whole /16 and a /23 around b's /24 with an everlasting TTL
-    await a.register([record('198.18.0.0', 16, A, KEY_A), record('198.18.0.0', 23, A, KEY_A, 0xffff)]);
+    await a.register([siteRecord('198.18.0.0', 16, A, KEY_A), siteRecord('198.18.0.0', 23, A, KEY_A, 0xffff)]);
     expect(ms.counters.get('drop-covers-other-site')).toBe(1);
     // b is not registered yet: its EIDs are not answered with a's mapping
     const before = (await lig.resolve('198.18.1.9')).records[0]!;
     expect(before.locators).toHaveLength(0);
     expect(before.action).toBe(Action.SendMapRequest);
     expect((await lig.resolve('198.18.7.9')).records[0]!.locators[0]!.address).toEqual({ afi: 'ipv4', address: A });
-    await b.register([record('198.18.1.0', 24, B, KEY_B)]);
+    await b.register([siteRecord('198.18.1.0', 24, B, KEY_B)]);
     expect((await lig.resolve('198.18.1.9')).records[0]!.locators[0]!.address).toEqual({ afi: 'ipv4', address: B });
   });
 
@@ -188,14 +177,14 @@ describe('the threat model on loopback', () => {
     const a = await client(port, A, { key: 'key-a' });
     const b = await client(port, B, { key: 'key-b' });
     const lig = await client(port, STRANGER);
-    await a.register([record('198.18.1.0', 24, A, KEY_A)]);
+    await a.register([siteRecord('198.18.1.0', 24, A, KEY_A)]);
     // b registers its prefix with a's key (so that an agent holding a's peer would move it to b)
-    await b.register([record('198.18.2.0', 24, B, KEY_A)]).catch(() => undefined);
+    await b.register([siteRecord('198.18.2.0', 24, B, KEY_A)]).catch(() => undefined);
     expect(ms.counters.get('drop-key-of-other-site')).toBeGreaterThanOrEqual(1);
     expect((await lig.resolve('198.18.2.1')).records[0]!.locators).toHaveLength(0);
     // a's registration is untouched, and b with its own key is fine
     expect(ms.snapshot().registrations.map((r) => [r.prefix, r.site])).toEqual([['198.18.1.0/24', 'a']]);
-    await b.register([record('198.18.2.0', 24, B, KEY_B)]);
+    await b.register([siteRecord('198.18.2.0', 24, B, KEY_B)]);
     expect((await lig.resolve('198.18.2.1')).records[0]!.locators[0]!.address).toEqual({ afi: 'ipv4', address: B });
   });
 
@@ -207,7 +196,7 @@ describe('the threat model on loopback', () => {
     const sock = await udp(A);
     const nonces = new MonotonicNonces();
     const reg = (rloc: string, ttl = 10, nonce = nonces.next(), site = 'a', eid = '198.18.1.0') =>
-      signMessage({ type: 'map-register', proxyReply: true, security: false, rtr: false, wantMapNotify: true, nonce, keyId: 1, authData: new Uint8Array(0), records: [record(eid, 24, rloc, undefined, ttl)] }, 1, `key-${site}`);
+      signMessage({ type: 'map-register', proxyReply: true, security: false, rtr: false, wantMapNotify: true, nonce, keyId: 1, authData: new Uint8Array(0), records: [siteRecord(eid, 24, rloc, undefined, ttl)] }, 1, `key-${site}`);
     const send = async (bytes: Buffer) => {
       sock.socket.send(bytes, port, MS);
       await settle(50);

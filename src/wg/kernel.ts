@@ -5,7 +5,7 @@
  */
 import { LispwgError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/log.js';
-import { formatIpBytes, formatPrefix } from '../ip/ip.js';
+import { formatIpBytes } from '../ip/ip.js';
 import { NETLINK_GENERIC, NLM_F_DUMP, NetlinkSocket, parseAttrList, parseAttrs, type NlMessage, type NlWriter } from '../net/netlink.js';
 import { Rtnetlink } from '../net/rtnetlink.js';
 import { publicKey as derivePublicKey } from './keys.js';
