@@ -41,6 +41,11 @@ export class KeyBindings {
     }
   }
 
+  /** Whether `site` holds a bound key (it registers with WireGuard keys). */
+  holds(site: string): boolean {
+    return this.bySite.has(site);
+  }
+
   /** The site that owns `key`, if any. */
   ownerOf(key: string): string | undefined {
     return this.configured.get(key) ?? this.bound.get(key)?.site;

@@ -16,6 +16,7 @@ import { formatEidPrefix } from '../mapping/eid.js';
 const quiet = createLogger({}, { level: 'error' });
 const KEY_A = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
 const KEY_B = Uint8Array.from({ length: 32 }, (_, i) => 100 + i);
+const KEY_C = Uint8Array.from({ length: 32 }, (_, i) => 150 + i);
 
 
 function config(extra = ''): MsConfig {
@@ -136,7 +137,7 @@ describe('MapServer over loopback', () => {
     // a expires (no refresh: its client stops): nobody left subscribed who is registered, so
     // register c, subscribe it to a, then stop a's refreshes
     const c = await client(port, { key: 'key-c' });
-    await c.register([siteRecord('198.18.3.0', 24, '198.19.0.3')]);
+    await c.register([siteRecord('198.18.3.0', 24, '198.19.0.3', KEY_C)]);
     await c.resolve('198.18.1.1', { sourceEid: '198.18.3.1' });
     const expired = next<WithdrawnEvent>(c, 'withdrawn');
     await a.close();
@@ -193,7 +194,7 @@ describe('MapServer over loopback', () => {
     const a = await client(port, { key: 'key-a' });
     const c = await client(port, { key: 'key-c' });
     await a.register([siteRecord('198.18.1.0', 24, '198.19.0.1', KEY_A)]);
-    await c.register([siteRecord('198.18.3.0', 24, '198.19.0.3')]);
+    await c.register([siteRecord('198.18.3.0', 24, '198.19.0.3', KEY_C)]);
     await c.resolve('198.18.1.1', { sourceEid: '198.18.3.1' });
     const revoked = next<WithdrawnEvent>(c, 'withdrawn');
     const next_ = parseConfig(`listen: 127.0.0.1

@@ -34,6 +34,8 @@ import type dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import {
   Action,
+  Afi,
+  LcafType,
   LispAuthError,
   LispDecodeError,
   decodeMessage,
@@ -47,6 +49,7 @@ import {
   type Address,
   type Ecm,
   type MapNotifyAck,
+  type MapReply,
   type MapRegister,
   type MapRequest,
   type MappingRecord,
@@ -295,6 +298,8 @@ export class MapServer {
       this.counters.inc('rx-map-request-stranger');
     }
     const to = sender ? this.replyAddress(req, rinfo, socket, sender) : rinfo.address;
+    // keys only to a requester that uses them: OOR 1.3 dies on the Security Key LCAF (type 11)
+    const keyed = !!sender && this.wireguardSender(sender);
     const port = ecm ? ecm.inner.sourcePort : rinfo.port;
     if (req.records.length > MAX_RECORDS_PER_REQUEST) this.counters.inc('drop-too-many-records');
     const n = Math.min(req.records.length, MAX_RECORDS_PER_REQUEST);
@@ -310,6 +315,10 @@ export class MapServer {
         return;
       }
       reply = this.registry.replyFor(eid.instanceId, eid.family, eid.address, req.nonce);
+      if (reply && !keyed && carriesKey(reply)) {
+        reply = encodeReply(keylessRecord((decodeMessage(reply) as MapReply).records[0]!));
+        reply.writeBigUInt64BE(req.nonce, MAP_REPLY_NONCE_OFFSET);
+      }
       if (!reply) {
         reply = this.negativeReply(eid.instanceId, eid.family, eid.address);
         reply.writeBigUInt64BE(req.nonce, MAP_REPLY_NONCE_OFFSET);
@@ -325,7 +334,8 @@ export class MapServer {
         }
         const reg = this.lookupRegistration(eid.instanceId, eid.family, eid.address);
         if (reg) {
-          parts.push(sender ? this.registry.replyOf(reg) : encodeReply(keylessRecord(this.registry.recordOf(reg))));
+          const stored = this.registry.replyOf(reg);
+          parts.push(keyed || !carriesKey(stored) ? stored : encodeReply(keylessRecord(this.registry.recordOf(reg))));
           found.push(reg);
         } else {
           parts.push(this.negativeReply(eid.instanceId, eid.family, eid.address));
@@ -448,17 +458,43 @@ export class MapServer {
   }
 
   /** Pushes this request calls for: each registered destination gets the registered requester. */
+  /**
+   * Pushes this request calls for: each registered destination that speaks WireGuard gets the
+   * registered requester. Only such sites are pushed to and subscribed: they acknowledge
+   * Map-Notifies; an OOR site discards one it did not ask for, and a reply must not wait for it.
+   */
   private pushesFor(requester: Registration, found: Registration[]): Array<{ dest: Registration; requester: Registration }> {
     const out: Array<{ dest: Registration; requester: Registration }> = [];
+    const requesterListens = this.speaksWireguard(requester.siteName);
     for (const dest of found) {
       if (dest === requester) continue;
+      const destListens = this.speaksWireguard(dest.siteName);
       if (this.config.subscriptions.enabled) {
-        this.subscribe(dest, requester);
-        if (dest.siteName !== undefined) this.subscribe(requester, dest);
+        if (requesterListens) this.subscribe(dest, requester);
+        if (destListens) this.subscribe(requester, dest);
       }
-      if (dest.siteName !== undefined && dest.source) out.push({ dest, requester });
+      if (destListens && dest.source) out.push({ dest, requester });
+      else if (dest.siteName !== undefined) this.counters.inc('no-push-plain-site');
     }
     return out;
+  }
+
+  /**
+   * Whether a site speaks WireGuard: it has a control tunnel, or its registrations carry
+   * WireGuard keys. Those get keys in their replies, pushes and subscription notices; a plain
+   * site (OOR) gets plain records and nothing it did not ask for.
+   */
+  private speaksWireguard(siteName: string | undefined): boolean {
+    if (siteName === undefined) return false;
+    const site = this.sites.byName(siteName);
+    return !!site && (site.controlAddresses.size > 0 || this.keyBindings.holds(siteName));
+  }
+
+  /** Whether a sender speaks for a site that speaks WireGuard (it is then answered with keys). */
+  private wireguardSender(sender: Sender): boolean {
+    if (sender.tunnel) return true;
+    for (const name of this.plainAddresses.sitesAt(sender.address)) if (this.keyBindings.holds(name)) return true;
+    return false;
   }
 
   private subscribe(publisher: Registration, subscriber: Registration): void {
@@ -973,6 +1009,15 @@ function recordPrefix(rec: MappingRecord): EidPrefix | undefined {
   const eid = eidOf(rec.eid);
   if (!eid || rec.maskLen > familyBits(eid.family)) return undefined;
   return prefixOf(eid.instanceId, eid.family, eid.address, rec.maskLen);
+}
+
+/** Where a single-record Map-Reply holds its EID's AFI and, for an LCAF, the LCAF type. */
+const REPLY_EID_AFI_OFFSET = MAP_REPLY_RECORDS_OFFSET + 10;
+const REPLY_EID_LCAF_TYPE_OFFSET = REPLY_EID_AFI_OFFSET + 4;
+
+/** Whether an encoded single-record Map-Reply's EID is wrapped in a Security Key LCAF (no decode). */
+function carriesKey(reply: Buffer): boolean {
+  return reply.length > REPLY_EID_LCAF_TYPE_OFFSET && reply.readUInt16BE(REPLY_EID_AFI_OFFSET) === Afi.Lcaf && reply[REPLY_EID_LCAF_TYPE_OFFSET] === LcafType.SecurityKey;
 }
 
 /** The record without its WireGuard key (what a stranger is told: the mapping, not the key). */

@@ -48,6 +48,11 @@ export class SiteAddresses {
     return this.byAddress.has(address);
   }
 
+  /** The sites that registered from or name `address`. */
+  sitesAt(address: string): Iterable<string> {
+    return this.byAddress.get(address)?.keys() ?? [];
+  }
+
   /** Whether one site has both addresses. */
   shareSite(a: string, b: string): boolean {
     const ma = this.byAddress.get(a);

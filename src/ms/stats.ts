@@ -39,6 +39,7 @@ const COUNTER_NAMES = [
   'itr-rloc-not-senders',
   'source-eid-not-senders',
   'register-nonce-zero',
+  'no-push-plain-site',
   // drop reasons
   'drop-rate-limited-site',
   'drop-rate-limited-source',
