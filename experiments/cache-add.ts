@@ -8,8 +8,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LispwgError } from '../src/util/errors.js';
 import type { Lab } from '../lab/lab.js';
-import { nodesWithRole } from '../lab/kinds/index.js';
-import { cidrText } from '../lab/topology/addr.js';
 import { alternateVariants, comparePaper, type Experiment, type Mode, type PaperValue, type RunContext } from './lib/experiment.js';
 import { analyseDelays, delayFigure, type DelaySample } from './lib/delay.js';
 import { labelsFor } from './lib/labels.js';
@@ -113,13 +111,6 @@ const VARIANTS: Record<string, AddVariant> = {
   grpc: { settings: grpcSettings(['mn1', 'mn2']), done: 'route-installed' },
 };
 
-/** The Map-Server's address inside the control tunnel (where the agents send LISP control messages). */
-export function msControlAddress(lab: Lab): string {
-  const c = nodesWithRole(lab.model, 'ms')[0]?.role?.control;
-  if (!c) throw new LispwgError('EXP_NO_MS', `lab ${lab.name} has no Map-Server with a control address`);
-  return cidrText(c).split('/')[0]!;
-}
-
 /** One cold cache-add on mn1 towards mn2's EID: miss -> the variant's "entry usable" event. */
 async function coldAdd(lab: Lab, done: string): Promise<{ delayMs?: number; steps: Record<string, number>; error?: string }> {
   await flush(lab, ['mn1', 'mn2']);
@@ -149,7 +140,7 @@ export async function runColdAdds(ctx: RunContext<CacheAddSample, CacheAddParams
     await agentsReady(ctx.run, labs[v]!, ['mn1', 'mn2']);
     const inject = ctx.params.injectDelay;
     if (inject?.variant === v) {
-      await injectControlDelay(labs[v]!, 'mn1', msControlAddress(labs[v]!), inject.ms);
+      await injectControlDelay(labs[v]!, 'mn1', inject.ms);
       ctx.log(`injected ${inject.ms} ms into every control message mn1 sends in the ${v} variant`);
     }
   }

@@ -6,12 +6,15 @@
  * The programs at both ends are untouched.
  *
  * Two uses: the deliberately slowed variant of the gate tests (`--inject-delay VARIANT:MS`: every
- * LISP control message to the Map-Server), and OOR's SMR hold-down in the handover baseline.
+ * LISP control message to and from the Map-Server), and OOR's SMR hold-down in the handover
+ * baseline.
  */
 import { join } from 'node:path';
 import type { Lab } from '../../lab/lab.js';
 import { projectRoot } from '../../src/util/project.js';
 import { RELAY_PORTS } from '../tools/udp-delay.js';
+import { CONTROL_PORT, rlocOf } from '../../lab/roles.js';
+import { LispwgError } from '../../src/util/errors.js';
 
 const FROM_PORT = 40000;
 
@@ -30,7 +33,17 @@ async function holdDatagrams(lab: Lab, node: string, to: { address: string; port
   await lab.exec(node, ['nft', '-f', '-'], { input: rules });
 }
 
-/** The gate tests' slowed variant: every LISP control message `node` sends to its Map-Server, held `delayMs`. */
-export function injectControlDelay(lab: Lab, node: string, msControlAddress: string, delayMs: number): Promise<void> {
-  return holdDatagrams(lab, node, { address: msControlAddress, port: 4342 }, delayMs);
+/**
+ * The gate tests' slowed variant: `node`'s control tunnel to its Map-Server held `delayMs` each
+ * way, so every LISP control message inside it is. The relay holds the tunnel's underlay
+ * datagrams (WireGuard's: the agent and the Map-Server hear control only from their tunnel
+ * interfaces, so a relay inside the tunnel could not answer for the Map-Server); WireGuard sees
+ * the relay's port as the node's new endpoint and carries on.
+ */
+export function injectControlDelay(lab: Lab, node: string, delayMs: number): Promise<void> {
+  const n = lab.model.nodes.find((x) => x.name === node);
+  const ms = n?.role && lab.model.nodes.find((x) => x.name === n.role!.ms);
+  const address = ms && rlocOf(lab.model, ms);
+  if (!address) throw new LispwgError('EXP_NO_MS', `${node} in lab ${lab.name} has no Map-Server reachable on the underlay`);
+  return holdDatagrams(lab, node, { address, port: CONTROL_PORT }, delayMs);
 }
