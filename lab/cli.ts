@@ -6,20 +6,25 @@ import { parseArgs } from 'node:util';
 import { LispwgError } from '../src/util/errors.js';
 import { destroyLab, type DownReport } from './down.js';
 import { nodeDir } from './names.js';
-import { Lab, type LabInspection } from './lab.js';
+import { CHECK_SAMPLE, Lab, type LabInspection } from './lab.js';
+import { meshTopology, MESH_LIMITS } from './topology/mesh.js';
+import { writeFile } from 'node:fs/promises';
 import { listLabs, readState } from './state.js';
 import { mermaid } from './topology/graph.js';
 import { loadTopology } from './topology/load.js';
 import { BACKENDS, type BackendKind } from './topology/schema.js';
 
-const HELP = `usage: lispwg lab <verb> ...
+const HELP = () => `usage: lispwg lab <verb> ...
 
   up FILE [--backend netns|docker] [--name NAME] [--no-daemons]
                              bring a topology up (progress on stderr); Ctrl-C removes it again
   down NAME                  remove everything of a lab (also after a crash)
   inspect NAME [--json]      nodes, daemon status, interfaces, addresses, processes, WireGuard peers
   exec NAME NODE -- CMD...   run a command in a node, print its output, exit with its code
-  check NAME                 ping every pair of nodes that should reach each other (one line)
+  check NAME [--all]         ping the pairs of nodes that should reach each other (one line; a
+                             sample of ${CHECK_SAMPLE} pairs in larger labs, every pair with --all)
+  generate mesh --sites S --nodes-per-site N [--name NAME] [-o FILE]
+                             write a mesh topology (the shape of topologies/mesh-50.yaml)
   graph FILE                 print the topology as a Mermaid flowchart
   validate FILE...           check topology files, change nothing
   list                       labs that are up (or crashed and not yet taken down)
@@ -27,7 +32,7 @@ const HELP = `usage: lispwg lab <verb> ...
 Labs keep their state in /run/lispwg/labs/<name>/ (LISPWG_LAB_ROOT overrides); every namespace
 and container of a lab is named lw.<name>.<node>. Topologies: topologies/*.yaml.`;
 
-const usage = (msg: string): LispwgError => new LispwgError('USAGE', `${msg}\n\n${HELP}`);
+const usage = (msg: string): LispwgError => new LispwgError('USAGE', `${msg}\n\n${HELP()}`);
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
 
@@ -45,7 +50,7 @@ function parse(argv: string[], options: Options = {}): { values: Record<string, 
 export async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
   if (!verb || verb === '-h' || verb === '--help' || verb === 'help') {
-    out(HELP);
+    out(HELP());
     return verb ? 0 : 1;
   }
   switch (verb) {
@@ -59,6 +64,8 @@ export async function main(argv: string[]): Promise<number> {
       return exec(rest);
     case 'check':
       return check(rest);
+    case 'generate':
+      return generate(rest);
     case 'graph':
     case 'validate':
       return graph(verb, rest);
@@ -76,7 +83,7 @@ function one(positionals: string[], what: string): string {
 
 async function up(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { backend: { type: 'string' }, name: { type: 'string' }, 'no-daemons': { type: 'boolean' } });
-  if (values.help) return (out(HELP), 0);
+  if (values.help) return (out(HELP()), 0);
   const file = one(positionals, 'a topology file: lispwg lab up FILE');
   const backend = values.backend as string | undefined;
   if (backend !== undefined && !BACKENDS.includes(backend as BackendKind)) throw usage(`--backend is one of ${BACKENDS.join(', ')}`);
@@ -127,7 +134,7 @@ export function downLine(r: DownReport): string {
 
 async function down(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv);
-  if (values.help) return (out(HELP), 0);
+  if (values.help) return (out(HELP()), 0);
   const r = await destroyLab(one(positionals, 'a lab name: lispwg lab down NAME'));
   out(downLine(r));
   return r.notes.length ? 1 : 0;
@@ -151,7 +158,7 @@ export function renderInspection(x: LabInspection): string {
 
 async function inspect(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
-  if (values.help) return (out(HELP), 0);
+  if (values.help) return (out(HELP()), 0);
   const lab = await Lab.attach(one(positionals, 'a lab name: lispwg lab inspect NAME'));
   const x = await lab.inspect();
   out(values.json ? JSON.stringify(x, null, 2) : renderInspection(x));
@@ -160,7 +167,7 @@ async function inspect(argv: string[]): Promise<number> {
 
 async function exec(argv: string[]): Promise<number> {
   const dash = argv.indexOf('--');
-  if (argv.includes('-h') && (dash < 0 || argv.indexOf('-h') < dash)) return (out(HELP), 0);
+  if (argv.includes('-h') && (dash < 0 || argv.indexOf('-h') < dash)) return (out(HELP()), 0);
   if (dash !== 2 || argv.length < 4) throw usage('expected: lispwg lab exec NAME NODE -- CMD...');
   const lab = await Lab.attach(argv[0]!);
   // `lispwg show` / `lispwg ms show` in the node find its daemon's admin socket through this
@@ -171,17 +178,36 @@ async function exec(argv: string[]): Promise<number> {
 }
 
 async function check(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv);
-  if (values.help) return (out(HELP), 0);
+  const { values, positionals } = parse(argv, { all: { type: 'boolean' } });
+  if (values.help) return (out(HELP()), 0);
   const lab = await Lab.attach(one(positionals, 'a lab name: lispwg lab check NAME'));
-  const r = await lab.check();
+  const r = await lab.check({ all: values.all === true });
   out(r.line);
   return r.failures.length ? 1 : 0;
 }
 
+async function generate(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { sites: { type: 'string' }, 'nodes-per-site': { type: 'string' }, name: { type: 'string' }, output: { type: 'string', short: 'o' } });
+  if (values.help) return (out(HELP()), 0);
+  if (positionals[0] !== 'mesh' || positionals.length !== 1) throw usage('lispwg lab generate knows one shape: mesh');
+  const count = (flag: 'sites' | 'nodes-per-site', max: number): number => {
+    const v = Number(values[flag]);
+    if (!Number.isInteger(v) || v < 1 || v > max) throw usage(`--${flag} wants a whole number from 1 to ${max}, not '${values[flag] ?? ''}'`);
+    return v;
+  };
+  const sites = count('sites', MESH_LIMITS.sites);
+  const perSite = count('nodes-per-site', MESH_LIMITS.perSite);
+  const yaml = meshTopology({ sites, mns: sites * perSite, ...(typeof values.name === 'string' ? { name: values.name } : {}) }).toYaml();
+  if (typeof values.output === 'string') {
+    await writeFile(values.output, yaml);
+    err(`wrote ${values.output}: ${sites} sites x ${perSite} mobile nodes, a core router and a Map-Server`);
+  } else process.stdout.write(yaml);
+  return 0;
+}
+
 async function graph(verb: string, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv);
-  if (values.help) return (out(HELP), 0);
+  if (values.help) return (out(HELP()), 0);
   if (verb === 'graph') {
     out(mermaid(await loadTopology(one(positionals, 'a topology file: lispwg lab graph FILE'))).trimEnd());
     return 0;

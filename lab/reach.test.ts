@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { projectRoot } from '../src/util/project.js';
-import { expectedPairs, initialStations } from './reach.js';
+import { expectedPairs, initialStations, samplePairs } from './reach.js';
+import { meshTopology } from './topology/mesh.js';
 import { parseCidr, type Cidr } from './topology/addr.js';
 import { loadTopology } from './topology/load.js';
 
@@ -35,5 +36,16 @@ describe('expected reachability (what lab check pings)', () => {
     expect(after).not.toContain('cn>198.18.10.10');
     expect(after).toContain('cn>198.18.20.10');
     expect(after).toContain('mn>198.18.0.2');
+  });
+
+  it('a large lab is checked on a sample: every source, targets spread, the same each time', () => {
+    const all = expectedPairs(meshTopology({ sites: 4, mns: 120 }).build());
+    const s = samplePairs(all, 1000);
+    expect(all.length).toBeGreaterThan(10_000);
+    expect(s.length).toBeLessThanOrEqual(1000);
+    expect(s.length).toBeGreaterThan(900);
+    expect(new Set(s.map((p) => p.from))).toEqual(new Set(all.map((p) => p.from)));
+    expect(new Set(s.map((p) => p.to)).size).toBeGreaterThan(100); // not the first few targets of every list
+    expect(samplePairs(all, 1000)).toEqual(s);
   });
 });

@@ -138,3 +138,22 @@ export function expectedPairs(model: LabModel, stations: Stations = initialStati
   }
   return out;
 }
+
+/**
+ * About `n` of `pairs`: every source keeps its share, its targets spread evenly over its list from
+ * a start of its own (deterministic: the same lab is checked the same way each time).
+ */
+export function samplePairs(pairs: readonly ReachPair[], n: number): ReachPair[] {
+  const bySource = new Map<string, ReachPair[]>();
+  for (const p of pairs) bySource.set(p.from, [...(bySource.get(p.from) ?? []), p]);
+  const per = Math.max(1, Math.floor(n / bySource.size));
+  const out: ReachPair[] = [];
+  let k = 0;
+  for (const list of bySource.values()) {
+    const take = Math.min(per, list.length);
+    const step = list.length / take;
+    const offset = (k++ * 7919) % list.length; // each source starts elsewhere: the sample covers the targets too
+    for (let i = 0; i < take; i++) out.push(list[(Math.floor(i * step) + offset) % list.length]!);
+  }
+  return out;
+}

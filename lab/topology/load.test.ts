@@ -151,6 +151,21 @@ describe('the shipped topologies', () => {
   });
 });
 
+describe('labs of hundreds of nodes', () => {
+  it('plans a control address for each of 500 mobile nodes across the /16 (no /24 limit)', () => {
+    const m = meshTopology({ sites: 10, mns: 500 }).build();
+    const controls = m.nodes.filter((n) => n.role).map((n) => cidrText(n.role!.control));
+    expect(controls).toHaveLength(501);
+    expect(new Set(controls).size).toBe(501);
+    expect(controls).toContain('100.100.1.1/16'); // past 100.100.0.254
+    expect(controls.some((c) => /\.(0|255)\/16$/.test(c))).toBe(false);
+  });
+
+  it('refuses a mesh its address plan cannot hold, saying the limits', () => {
+    expect(() => meshTopology({ sites: 2, mns: 600 })).toThrow(/at most 240 mobile nodes each \(asked: 600 in 2\)/);
+  });
+});
+
 describe('the builder', () => {
   it('builds the same model as the equivalent file', () => {
     const t = new Topology('t')

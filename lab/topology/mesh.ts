@@ -5,17 +5,24 @@
  * topologies/mesh-50.yaml is meshTopology() with the defaults (checked by a test).
  */
 import { Topology } from './builder.js';
+import { LispwgError } from '../../src/util/errors.js';
 
 export interface MeshOptions {
   name?: string;
-  /** Mobile nodes (at most 240 per site). */
+  /** Mobile nodes (at most MESH_LIMITS.perSite per site). */
   mns?: number;
   sites?: number;
 }
 
+/** What the address plan holds: a /24 per site (198.18.S.0/24, EIDs 198.19.S.0/24). */
+export const MESH_LIMITS = { sites: 250, perSite: 240 } as const;
+
 export function meshTopology(opts: MeshOptions = {}): Topology {
   const mns = opts.mns ?? 50;
   const sites = opts.sites ?? 5;
+  if (sites < 1 || sites > MESH_LIMITS.sites || Math.ceil(mns / sites) > MESH_LIMITS.perSite) {
+    throw new LispwgError('MESH_TOO_LARGE', `a mesh holds 1-${MESH_LIMITS.sites} sites of at most ${MESH_LIMITS.perSite} mobile nodes each (asked: ${mns} in ${sites})`);
+  }
   const t = new Topology(opts.name ?? `mesh-${mns}`, {
     description: `Map-Server and ${mns} mobile nodes in ${sites} sites behind a core router`,
     defaults: { link: { rate: '1gbit' } },

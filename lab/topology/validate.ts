@@ -45,6 +45,8 @@ export class TopologyError extends ConfigError {
 }
 
 const CONTROL_RANGE = parseCidr('100.100.0.0/16') as Cidr;
+/** Host numbers of the control range (its network and broadcast addresses excluded). */
+const CONTROL_HOSTS = 65535;
 
 /** Validates `input` (the parsed file) and builds the model; throws nothing, returns problems. */
 export function validateTopology(input: unknown, file?: string): { model?: LabModel; problems: Problem[] } {
@@ -374,15 +376,18 @@ class Validator {
       if (!raw || !lispwg) continue;
       const path: Path = ['nodes', n.name];
       let control = controls.get(n.name);
-      while (!control && next < 255) {
-        const c = hostAt(CONTROL_RANGE, next++);
+      // the whole /16, host parts .0 and .255 left out (some tools take them for a network or broadcast)
+      while (!control && next < CONTROL_HOSTS) {
+        const host = next++;
+        if ((host & 255) === 0 || (host & 255) === 255) continue;
+        const c = hostAt(CONTROL_RANGE, host);
         if (!this.used.has(ipText(c))) {
           this.used.set(ipText(c), { where: `${n.name} (control)`, path });
           control = c;
         }
       }
       if (!control) {
-        this.add(path, 'no control address left in 100.100.0.1-254', "give this node 'control: 100.100.1.x/16'");
+        this.add(path, 'no control address left in 100.100.0.0/16', 'a lab has room for about 64 000 lispwg nodes: split it');
         continue;
       }
       const role: RoleModel = { control, eids: [], keys: {}, config: raw.config ?? {} };
