@@ -28,6 +28,7 @@ import { LabProcess } from './process.js';
 import { cmdline, startTime } from './procs.js';
 import { expectedPairs, samplePairs, type ReachPair, type Stations } from './reach.js';
 import { checkRequirements, daemonOf, writeRoleConfigs } from './kinds/index.js';
+import { ensureInotifyInstances, wireguardGoCount } from './host-limits.js';
 import { adminSocket, type RolePlan } from './roles.js';
 import { type LabState, readState, StateWriter } from './state.js';
 import { type Cidr, cidrText, contains, hostAt, hostNumber, ipText, parseCidr } from './topology/addr.js';
@@ -232,6 +233,9 @@ export class Lab {
     const netem = [...model.links.filter((l) => needsNetem(l.shaping)).map((l) => `links[${l.index}] (${l.a.node}:${l.a.iface} <-> ${l.b.node}:${l.b.iface})`)];
     if (netem.length) await requireNetem(`the delay/loss of ${netem.join(', ')}`);
     await checkRequirements(model, { daemons: opts.daemons !== false });
+    const wgGo = wireguardGoCount(model, opts.daemons !== false, await userspaceWireGuard(model, opts.daemons !== false));
+    const raised = await ensureInotifyInstances(wgGo, `the ${wgGo} wireguard-go processes of lab ${name}`);
+    if (raised) progress(0, raised);
     await backend.prepare();
 
     const dir = labDir(name);
@@ -646,3 +650,9 @@ export class Lab {
   }
 }
 
+/** Whether the lab's daemons will run wireguard-go (no kernel module), asked only when it has daemons. */
+async function userspaceWireGuard(model: LabModel, daemons: boolean): Promise<boolean> {
+  if (!daemons || !model.nodes.some((n) => n.role && !n.role.cmd)) return false;
+  const { detectWireGuardBackend } = await import('../src/wg/wireguard.js');
+  return (await detectWireGuardBackend()).backend === 'userspace';
+}
