@@ -3,6 +3,7 @@
  * and the signals (SIGHUP reloads the config file; SIGINT/SIGTERM stop cleanly).
  */
 import { rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { familyBits, parseIp } from '../ip/ip.js';
 import { Rtnetlink } from '../net/rtnetlink.js';
 import { openWireGuard, type WgDevice } from '../wg/wireguard.js';
@@ -12,6 +13,7 @@ import { createLogger, type Logger } from '../util/log.js';
 import { AdminServer, answers, defaultAdminSocket } from './admin.js';
 import { loadConfig, type MsConfig } from './config.js';
 import { MapServer } from './server.js';
+import { EmbeddedStore, MemoryStore, type RegistrationStore } from './store.js';
 
 export interface RunningMapServer {
   server: MapServer;
@@ -78,6 +80,11 @@ async function openControlTunnel(config: MsConfig, log: Logger): Promise<WgDevic
   return dev;
 }
 
+/** The embedded store's journal by default: next to the admin socket, named after it. */
+function defaultStorePath(adminSocket: string): string {
+  return join(dirname(adminSocket), `${basename(adminSocket, '.sock')}.db`);
+}
+
 /** Starts everything; resolves once the Map-Server listens. */
 export async function runMapServer(config: MsConfig, opts: { adminSocket?: string; logger?: Logger; handleSignals?: boolean } = {}): Promise<RunningMapServer> {
   const log = opts.logger ?? createLogger({ component: 'ms' });
@@ -85,7 +92,15 @@ export async function runMapServer(config: MsConfig, opts: { adminSocket?: strin
   // before the control interface is touched: a live Map-Server's is not a leftover
   if (await answers(path)) throw new LispwgError('ADMIN_SOCKET_BUSY', `another daemon answers on the admin socket ${path}: give this one --admin PATH`);
   const tunnel = await openControlTunnel(config, log);
-  const server = new MapServer(config, { logger: log });
+  let server: MapServer;
+  let store: RegistrationStore;
+  try {
+    store = config.store.kind === 'memory' ? new MemoryStore() : new EmbeddedStore(config.store.path ?? defaultStorePath(path), config.store.fsyncMs, () => server.storeSource(), log);
+    server = new MapServer(config, { logger: log, store });
+  } catch (e) {
+    await tunnel?.close();
+    throw e;
+  }
   let admin: AdminServer | undefined;
   try {
     await server.start();
