@@ -79,7 +79,8 @@ function parseRequest(line: string): AdminRequest {
   throw new LispwgError('ADMIN_REQUEST', `unknown admin command ${JSON.stringify(o?.cmd)} (show, reload)`);
 }
 
-async function answers(path: string): Promise<boolean> {
+/** Whether a live daemon answers on the socket at `path`. */
+export async function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const c = net.connect(path);
     c.once('connect', () => {

@@ -20,6 +20,10 @@
  *   table-size: 65536               # stranger (non-site) sources remembered
  *   strangers: { rate: 10000, burst: 20000 }  # one bucket shared by every non-site source
  * limits: { registrations: 2000000 }  # registrations held at most (all sites and static)
+ * store:                            # where registrations and key bindings outlive a restart
+ *   kind: embedded                  # embedded (a journal file, nothing to install) | memory
+ *   path: /var/lib/lispwg/ms.db     # default: next to the admin socket (ms-ADDR-PORT.db)
+ *   fsync: 1s                       # fdatasync interval of the journal; 0s: after every write
  * grpc-port: 4343                   # optional: also resolve over gRPC (the control-channel baseline)
  * control-tunnel:                   # the static WireGuard tunnel the xTRs reach us through;
  *                                   # with it, the server also listens on its control address,
@@ -63,6 +67,7 @@ import { parseKey } from '../wg/keys.js';
 import { MappingDatabase } from '../mapping/database.js';
 import { readSecretFile } from '../util/secret-file.js';
 import type { RateLimitConfig } from './rate-limit.js';
+import type { StoreConfig } from './store.js';
 
 export type PushOrder = 'push-then-reply' | 'reply-then-push' | 'parallel' | 'off';
 export const PUSH_ORDERS: readonly PushOrder[] = ['push-then-reply', 'reply-then-push', 'parallel', 'off'];
@@ -159,6 +164,8 @@ export interface MsConfig {
   rateLimit: RateLimitConfig;
   /** Registrations held at most, all sites and static mappings together. */
   limits: { registrations: number };
+  /** The registration store (store.ts). */
+  store: StoreConfig;
   /** Also serve resolution over gRPC on this TCP port of the control address (src/grpc). */
   grpcPort?: number;
   sites: SiteConfig[];
@@ -283,6 +290,13 @@ const fileSchema = z.strictObject({
       registrations: uint(100_000_000).min(1).default(2_000_000),
     })
     .prefault({}),
+  store: z
+    .strictObject({
+      kind: z.enum(['embedded', 'memory']).default('embedded'),
+      path: z.string().min(1).optional(),
+      fsync: durationField({ max: 60_000 }).default(1000),
+    })
+    .prefault({}),
   'grpc-port': uint(65535).min(1).optional(),
   'control-tunnel': z
     .strictObject({
@@ -330,6 +344,7 @@ function fromFile(c: FileConfig, file: string | undefined, siteKey: (i: number, 
       strangers: { rate: c['rate-limit'].strangers.rate, burst: c['rate-limit'].strangers.burst },
     },
     limits: { registrations: c.limits.registrations },
+    store: { kind: c.store.kind, ...(c.store.path ? { path: c.store.path } : {}), fsyncMs: c.store.fsync },
     ...(c['grpc-port'] !== undefined ? { grpcPort: c['grpc-port'] } : {}),
     sites: c.sites.map((s, i) => ({
       name: s.name,

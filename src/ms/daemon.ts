@@ -2,14 +2,18 @@
  * The `lispwg ms` daemon: the control tunnel (when configured), the MapServer, the admin socket,
  * and the signals (SIGHUP reloads the config file; SIGINT/SIGTERM stop cleanly).
  */
+import { rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { familyBits, parseIp } from '../ip/ip.js';
+import { Rtnetlink } from '../net/rtnetlink.js';
 import { openWireGuard, type WgDevice } from '../wg/wireguard.js';
 import { loadPrivateKey, parseKey, keyToBase64 } from '../wg/keys.js';
 import { LispwgError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/log.js';
-import { AdminServer, defaultAdminSocket } from './admin.js';
+import { AdminServer, answers, defaultAdminSocket } from './admin.js';
 import { loadConfig, type MsConfig } from './config.js';
 import { MapServer } from './server.js';
+import { EmbeddedStore, MemoryStore, type RegistrationStore } from './store.js';
 
 export interface RunningMapServer {
   server: MapServer;
@@ -41,9 +45,29 @@ async function syncTunnelPeers(dev: WgDevice, config: MsConfig): Promise<void> {
   for (const [key, allowedIps] of wanted) await dev.setPeer({ publicKey: parseKey(key), allowedIps, replaceAllowedIps: true });
 }
 
+/**
+ * A Map-Server that crashed (SIGKILL, with the kernel backend) leaves its control interface
+ * behind, and creating it again fails (NLM_F_EXCL). The configured name is this Map-Server's
+ * (no other runs: its admin socket was checked first), so a link of that name is a leftover:
+ * removed, with wireguard-go's stale UAPI socket. Any other interface is left alone.
+ */
+function removeLeftoverInterface(name: string, log: Logger): void {
+  const rt = Rtnetlink.open();
+  try {
+    const link = rt.link(name);
+    if (!link) return;
+    log.warn('removing the control interface a previous run left behind', { interface: name, index: link.index });
+    rt.deleteLink(link.index);
+  } finally {
+    rt.close();
+  }
+  rmSync(`/var/run/wireguard/${name}.sock`, { force: true });
+}
+
 async function openControlTunnel(config: MsConfig, log: Logger): Promise<WgDevice | undefined> {
   const t = config.controlTunnel;
   if (!t) return undefined;
+  removeLeftoverInterface(t.interface, log);
   const privateKey = t.privateKey ? parseKey(t.privateKey, 'control-tunnel.private-key') : await loadPrivateKey(t.privateKeyFile!);
   const dev = await openWireGuard({ name: t.interface, privateKey, listenPort: t.listenPort, addresses: [t.address], log });
   try {
@@ -56,15 +80,30 @@ async function openControlTunnel(config: MsConfig, log: Logger): Promise<WgDevic
   return dev;
 }
 
+/** The embedded store's journal by default: next to the admin socket, named after it. */
+function defaultStorePath(adminSocket: string): string {
+  return join(dirname(adminSocket), `${basename(adminSocket, '.sock')}.db`);
+}
+
 /** Starts everything; resolves once the Map-Server listens. */
 export async function runMapServer(config: MsConfig, opts: { adminSocket?: string; logger?: Logger; handleSignals?: boolean } = {}): Promise<RunningMapServer> {
   const log = opts.logger ?? createLogger({ component: 'ms' });
+  const path = opts.adminSocket ?? config.adminSocket ?? defaultAdminSocket(config.listen[0] ?? '0.0.0.0', config.port);
+  // before the control interface is touched: a live Map-Server's is not a leftover
+  if (await answers(path)) throw new LispwgError('ADMIN_SOCKET_BUSY', `another daemon answers on the admin socket ${path}: give this one --admin PATH`);
   const tunnel = await openControlTunnel(config, log);
-  const server = new MapServer(config, { logger: log });
+  let server: MapServer;
+  let store: RegistrationStore;
+  try {
+    store = config.store.kind === 'memory' ? new MemoryStore() : new EmbeddedStore(config.store.path ?? defaultStorePath(path), config.store.fsyncMs, () => server.storeSource(), log);
+    server = new MapServer(config, { logger: log, store });
+  } catch (e) {
+    await tunnel?.close();
+    throw e;
+  }
   let admin: AdminServer | undefined;
   try {
     await server.start();
-    const path = opts.adminSocket ?? config.adminSocket ?? defaultAdminSocket(config.listen[0] ?? '0.0.0.0', config.port);
     admin = await AdminServer.listen(path, async (req) => (req.cmd === 'show' ? server.snapshot(req.limit) : reload()));
   } catch (e) {
     await server.close();

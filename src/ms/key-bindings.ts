@@ -18,7 +18,14 @@ interface Binding {
   uses: number;
 }
 
+/** Told of each binding made and let go (the store journals them). */
+export interface BindingHooks {
+  bound(key: string, site: string): void;
+  unbound(key: string): void;
+}
+
 export class KeyBindings {
+  hooks: BindingHooks | undefined;
   private configured = new Map<string, string>();
   private readonly bound = new Map<string, Binding>();
   private readonly bySite = new Map<string, Set<string>>();
@@ -68,6 +75,16 @@ export class KeyBindings {
     return 'ok';
   }
 
+  /** Puts back a binding the store held (the caller checked that the site may hold it). */
+  restore(site: string, key: string): void {
+    if (!this.bound.has(key)) this.add(site, key, false);
+  }
+
+  /** Every binding: key -> site. */
+  *entries(): IterableIterator<[string, string]> {
+    for (const [key, b] of this.bound) yield [key, b.site];
+  }
+
   /** A registration now carries `key` (bound before with `bind`). */
   use(key: string): void {
     const b = this.bound.get(key);
@@ -80,8 +97,9 @@ export class KeyBindings {
     if (b && b.uses > 0) b.uses--;
   }
 
-  private add(site: string, key: string): void {
+  private add(site: string, key: string, tell = true): void {
     this.bound.set(key, { site, uses: 0 });
+    if (tell) this.hooks?.bound(key, site);
     let keys = this.bySite.get(site);
     if (!keys) this.bySite.set(site, (keys = new Set()));
     keys.add(key);
@@ -89,6 +107,7 @@ export class KeyBindings {
 
   private unbind(key: string, site: string): void {
     this.bound.delete(key);
+    this.hooks?.unbound(key);
     const keys = this.bySite.get(site);
     keys?.delete(key);
     if (keys && !keys.size) this.bySite.delete(site);

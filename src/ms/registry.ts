@@ -225,6 +225,32 @@ export class Registry {
     return before ? { reg, result: 'changed', before } : { reg, result: 'new' };
   }
 
+  /**
+   * Puts back a registration read from the store (registration-store load: the prefix is not
+   * held yet), expiring `ttlLeftMs` from now. Call in expiry order: it is the refresh order.
+   */
+  restore(prefix: EidPrefix, siteName: string, reply: Uint8Array, source: Endpoint | undefined, registeredAt: number, refreshedAt: number, ttlLeftMs: number): Registration {
+    const reg: Registration = { prefix, siteName, replyAt: this.store.put(reply), replyLength: reply.length, source, registeredAt, refreshedAt, expiresAt: this.now() + ttlLeftMs };
+    this.count(this.perSite, siteName);
+    this.db.set(prefix, reg);
+    this.db.setPayload(prefix, reg.replyAt, reg.replyLength);
+    this.byAge.add(reg);
+    return reg;
+  }
+
+  /** Wall-clock ms at which `reg` expires (what the store keeps). */
+  wallExpiry(reg: Registration): number {
+    return Date.now() + (reg.expiresAt - this.now());
+  }
+
+  /**
+   * The dynamic registrations, oldest refresh first. A Set iterator: it stays valid while the
+   * registry changes (a compaction of the store walks it over many event-loop turns).
+   */
+  dynamic(): IterableIterator<Registration> {
+    return this.byAge.values();
+  }
+
   /** Removes a registration. Its reply bytes stay readable until the next change (for the withdrawal). */
   remove(prefix: EidPrefix): Registration | undefined {
     const reg = this.db.delete(prefix);

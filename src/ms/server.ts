@@ -71,6 +71,7 @@ import { openUdpSocket } from '../net/udp.js';
 import { KeyBindings } from './key-bindings.js';
 import { RegisterReplay } from './replay.js';
 import { SiteAddresses } from './site-addresses.js';
+import { MemoryStore, type RegistrationStore, type StoreSource, type StoredRegistration } from './store.js';
 
 /** EID records answered per Map-Request at most (the rest are counted and ignored). */
 const MAX_RECORDS_PER_REQUEST = 8;
@@ -121,8 +122,11 @@ export class MapServer {
   private readonly replay: RegisterReplay;
   /** Underlay addresses of the plain sites' registrations (who speaks for a plain site). */
   private readonly plainAddresses = new SiteAddresses();
+  /** Where registrations and key bindings outlive the process (store.ts); never read on a Map-Request. */
+  readonly store: RegistrationStore;
 
-  constructor(config: MsConfig, opts: { logger?: Logger } = {}) {
+  /** `store`: default a MemoryStore (nothing survives); the daemon gives the configured one. */
+  constructor(config: MsConfig, opts: { logger?: Logger; store?: RegistrationStore } = {}) {
     this.config = config;
     this.log = opts.logger ?? createLogger({ component: 'ms' });
     this.sites = new SiteTable(config.sites);
@@ -136,6 +140,83 @@ export class MapServer {
     this.replay = new RegisterReplay(config.replayWindowMs);
     this.keyBindings.configure(this.sites.all());
     this.applyStatic([], config.static);
+    this.store = opts.store ?? new MemoryStore();
+    this.restore();
+    this.keyBindings.hooks = { bound: (key, site) => this.store.bind(key, site), unbound: (key) => this.store.unbind(key) };
+  }
+
+  /**
+   * Puts back what the store kept (before any socket listens: a restarted Map-Server answers
+   * from its first packet). What the configuration no longer allows (site gone, prefix or key no
+   * longer the site's, over a bound) is dropped and removed from the store.
+   */
+  private restore(): void {
+    const t0 = performance.now();
+    const state = this.store.load();
+    for (const [key, site] of state.bindings) {
+      if (this.sites.byName(site) && (this.keyBindings.ownerOf(key) ?? site) === site) this.keyBindings.restore(site, key);
+    }
+    const now = Date.now();
+    let loaded = 0;
+    let refused = 0;
+    for (const r of state.registrations) {
+      const site = this.sites.byName(r.siteName);
+      const rec = replyRecord(r.reply);
+      const wg = rec && recordKey(rec);
+      const key = wg && keyToBase64(wg);
+      const ok =
+        site &&
+        rec &&
+        this.sites.ownerOf(r.prefix)?.site === site &&
+        (!site.wireguardKeys || (key !== undefined && site.wireguardKeys.has(key))) &&
+        !this.registry.get(r.prefix) &&
+        this.registry.countOf(site.name) < site.maxRegistrations &&
+        this.registry.size < this.config.limits.registrations &&
+        (!key || this.keyBindings.bind(site.name, key, site.maxRegistrations) === 'ok');
+      if (!ok) {
+        refused++;
+        this.store.remove(r.prefix);
+        continue;
+      }
+      const reg = this.registry.restore(r.prefix, r.siteName, r.reply, r.source, r.registeredAt, r.refreshedAt, r.expiresAt - now);
+      if (key) this.keyBindings.use(key);
+      if (!site.controlAddresses.size && r.source) this.plainAddresses.set(reg.prefix, site.name, [r.source.address, ...rlocAddresses(rec)]);
+      loaded++;
+    }
+    this.counters.inc('store-loaded', loaded);
+    this.counters.inc('store-expired-at-load', state.expired);
+    this.counters.inc('store-refused-at-load', refused);
+    if (this.store.kind !== 'memory') {
+      this.log.info('registrations loaded from the store', { loaded, expired: state.expired, refused, bindings: state.bindings.size, ms: Math.round(performance.now() - t0), ...this.store.stats() });
+    }
+  }
+
+  /** What a store compaction reads: the live dynamic registrations, the key bindings. */
+  storeSource(): StoreSource {
+    const regs = this.registry.dynamic();
+    return {
+      registrations: () => ({
+        next: () => {
+          const r = regs.next();
+          if (r.done) return { done: true, value: undefined };
+          const reg = r.value;
+          return { done: false, value: this.registry.get(reg.prefix) === reg ? this.stored(reg) : undefined };
+        },
+      }),
+      bindings: () => this.keyBindings.entries(),
+    };
+  }
+
+  private stored(reg: Registration): StoredRegistration {
+    return {
+      prefix: reg.prefix,
+      siteName: reg.siteName!,
+      reply: this.registry.replyOf(reg),
+      source: reg.source,
+      registeredAt: reg.registeredAt,
+      refreshedAt: reg.refreshedAt,
+      expiresAt: this.registry.wallExpiry(reg),
+    };
   }
 
   // --- life cycle -------------------------------------------------------------------------------
@@ -197,6 +278,7 @@ export class MapServer {
     this.families.clear();
     this.localAddress.clear();
     this.tunnelSockets.clear();
+    await this.store.close();
   }
 
   // --- datagram dispatch ------------------------------------------------------------------------
@@ -680,6 +762,8 @@ export class MapServer {
         continue;
       }
       const { reg, result, before } = this.registry.upsert(prefix, site.name, encodeReply(rec), source);
+      if (result === 'refreshed') this.store.refresh(prefix, reg.refreshedAt, this.registry.wallExpiry(reg), source);
+      else this.store.put(this.stored(reg));
       if (result !== 'refreshed') {
         if (key) this.keyBindings.use(keyToBase64(key));
         const was = before && replyKey(before);
@@ -812,6 +896,7 @@ export class MapServer {
   private withdraw(prefix: EidPrefix, why: string): Registration | undefined {
     const reg = this.registry.remove(prefix);
     if (!reg) return undefined;
+    if (reg.siteName !== undefined) this.store.remove(prefix);
     this.forget(reg);
     this.log.info('withdrawn', { prefix: formatEidPrefix(prefix), site: reg.siteName, why });
     this.notifySubscribers(prefix, () => withdrawalRecord(this.registry.recordOf(reg)));
@@ -926,6 +1011,7 @@ export class MapServer {
       subscriptionLimit: this.config.subscriptions.max,
       pendingNotifies: this.notifier.size,
       rateLimiter: { siteSources: this.rateLimiter.size.sites, strangerSources: this.rateLimiter.size.strangers, tableSize: this.config.rateLimit.tableSize },
+      store: this.store.stats(),
       heapUsedBytes: process.memoryUsage().heapUsed,
       counters: this.counters.toJSON(),
       latencyMicroseconds: {
@@ -966,6 +1052,8 @@ export interface MsSnapshot {
   pendingNotifies: number;
   /** Rate-limit buckets held: site addresses, stranger sources (at most tableSize). */
   rateLimiter: { siteSources: number; strangerSources: number; tableSize: number };
+  /** The registration store: kind, journal path and size, writes, compactions. */
+  store: Record<string, number | string>;
   heapUsedBytes: number;
   counters: Record<string, number>;
   latencyMicroseconds: Record<string, ReturnType<Histogram['summary']>>;
@@ -989,6 +1077,18 @@ function assembleReply(parts: Buffer[], nonce: bigint): Buffer {
 }
 
 /** The WireGuard key (base64) of an encoded single-record Map-Reply, if it carries one. */
+/** The record of a stored reply; undefined when it does not decode (a store written by another version). */
+function replyRecord(reply: Uint8Array): MappingRecord | undefined {
+  try {
+    const m = decodeMessage(reply);
+    const rec = m.type === 'map-reply' && m.records.length === 1 ? m.records[0] : undefined;
+    if (rec) recordKey(rec); // a bad Security Key LCAF throws here, not later
+    return rec;
+  } catch {
+    return undefined;
+  }
+}
+
 function replyKey(reply: Buffer): string | undefined {
   try {
     const m = decodeMessage(reply);

@@ -33,6 +33,10 @@ const COUNTER_NAMES = [
   'subscriptions-unacked',
   'subscriptions-evicted',
   'send-errors',
+  // the registration store (store.ts), at start
+  'store-loaded',
+  'store-expired-at-load',
+  'store-refused-at-load',
   // strangers (no site's xTR): answered, never believed
   'rx-map-request-stranger',
   'reply-records-cut-amplification',
