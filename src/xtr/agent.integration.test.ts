@@ -593,3 +593,50 @@ describe.skipIf(missing !== undefined)('agent: tunnel routers with hosts behind 
     await waitFor(async () => (await status(lab, xb)).peers.length === 0, Math.max(100, stopped + 6000 - Date.now()), () => `xb kept its idle peer: ${xbEvents()}`);
   }, 40_000);
 });
+
+describe.skipIf(missing !== undefined)('agent: the Map-Server vanishes', () => {
+  const lab = new Lab();
+  const msKey = generatePrivateKey();
+  const mn1 = site(lab, 'mn1', 1, ['198.18.100.1/32']);
+  const mn2 = site(lab, 'mn2', 2, ['198.18.100.2/32']);
+  let ms: Child;
+
+  beforeAll(async () => {
+    await lab.addNs('core', 'ms', 'mn1', 'mn2');
+    await lab.exec('core', ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    await lab.link('core', 'ms0', 'ms', 'eth0', '198.18.0.1/24', '198.18.0.2/24');
+    await lab.link('core', 'mn1a', 'mn1', 'eth0', '198.18.1.1/24', '198.18.1.2/24');
+    await lab.link('core', 'mn2a', 'mn2', 'eth0', '198.18.2.1/24', '198.18.2.2/24');
+    for (const [ns, gw] of [['ms', '198.18.0.1'], ['mn1', '198.18.1.1'], ['mn2', '198.18.2.1']] as const) await lab.exec(ns, ['ip', 'route', 'add', 'default', 'via', gw]);
+    writeFileSync(join(lab.dir, 'ms.yaml'), msConfig(lab, msKey, [mn1, mn2]));
+    ms = lab.start('ms', 'ms', ['node', lispwgBin(), 'ms', '--config', join(lab.dir, 'ms.yaml')]);
+    await waitFor(() => existsSync(join(lab.dir, 'ms.sock')), 15_000, () => `the Map-Server did not start:\n${lab.log('ms')}`);
+    // records live 1 minute (the least a record TTL can be); a stale one is asked for every 5 s
+    for (const s of [mn1, mn2]) await startAgent(lab, s, agentConfig(lab, s, { mode: 'mn', msKey, rlocs: ['eth0'], eidSpace: ['198.18.64.0/18'], timers: ['record-ttl: 1m', 'stale-refresh: 5s'] }));
+  }, 60_000);
+
+  afterAll(() => lab.close(), 60_000);
+
+  it('a live tunnel outlives its record TTL: served stale, pings keep flowing, asked for again all along', async () => {
+    const first = await ping(lab, 'mn1', '198.18.100.2', ['-c', '3', '-i', '0.2', '-W', '2']);
+    expect(first.received, first.out).toBe(3);
+    await lab.stop(ms, 'SIGKILL');
+    const killedAt = Date.now();
+    // 80 s of traffic (two pings of 40 s): past the 1-minute TTL with no Map-Server anywhere
+    for (let round = 0; round < 2; round++) {
+      const p = await ping(lab, 'mn1', '198.18.100.2', ['-c', '200', '-i', '0.2', '-W', '1']);
+      expect(p.received, p.out.slice(-300)).toBeGreaterThanOrEqual(198);
+      expect(longestGap(p.replies)).toBeLessThan(1);
+    }
+    expect(Date.now() - killedAt).toBeGreaterThan(75_000);
+    for (const s of [mn1, mn2]) {
+      const st = await status(lab, s);
+      expect(st.peers.map((x) => x.eidPrefixes), s.agent).toEqual([[s === mn1 ? '198.18.100.2/32' : '198.18.100.1/32']]);
+      expect(st.counters['served-stale'], s.agent).toBeGreaterThanOrEqual(1);
+      expect(events(lab, s).some((e) => e.event === 'entry-stale'), s.agent).toBe(true);
+      expect(events(lab, s).some((e) => e.event === 'entry-expired'), s.agent).toBe(false);
+    }
+    // and kept asking: Map-Requests after the TTL ran out
+    expect(events(lab, mn1).filter((e) => e.event === 'map-request-sent' && e.t > killedAt + 60_000).length).toBeGreaterThan(2);
+  }, 120_000);
+});

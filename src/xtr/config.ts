@@ -38,6 +38,8 @@
  *   record-ttl: 10m
  *   idle-timeout: 5m               # no traffic (and no push) for this long: the peer and its route go
  *   refresh-before-expiry: 10s     # an entry used in its last 10 s is re-resolved; else it expires
+ *   max-stale: 1h                  # no Map-Server answers: a live tunnel outlives its TTL this long
+ *   stale-refresh: 30s             # ... asking again this often
  *   peer-silence: 3s               # sending, nothing back: re-resolve (double jump)
  *   smr-hold-down: 0s              # data-plane lisp: wait this long after a move before the SMRs (OOR: 4s)
  *   nonce-freshness: 60s           # a push whose nonce time is further from our clock is refused (keep clocks in sync)
@@ -160,6 +162,10 @@ export interface AgentConfig {
     refreshBeforeExpiryMs: number;
     /** A peer sent to but silent this long is re-resolved (double jump). */
     peerSilenceMs: number;
+    /** Serve-stale (RFC 8767): how long past its TTL a mapping whose tunnel is alive is kept while no Map-Server answers. */
+    maxStaleMs: number;
+    /** ... and how often it is asked for again meanwhile. */
+    staleRefreshMs: number;
     /** A new peer whose first handshake has not completed after this long is re-created. */
     handshakeRetryMs: number;
     /** Plain LISP data plane: the wait between a move (re-registered) and the SMRs; OOR has 4 s compiled in. */
@@ -330,6 +336,8 @@ const schema = z
         'idle-timeout': duration.default(300_000),
         'refresh-before-expiry': duration.default(10_000),
         'peer-silence': duration.default(3000),
+        'max-stale': duration.default(3_600_000),
+        'stale-refresh': duration.default(30_000),
         'handshake-retry': duration.default(150),
         'smr-hold-down': duration.default(0),
         'nonce-freshness': duration.default(60_000),
@@ -522,6 +530,8 @@ function resolveConfig(raw: Raw, source: string, fail: (path: Path, message: str
       idleTimeoutMs: t['idle-timeout'],
       refreshBeforeExpiryMs: t['refresh-before-expiry'],
       peerSilenceMs: t['peer-silence'],
+      maxStaleMs: t['max-stale'],
+      staleRefreshMs: t['stale-refresh'],
       handshakeRetryMs: t['handshake-retry'],
       smrHoldDownMs: t['smr-hold-down'],
       nonceFreshnessMs: t['nonce-freshness'],

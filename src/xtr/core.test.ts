@@ -108,6 +108,11 @@ class FakeDataPlane implements DataPlane {
   lastActive(prefix: EidPrefix): number | undefined {
     return this.active.get(prefixText(prefix));
   }
+  /** lastReceived answers, by prefix text. */
+  readonly received = new Map<string, number>();
+  lastReceived(prefix: EidPrefix): number | undefined {
+    return this.received.get(prefixText(prefix));
+  }
   readonly moves: string[][] = [];
   async moved(rlocs: readonly Rloc[]): Promise<void> {
     this.moves.push(rlocs.map((r) => r.address));
@@ -324,6 +329,83 @@ describe('agent core: resolution', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(source.registered.map((r) => r[0]!.locators.map((l) => (l.address as { address: string }).address))).toEqual([['198.18.1.2'], ['198.18.11.2']]);
     expect(dp.moves).toEqual([['198.18.11.2']]); // the start was no move
+  });
+
+  /** B installed with a 1-minute TTL, carrying traffic both ways (every 500 ms) until `stop()`. */
+  const liveTunnel = async () => {
+    dp.host.miss(B);
+    source.for(B).at(-1)!.answer([record(`${B}/32`, '198.18.2.2', KEY_B, 1)]);
+    await vi.advanceTimersByTimeAsync(0);
+    const t = setInterval(() => {
+      dp.active.set(`${B}/32`, Date.now());
+      dp.received.set(`${B}/32`, Date.now());
+    }, 500);
+    return { stop: () => clearInterval(t) };
+  };
+  const counter = async (name: string) => (await core.status()).counters[name] ?? 0;
+  const negative = (action: number): MappingRecord => ({ ...record(`${B}/32`, '198.18.2.2', null, 1), action, locators: [] });
+
+  /** Waits (100 ms steps, at most `ms`) for the next Map-Request for B and answers it at once. */
+  const answerNext = async (records: MappingRecord[], ms = 40_000) => {
+    const n = source.for(B).length;
+    for (let waited = 0; source.for(B).length === n; waited += 100) {
+      if (waited > ms) throw new Error('no new Map-Request for B');
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    source.for(B).at(-1)!.answer(records);
+    await vi.advanceTimersByTimeAsync(0);
+  };
+
+  it('serves a live tunnel stale past its TTL while no Map-Server answers, asking again; an answer makes it fresh', async () => {
+    const traffic = await liveTunnel();
+    await vi.advanceTimersByTimeAsync(65_000); // refreshes from 50 s on went unanswered; the TTL ended at 60 s
+    expect(dp.removed).toEqual([]);
+    expect(dp.installed.has(`${B}/32`)).toBe(true);
+    expect(eventsNamed('entry-stale')).toMatchObject([{ prefix: `${B}/32` }]);
+    expect(await counter('served-stale')).toBe(1);
+    const asked = source.for(B).length;
+    await vi.advanceTimersByTimeAsync(60_000); // asked again every stale-refresh (30 s)
+    expect(source.for(B).length).toBeGreaterThan(asked);
+    expect(dp.installed.has(`${B}/32`)).toBe(true);
+    // a Map-Server answers again: fresh for the record's TTL
+    await answerNext([record(`${B}/32`, '198.18.2.2', KEY_B, 1)]);
+    const entry = (await core.status()).mapCache.find((e) => e.prefix === `${B}/32`)!;
+    expect(entry.expiresInS).toBeGreaterThan(55);
+    expect(dp.removed).toEqual([]);
+    traffic.stop();
+  });
+
+  it('lets a stale mapping go once its tunnel is quiet, and after max-stale however alive', async () => {
+    const traffic = await liveTunnel();
+    await vi.advanceTimersByTimeAsync(65_000);
+    expect(dp.installed.has(`${B}/32`)).toBe(true);
+    traffic.stop(); // the far end stops answering: a later stale round finds the tunnel quiet
+    await vi.advanceTimersByTimeAsync(70_000);
+    expect(dp.removed).toEqual([[`${B}/32`, 'expired']]);
+
+    // alive throughout, but the Map-Server never comes back: gone max-stale (1 h) past the TTL
+    dp.removed.length = 0;
+    const t0 = Date.now();
+    const again = await liveTunnel();
+    await vi.advanceTimersByTimeAsync(60_000 + 3_600_000 - 35_000);
+    expect(dp.installed.has(`${B}/32`)).toBe(true);
+    await vi.advanceTimersByTimeAsync(70_000);
+    expect(dp.removed).toEqual([[`${B}/32`, 'expired']]);
+    expect(Date.now() - t0).toBeLessThan(60_000 + 3_600_000 + 40_000);
+    again.stop();
+  });
+
+  it('a "send-map-request" negative answer (a Map-Server that lost its state) keeps a live tunnel; a drop one removes it', async () => {
+    const traffic = await liveTunnel();
+    await vi.advanceTimersByTimeAsync(49_000);
+    await answerNext([negative(2)]); // the refresh at 50 s: "in a site, nothing registered"
+    expect(dp.removed).toEqual([]);
+    expect(await counter('negative-kept-live-tunnel')).toBe(1);
+    await vi.advanceTimersByTimeAsync(15_000); // past the TTL: served stale
+    expect(dp.installed.has(`${B}/32`)).toBe(true);
+    await answerNext([negative(3)]); // drop: the mapping is withdrawn
+    expect(dp.removed).toEqual([[`${B}/32`, 'negative-reply']]);
+    traffic.stop();
   });
 });
 

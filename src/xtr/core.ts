@@ -8,7 +8,8 @@
  *   positive entry installed in the data plane, or a negative one (no record, no usable
  *   locator, no key where the data plane needs one) that stops asking until it expires.
  * - Map-cache upkeep (one tick): an entry still in use is re-resolved shortly before it expires,
- *   the rest is removed when it does; the data plane reports idle and silent peers.
+ *   the rest is removed when it does; the data plane reports idle and silent peers. An entry
+ *   whose refresh nobody answered and whose tunnel is alive is served stale (RFC 8767) instead.
  * - Pushes (Map-Notify, gRPC) are installed like answers; withdrawals remove what they cover.
  * - Bounds (`limits`): resolutions started by misses, map-cache entries (when full, expired then
  *   negative entries make room; positive ones, which may carry traffic, are never evicted), and
@@ -18,7 +19,7 @@
  * It opens no socket and no interface: the data plane and the mapping source are given to it,
  * so that it runs in a unit test as it runs in the agent (agent.ts builds the real ones).
  */
-import { eidOf, recordKey, type MappingRecord } from '../lisp/index.js';
+import { Action, eidOf, recordKey, type MappingRecord } from '../lisp/index.js';
 import { MapCache, refreshDue } from '../mapping/map-cache.js';
 import { prefixOf } from '../mapping/database.js';
 import { eidPrefixText, type EidPrefix } from '../mapping/eid.js';
@@ -45,6 +46,10 @@ type CacheValue =
       source: MappingOrigin;
       /** A re-resolution for this entry is in flight, and why. */
       refreshing: false | 'expiry' | 'silent';
+      /** The last re-resolution got no usable answer (no Map-Server answered). */
+      unanswered?: boolean;
+      /** Served stale since (its TTL ended then, no Map-Server answering): see serveStale. */
+      staleSince?: number;
     }
   | { kind: 'negative'; action: number };
 
@@ -290,7 +295,10 @@ export class AgentCore {
     const dropped = this.dp.unresolved(dest);
     this.events.emit('resolve-gave-up', { eid: dest, attempts, dropped });
     const v = this.cache.get(this.prefixFromKey(dest))?.value;
-    if (v?.kind === 'positive') v.refreshing = false;
+    if (v?.kind === 'positive') {
+      v.refreshing = false;
+      v.unanswered = true;
+    }
   }
 
   private cacheNegative(prefix: EidPrefix, action: number, ttlMs: number): void {
@@ -302,8 +310,18 @@ export class AgentCore {
       this.count('limit-map-cache');
       return this.dp.negative(prefix); // not cached: the next miss asks again
     }
+    const held = this.cache.get(prefix);
+    if (held?.value.kind === 'positive' && action === Action.SendMapRequest && this.tunnelAlive(prefix)) {
+      // "in a site, nothing registered": a Map-Server that has just started (or lost its state)
+      // says so too, while the destination still answers us: not a withdrawal (that one is pushed,
+      // or is drop / natively-forward); keep the mapping and ask again, as when nobody answers
+      this.count('negative-kept-live-tunnel');
+      held.value.refreshing = false;
+      held.value.unanswered = true;
+      return;
+    }
     // a negative answer replaces a mapping we held (the site is gone): what was installed goes too
-    if (this.cache.get(prefix)?.value.kind === 'positive') void this.dp.remove(prefix, 'negative-reply').catch((e: unknown) => this.fault('removing a mapping', e));
+    if (held?.value.kind === 'positive') void this.dp.remove(prefix, 'negative-reply').catch((e: unknown) => this.fault('removing a mapping', e));
     this.cache.set(prefix, { kind: 'negative', action }, ttlMs);
     this.dp.negative(prefix);
   }
@@ -419,6 +437,7 @@ export class AgentCore {
         if (v.kind !== 'positive' || v.refreshing || entry.expiresAt <= now) continue;
         if (refreshDue(entry, this.dp.lastActive(entry.prefix), now, this.config.timers.refreshBeforeExpiryMs)) this.refresh(eidPrefixText(entry.prefix), 'expiry');
       }
+      this.serveStale(now);
       for (const gone of this.cache.expire()) {
         this.events.emit('entry-expired', { prefix: eidPrefixText(gone.prefix) });
         await this.dp.remove(gone.prefix, 'expired');
@@ -428,6 +447,38 @@ export class AgentCore {
     } finally {
       this.ticking = false;
     }
+  }
+
+  /**
+   * Serve-stale (RFC 8767): a mapping whose TTL has ended while no Map-Server answered its
+   * refresh, and whose tunnel is alive (the far end sent us something in the last
+   * `stale-refresh`), is kept for another `stale-refresh` and asked for again, up to `max-stale`
+   * past its TTL. WireGuard still carries the traffic: losing the Map-Server must not tear down a
+   * working tunnel. An answer makes it fresh again; a pushed withdrawal removes it; traffic that
+   * stops lets it expire.
+   */
+  private serveStale(now: number): void {
+    const t = this.config.timers;
+    for (const entry of [...this.cache.entries()]) {
+      const v = entry.value;
+      // unanswered: its refresh got nothing (or is still waiting: the resolver's attempts outlast the refresh window)
+      if (v.kind !== 'positive' || entry.expiresAt > now || !(v.unanswered || v.refreshing === 'expiry')) continue;
+      const since = v.staleSince ?? entry.expiresAt;
+      if (now - since >= t.maxStaleMs || !this.tunnelAlive(entry.prefix)) continue;
+      const text = eidPrefixText(entry.prefix);
+      if (v.staleSince === undefined) {
+        this.count('served-stale');
+        this.events.emit('entry-stale', { prefix: text });
+      }
+      this.cache.set(entry.prefix, { ...v, staleSince: since, unanswered: false }, t.staleRefreshMs);
+      this.refresh(text, 'expiry'); // joins a resolution still in flight
+    }
+  }
+
+  /** Whether the far end of `prefix`'s mapping sent us something lately (its tunnel is alive). */
+  private tunnelAlive(prefix: EidPrefix): boolean {
+    const rx = this.dp.lastReceived(prefix);
+    return rx !== undefined && this.now() - rx < Math.max(this.config.timers.staleRefreshMs, this.config.timers.refreshBeforeExpiryMs);
   }
 
   /** Re-resolves a prefix we hold (before expiry, or because its peer went silent). */

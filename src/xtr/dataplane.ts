@@ -95,6 +95,8 @@ export interface DataPlane {
   unresolved(dest: string): number;
   /** When traffic last used the mapping of `prefix` (performance.now()); undefined: unknown or never. */
   lastActive(prefix: EidPrefix): number | undefined;
+  /** When the far end last sent us something on the mapping of `prefix` (its tunnel is alive); undefined: unknown. */
+  lastReceived(prefix: EidPrefix): number | undefined;
   /** We moved: our RLOCs changed after others had been registered (before the new registration goes). */
   moved(rlocs: readonly Rloc[]): Promise<void>;
   /** Optional: the Map-Server acknowledged the registration that followed a move (plain LISP: SMRs). */

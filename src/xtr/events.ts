@@ -40,6 +40,7 @@ export type AgentEvent =
   | 'handshake-gave-up'
   | 'entry-refresh'
   | 'entry-expired'
+  | 'entry-stale'
   | 'peer-idle'
   | 'peer-removed'
   | 'revoked'

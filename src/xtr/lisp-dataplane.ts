@@ -112,6 +112,11 @@ export class PlainLispDataPlane implements DataPlane {
     return undefined;
   }
 
+  /** No tunnel to be alive: a plain LISP mapping is not served stale. */
+  lastReceived(): number | undefined {
+    return undefined;
+  }
+
   /** The data plane has a mapping in its forwarding table: usable from `at` (performance.now() scale). */
   private onMapped(prefix: EidPrefix, rloc: string, at: number): void {
     const text = eidPrefixText(prefix);

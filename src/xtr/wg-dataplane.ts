@@ -263,6 +263,11 @@ export class WireGuardDataPlane implements DataPlane {
     return peer && this.timers.lastActive(keyToHex(peer.publicKey));
   }
 
+  lastReceived(prefix: EidPrefix): number | undefined {
+    const peer = this.installer.peerOf(eidPrefixText(prefix));
+    return peer && this.timers.lastReceived(keyToHex(peer.publicKey));
+  }
+
   // --- upkeep -----------------------------------------------------------------------------------
 
   /** After a move every peer is given its endpoint again (wireguard-go pins the source address it last sent from). */

@@ -114,6 +114,11 @@ export class PeerTimers {
     return this.activity.get(id)?.activeAt;
   }
 
+  /** When the peer's receive counter last moved (a passive keepalive counts: the session is alive). */
+  lastReceived(id: string): number | undefined {
+    return this.activity.get(id)?.rxAt;
+  }
+
   /** Calls `check` once the handshake wait of `attempt` (1, 2, ...) is over, unless one is pending for `id`. */
   watchHandshake(id: string, attempt: number, check: (waitedMs: number) => void): void {
     if (this.watches.has(id)) return;
