@@ -37,7 +37,7 @@ describe('agent config', () => {
     expect(c.missBuffer.maxAgeMs).toBe(3000);
     expect(c.mapServer.keyId).toBe(1);
     expect(c.adminSocket).toBe('/run/lispwg/mn1.sock');
-    expect(c.limits).toEqual({ peers: 1024, mapCache: 10_000, resolutions: 256, smrHoldDown: 4096 });
+    expect(c.limits).toEqual({ peers: 1024, mapCache: 10_000, resolutions: 256, smrHoldDown: 4096, probeReplies: 100 });
     expect(c.timers.nonceFreshnessMs).toBe(60_000);
   });
 
