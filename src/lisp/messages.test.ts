@@ -18,6 +18,7 @@ import {
   type LispMessage,
   type MapReply,
   type MappingRecord,
+  type MapRequest,
 } from './index.js';
 import { allSamples, keyRecord, plainRecord, SAMPLE_KEY, sampleEcm, sampleEcmV6, sampleMapReply, sampleMapRequest } from './samples.js';
 import { foldChecksum, onesSum, writeIpUdpHeaders } from './ip.js';
