@@ -111,6 +111,7 @@ links:
       const o1 = plans.find((p) => p.node === 'o1')!;
       const conf = readFileSync(o1.configFile, 'utf8');
       for (const line of ['operating-mode = "xTR"', 'rloc-probe-interval = 5', 'map-resolver = { "198.18.0.1" }', 'address = "198.18.0.1"', 'key = "k-o1"', 'proxy-reply = on', 'eid-prefix = "198.19.3.0/24"', 'interface = "eth0"', 'ip_version = 4']) expect(conf).toContain(line);
+      expect(o1.cmd[0]).toBe('stdbuf');
       expect(o1.cmd.slice(-2)).toEqual(['-f', o1.configFile]);
       expect(o1.readyLog).toEqual({ file: join(root, 't', 'nodes', 'o1', 'oor.log'), text: '): started...' });
       const ms = parse(readFileSync(plans.find((p) => p.node === 'ms')!.configFile, 'utf8')) as { listen?: string[]; sites: Array<Record<string, unknown>> };

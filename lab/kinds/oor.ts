@@ -111,7 +111,8 @@ const daemon: Daemon = {
     return {
       node: ctx.node.name,
       configFile,
-      cmd: ctx.node.role!.cmd ?? [bin, '-f', configFile],
+      // line-buffered: OOR logs to stdout, which a pipe would hold back (and its start line with it)
+      cmd: ctx.node.role!.cmd ?? ['stdbuf', '-oL', bin, '-f', configFile],
       // the lab writes the process's output to <node dir>/oor.log
       ...(ctx.node.role!.cmd ? {} : { readyLog: { file: join(ctx.dir, 'oor.log'), text: OOR_STARTED } }),
       publicKeys: { control: ctx.pub(ctx.node.name, 'control') },
