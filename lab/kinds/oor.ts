@@ -18,6 +18,7 @@ import { type DaemonContext, rlocInterfaces, rlocOf } from '../roles.js';
 import { cidrText } from '../topology/addr.js';
 import type { NodeModel } from '../topology/model.js';
 import type { Daemon, Kind, Requirement } from './kind.js';
+import { tool } from './kind.js';
 import { eidLine } from './lispwg.js';
 
 /** OOR's default RLOC-probing interval (s), which `probe-interval` overrides. */
@@ -103,7 +104,7 @@ const daemon: Daemon = {
   process: 'oor',
   label: 'OOR',
   socket: 'oor.log',
-  needs: [oorNeed],
+  needs: [oorNeed, tool('stdbuf', 'OOR runs line-buffered, so that its log shows when it is up', 'install coreutils')],
   async plan(ctx) {
     const configFile = join(ctx.dir, 'oor.conf');
     await writeFile(configFile, oorConfig(ctx), { mode: 0o600 });
