@@ -6,7 +6,9 @@
  * 1. The OOR sites reach each other through the lispwg Map-Server, and OOR asks it for the
  *    WireGuard MN's EID too: a capture on OOR's uplink shows Map-Replies and never the Security
  *    Key LCAF (type 11, on which OOR 1.3 dies); both OOR processes still run.
- * 2. OOR probes every 5 s (the issue measured 120 s; 60 s here for CI time): pings between a host
+ * 2. An OOR mobile node (`config: { mode: mn }`: its EID on lispTun0) and a host behind the lispwg
+ *    plain-LISP xTR reach each other.
+ * 3. OOR probes every 5 s (the issue measured 120 s; 60 s here for CI time): pings between a host
  *    behind OOR and one behind the lispwg plain-LISP xTR keep flowing, because the xTR answers
  *    every RLOC probe (OOR marks an unanswered locator down and traffic stops).
  *
@@ -46,6 +48,7 @@ nodes:
   oor2: { kind: oor, eid: 198.19.2.0/24, rloc: eth0, config: { probe-interval: 5 } }
   xtr3: { kind: xtr, eid: 198.19.3.0/24, rloc: eth0, config: { data-plane: lisp } }
   mn4:  { kind: mn, eid: 198.19.4.1/32 }
+  oor5: { kind: oor, eid: 198.19.5.1/32, rloc: eth0, config: { mode: mn } }
   h1:   { kind: host, routes: ["default via 198.19.1.1"] }
   h2:   { kind: host, routes: ["default via 198.19.2.1"] }
   h3:   { kind: host, routes: ["default via 198.19.3.1"] }
@@ -61,6 +64,8 @@ links:
     addresses: { xtr3: 198.18.0.4/24 }
   - endpoints: ["mn4:eth0", "sw:p5"]
     addresses: { mn4: 198.18.0.5/24 }
+  - endpoints: ["oor5:eth0", "sw:p6"]
+    addresses: { oor5: 198.18.0.6/24 }
   - endpoints: ["oor1:eth1", "h1:eth0"]
     addresses: { oor1: 198.19.1.1/24, h1: 198.19.1.10/24 }
   - endpoints: ["oor2:eth1", "h2:eth0"]
@@ -113,6 +118,12 @@ describe.skipIf(skip !== undefined)('the real OOR (kind oor) with a lispwg Map-S
     expect(oorLog('oor1')).not.toContain('Cannot parse LCAF');
     expect(await running('oor1')).toBe(true);
     expect(await running('oor2')).toBe(true);
+  });
+
+  it('an OOR mobile node and a host behind the lispwg plain-LISP xTR reach each other', async () => {
+    expect(await pings('oor5', '198.19.3.10', 5)).toBeGreaterThanOrEqual(3);
+    expect(await pings('h3', '198.19.5.1', 5)).toBeGreaterThanOrEqual(4);
+    expect(oorLog('oor5')).toContain('working in mode Mobile Node');
   });
 
   it('OOR probing every 5 s and a lispwg plain-LISP xTR keep pings flowing for 60 s (the xTR answers every probe)', async () => {

@@ -125,6 +125,20 @@ links:
     }
   });
 
+  it('mode mn makes OOR a mobile node; a bad mode, probe-interval or another config key is refused naming the node', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'lispwg-oor-kind-'));
+    process.env.LISPWG_LAB_ROOT = root;
+    try {
+      const plans = await writeRoleConfigs('t', parseTopology(oorTopo.replace('probe-interval: 5', 'mode: mn')));
+      expect(readFileSync(plans.find((p) => p.node === 'o1')!.configFile, 'utf8')).toContain('operating-mode = "MN"');
+      await expect(writeRoleConfigs('t', parseTopology(oorTopo.replace('probe-interval: 5', 'mode: rtr')))).rejects.toThrow(/o1: config.mode is xtr or mn, not "rtr"/);
+      await expect(writeRoleConfigs('t', parseTopology(oorTopo.replace('probe-interval: 5', 'debug: 3')))).rejects.toThrow(/o1: an oor node's config takes only mode and probe-interval, not debug/);
+    } finally {
+      delete process.env.LISPWG_LAB_ROOT;
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it('a bad probe-interval is refused naming the node', async () => {
     const root = mkdtempSync(join(tmpdir(), 'lispwg-oor-kind-'));
     process.env.LISPWG_LAB_ROOT = root;

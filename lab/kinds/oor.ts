@@ -1,5 +1,5 @@
 /**
- * `oor`: a LISP site's xTR run by the real Open Overlay Router (the researcher's own `oor`
+ * `oor`: a LISP site's xTR (or, `config: { mode: mn }`, a mobile node) run by the real Open Overlay Router (the researcher's own `oor`
  * binary: lispwg never ships OOR, its code, or a way to build it). lispwg writes OOR's
  * configuration from the topology: the site's shared key, EID prefixes and RLOC interfaces, the
  * lispwg Map-Server's underlay address as Map-Server and Map-Resolver (proxy-reply on), and the
@@ -53,6 +53,7 @@ export function oorConfig(ctx: DaemonContext): string {
   const msRloc = rlocOf(model, ms);
   if (!msRloc) throw new LispwgError('LAB_ROLE', `Map-Server ${ms.name} has no address for ${n.name} to reach it: give its link an address`);
   const probe = probeInterval(n);
+  const mode = oorMode(n);
   const ifaces = rlocInterfaces(model, n);
   const families = (name: string) => {
     const i = model.links.flatMap((l) => [l.a, l.b]).find((e) => e.node === n.name && e.iface === name);
@@ -64,7 +65,7 @@ export function oorConfig(ctx: DaemonContext): string {
     '# written by lispwg lab from the topology: OOR as an xTR of the lispwg Map-Server',
     'debug = 1',
     'map-request-retries = 2',
-    'operating-mode = "xTR"',
+    `operating-mode = "${mode === 'mn' ? 'MN' : 'xTR'}"`,
     'encapsulation = "LISP"',
     'rloc-probing {',
     `    rloc-probe-interval = ${probe}`,
@@ -90,10 +91,17 @@ export function oorConfig(ctx: DaemonContext): string {
   return lines.join('\n') + '\n';
 }
 
+/** `mode` of the node's `config`: xtr (a site's router, default) or mn (OOR's mobile node: its EID on lispTun0). */
+function oorMode(n: NodeModel): 'xtr' | 'mn' {
+  const other = Object.keys(n.role!.config).filter((k) => k !== 'probe-interval' && k !== 'mode');
+  if (other.length) throw new LispwgError('LAB_ROLE', `${n.name}: an oor node's config takes only mode and probe-interval, not ${other.join(', ')}`);
+  const v = n.role!.config.mode ?? 'xtr';
+  if (v !== 'xtr' && v !== 'mn') throw new LispwgError('LAB_ROLE', `${n.name}: config.mode is xtr or mn, not ${JSON.stringify(v)}`);
+  return v;
+}
+
 /** `probe-interval` of the node's `config` (seconds, 0: no probing), else OOR's default. */
 function probeInterval(n: NodeModel): number {
-  const other = Object.keys(n.role!.config).filter((k) => k !== 'probe-interval');
-  if (other.length) throw new LispwgError('LAB_ROLE', `${n.name}: an oor node's config takes only probe-interval, not ${other.join(', ')}`);
   const v = n.role!.config['probe-interval'];
   if (v === undefined) return OOR_PROBE_INTERVAL_S;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new LispwgError('LAB_ROLE', `${n.name}: config.probe-interval must be a whole number of seconds (0: no RLOC probing), not ${JSON.stringify(v)}`);
