@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -147,6 +147,19 @@ links:
     } finally {
       delete process.env.LISPWG_LAB_ROOT;
       rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('kind oor in lab inspect', () => {
+  it("reads OOR's log: registered, map-cache entries, probes answered, locators down", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lispwg-oor-log-'));
+    try {
+      const log = join(dir, 'oor.log');
+      writeFileSync(log, ['Map-Notify message confirms correct registration of 198.19.1.0/24', 'Added Map Cache entry with EID prefix 198.19.2.0/24 in the database.', ' Successfully probed RLOC 198.18.0.3 of cache entry with EID 198.19.2.0/24', ''].join('\n'));
+      expect(await KINDS.oor.daemon!.status!(log)).toBe('registered, 1 map-cache entries added, 1 RLOC probes answered, 0 locators down');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

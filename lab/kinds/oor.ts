@@ -11,7 +11,7 @@
  * The binary: `lispwg lab up --oor PATH`, else $LISPWG_OOR, else `oor` on PATH.
  */
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { LispwgError } from '../../src/util/errors.js';
 import { type DaemonContext, rlocInterfaces, rlocOf } from '../roles.js';
@@ -111,7 +111,13 @@ function probeInterval(n: NodeModel): number {
 const daemon: Daemon = {
   process: 'oor',
   label: 'OOR',
+  // OOR has no admin socket: `lab inspect` reads its log
   socket: 'oor.log',
+  async status(log) {
+    const text = await readFile(log, 'utf8');
+    const count = (s: string) => text.split(s).length - 1;
+    return `${count('confirms correct registration') ? 'registered' : 'not registered'}, ${count('Added Map Cache entry')} map-cache entries added, ${count('Successfully probed RLOC')} RLOC probes answered, ${count('Locator state changes to DOWN')} locators down`;
+  },
   needs: [oorNeed, tool('stdbuf', 'OOR runs line-buffered, so that its log shows when it is up', 'install coreutils')],
   async plan(ctx) {
     const configFile = join(ctx.dir, 'oor.conf');
