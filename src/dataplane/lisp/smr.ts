@@ -15,8 +15,10 @@
  * RLOC probes (RFC 9301 section 7.1) arrive on the same port: a Map-Request with the P bit and one
  * EID-Record. Given `records` (the site's records now), the endpoint answers with a Map-Reply with
  * the P bit and the request's nonce, carrying our record for the prefix asked (OOR looks the
- * record's prefix up exactly in its map-cache), sent from 4342 to the request's source port at its
- * ITR-RLOC of the receiving socket's family (as OOR). The probed locator gets the p bit when the
+ * record's prefix up exactly in its map-cache), sent from 4342 to the request's UDP source address
+ * and port. RFC 9301 names the ITR-RLOC; OOR sends its probes from its ITR-RLOC, and answering
+ * only the source means a probe cannot aim our reply at a third party (the threat model's rule for
+ * strangers). The probed locator gets the p bit when the
  * record has one locator of that family; with several the socket (bound to the wildcard address)
  * cannot tell which was probed, and the prober falls back to the reply's source address. Replies
  * are bounded by a token bucket (`probeRepliesPerSecond`): a flood of probes (the source address
@@ -75,16 +77,15 @@ export function smrMessage(ourEid: string, instanceId: number, itrRloc: string, 
   };
 }
 
-/** Why a probe goes unanswered: more or fewer than one EID-Record, none of our records covers it, no ITR-RLOC. */
-export type ProbeRefusal = 'probe-malformed' | 'probe-unknown-eid' | 'probe-no-itr-rloc';
+/** Why a probe goes unanswered: more or fewer than one EID-Record, none of our records covers it. */
+export type ProbeRefusal = 'probe-malformed' | 'probe-unknown-eid';
 
 /**
  * The answer to an RLOC probe received on a socket of `family` (RFC 9301 section 7.1): our record
  * covering the EID-Record asked (P bit, nonce echoed, our locators with the L bit; p on the probed
- * one when it is the only one of `family`), and where it goes: the first ITR-RLOC of `family`,
- * else the first.
+ * one when it is the only one of `family`).
  */
-export function probeReply(req: MapRequest, records: readonly MappingRecord[], family: 'ipv4' | 'ipv6'): { reply: MapReply; to: string } | ProbeRefusal {
+export function probeReply(req: MapRequest, records: readonly MappingRecord[], family: 'ipv4' | 'ipv6'): MapReply | ProbeRefusal {
   const asked = req.records.length === 1 ? prefixOf(req.records[0]!.eid, req.records[0]!.maskLen) : undefined;
   if (!asked) return 'probe-malformed';
   const ours = records.find((r) => {
@@ -92,12 +93,10 @@ export function probeReply(req: MapRequest, records: readonly MappingRecord[], f
     return p !== undefined && eidPrefixContains(p, asked);
   });
   if (!ours) return 'probe-unknown-eid';
-  const itr = req.itrRlocs.find((a) => a.afi === family) ?? req.itrRlocs.find((a) => a.afi === 'ipv4' || a.afi === 'ipv6');
-  if (!itr || (itr.afi !== 'ipv4' && itr.afi !== 'ipv6')) return 'probe-no-itr-rloc';
   const sameFamily = ours.locators.filter((l) => l.address.afi === family);
   const probed = sameFamily.length === 1 ? sameFamily[0] : undefined;
   const record: MappingRecord = { ...ours, locators: ours.locators.map((l) => ({ ...l, local: true, probed: l === probed })) };
-  return { reply: { type: 'map-reply', probe: true, echoNonceCapable: false, security: false, nonce: req.nonce, records: [record] }, to: itr.address };
+  return { type: 'map-reply', probe: true, echoNonceCapable: false, security: false, nonce: req.nonce, records: [record] };
 }
 
 function prefixOf(a: Address, maskLen: number): EidPrefix | undefined {
@@ -117,7 +116,7 @@ export class SmrEndpoint {
   /** SMRs received / passed on / dropped by the hold-down / dropped, the hold-down full / neither SMRs nor probes, or malformed. */
   readonly stats = { received: 0, passed: 0, held: 0, full: 0, ignored: 0, sent: 0 };
   /** RLOC probes received / answered / unanswered by reason (the rate bound: `probe-rate-limited`). */
-  readonly probeStats = { 'probe-received': 0, 'probe-answered': 0, 'probe-rate-limited': 0, 'probe-malformed': 0, 'probe-unknown-eid': 0, 'probe-no-itr-rloc': 0 };
+  readonly probeStats = { 'probe-received': 0, 'probe-answered': 0, 'probe-rate-limited': 0, 'probe-malformed': 0, 'probe-unknown-eid': 0 };
   private probeTokens: number;
   private probeTokensAt = performance.now();
 
@@ -228,8 +227,8 @@ export class SmrEndpoint {
       return;
     }
     this.probeStats['probe-answered']++;
-    socket.send(encodeMessage(answer.reply), from.port, answer.to, (err) => {
-      if (err) this.log.warn('RLOC-probe reply not sent', { to: answer.to, error: err.message });
+    socket.send(encodeMessage(answer), from.port, from.address, (err) => {
+      if (err) this.log.warn('RLOC-probe reply not sent', { to: from.address, error: err.message });
     });
   }
 
