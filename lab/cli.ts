@@ -16,7 +16,7 @@ import { BACKENDS, type BackendKind } from './topology/schema.js';
 
 const HELP = () => `usage: lispwg lab <verb> ...
 
-  up FILE [--backend netns|docker] [--name NAME] [--no-daemons]
+  up FILE [--backend netns|docker] [--name NAME] [--no-daemons] [--oor PATH]
                              bring a topology up (progress on stderr); Ctrl-C removes it again
   down NAME                  remove everything of a lab (also after a crash)
   inspect NAME [--json]      nodes, daemon status, interfaces, addresses, processes, WireGuard peers
@@ -28,6 +28,9 @@ const HELP = () => `usage: lispwg lab <verb> ...
   graph FILE                 print the topology as a Mermaid flowchart
   validate FILE...           check topology files, change nothing
   list                       labs that are up (or crashed and not yet taken down)
+
+--oor PATH: the Open Overlay Router binary that kind oor nodes run (else $LISPWG_OOR, else oor on
+PATH; lispwg does not ship OOR).
 
 Labs keep their state in /run/lispwg/labs/<name>/ (LISPWG_LAB_ROOT overrides); every namespace
 and container of a lab is named lw.<name>.<node>. Topologies: topologies/*.yaml.`;
@@ -82,11 +85,13 @@ function one(positionals: string[], what: string): string {
 }
 
 async function up(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { backend: { type: 'string' }, name: { type: 'string' }, 'no-daemons': { type: 'boolean' } });
+  const { values, positionals } = parse(argv, { backend: { type: 'string' }, name: { type: 'string' }, 'no-daemons': { type: 'boolean' }, oor: { type: 'string' } });
   if (values.help) return (out(HELP()), 0);
   const file = one(positionals, 'a topology file: lispwg lab up FILE');
   const backend = values.backend as string | undefined;
   if (backend !== undefined && !BACKENDS.includes(backend as BackendKind)) throw usage(`--backend is one of ${BACKENDS.join(', ')}`);
+  // kind oor finds its binary there (lab/kinds/oor.ts)
+  if (typeof values.oor === 'string') process.env.LISPWG_OOR = values.oor;
   const model = await loadTopology(file);
   const name = (values.name as string | undefined) ?? model.name;
   const t0 = performance.now();

@@ -9,7 +9,7 @@
  *   await lab.down();
  */
 import { availableParallelism } from 'node:os';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -317,18 +317,19 @@ export class Lab {
    */
   private async daemonsReady(roles: RolePlan[], procs: Map<string, LabProcess>, say: (m: string) => void): Promise<void> {
     const deadline = Date.now() + DAEMON_READY_MS;
-    let pending = roles.filter((r) => r.ready);
+    let pending = roles.filter((r) => r.ready || r.readyLog);
+    const up = (r: RolePlan) => (r.ready ? existsSync(r.ready) : existsSync(r.readyLog!.file) && readFileSync(r.readyLog!.file, 'utf8').includes(r.readyLog!.text));
     while (pending.length) {
       const left: RolePlan[] = [];
       for (const r of pending) {
-        if (existsSync(r.ready!)) continue;
+        if (up(r)) continue;
         const p = procs.get(r.node)!;
         if (!(await p.running())) throw new LispwgError('LAB_DAEMON_EXITED', `${this.daemon(r.node).process} on ${r.node} exited while starting (log ${p.log}): ${(await p.output()).trim().split('\n').filter((l) => !/^\s+at /.test(l)).slice(-5).join('\n')}`);
         left.push(r);
       }
       pending = left;
       if (!pending.length) break;
-      if (Date.now() > deadline) throw new LispwgError('LAB_DAEMON_TIMEOUT', `lispwg on ${pending.map((r) => r.node).join(', ')} not up after ${DAEMON_READY_MS / 1000} s (no admin socket): see the logs in ${this.dir}/nodes/<node>/lispwg.log`);
+      if (Date.now() > deadline) throw new LispwgError('LAB_DAEMON_TIMEOUT', `${pending.map((r) => `${this.daemon(r.node).process} on ${r.node}`).join(', ')} not up after ${DAEMON_READY_MS / 1000} s (no admin socket, or no start line in its log): see the logs in ${this.dir}/nodes/<node>/<process>.log`);
       await sleep(50);
     }
     say(`${roles.length} daemons up`);

@@ -36,6 +36,8 @@ export interface RolePlan {
   eventLog: string;
   /** The daemon's admin socket: it exists once the daemon is up (undefined with a custom cmd). */
   ready?: string;
+  /** Or: the daemon is up once its log `file` holds `text` (OOR has no admin socket). */
+  readyLog?: { file: string; text: string };
 }
 
 export type Json = Record<string, unknown>;

@@ -96,6 +96,11 @@ export interface Kind {
    * key); `site` registers EIDs with a Map-Server (control and data keys, `eid`, `rloc`, `ms`).
    */
   readonly role?: 'ms' | 'site';
+  /**
+   * A site that speaks plain LISP on the underlay (OOR): no control tunnel, no WireGuard key. Its
+   * Map-Server lists it without `xtrs` (replay-protection nonce-cache) and listens on its underlay.
+   */
+  readonly plain?: boolean;
   readonly daemon?: Daemon;
   /** Its shape in `lispwg lab graph` (Mermaid node text after the id). */
   shape(node: NodeModel, esc: (s: string) => string): string;

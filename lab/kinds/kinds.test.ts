@@ -1,9 +1,13 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { LispwgError } from '../../src/util/errors.js';
 import { parseTopology } from '../topology/load.js';
 import { NODE_KINDS, NodeSchema } from '../topology/schema.js';
 import { TopologyError } from '../topology/validate.js';
-import { checkRequirements, KINDS, kindNames, kindOf } from './index.js';
+import { checkRequirements, KINDS, kindNames, kindOf, writeRoleConfigs } from './index.js';
 import { tool } from './kind.js';
 
 const topo = (extra = '', ms = '{ kind: ms }') => `name: t
@@ -29,20 +33,20 @@ describe('the kinds table', () => {
   it('an unknown kind in a topology is refused, naming it and listing every known kind', () => {
     let err: unknown;
     try {
-      parseTopology(topo('  oor1: { kind: oor }\n'), 'topologies/t.yaml');
+      parseTopology(topo('  oor1: { kind: vpp }\n'), 'topologies/t.yaml');
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(TopologyError);
     const text = (err as Error).message;
-    expect(text).toMatch(/^topologies\/t\.yaml:6:\d+: nodes\.oor1\.kind: unknown kind "oor" \(expected one of ([a-z]+, )+[a-z]+\)/);
+    expect(text).toMatch(/^topologies\/t\.yaml:6:\d+: nodes\.oor1\.kind: unknown kind "vpp" \(expected one of ([a-z]+, )+[a-z]+\)/);
     for (const k of kindNames()) expect(text).toContain(k);
     expect(text).toMatch(/fix: a node is one of: ms \(Map-Server\), .*ap \(access point\)/);
   });
 
   it('looking up an unknown kind names it and the known kinds', () => {
-    expect(() => kindOf('oor')).toThrow(LispwgError);
-    expect(() => kindOf('oor')).toThrow(/unknown node kind "oor": the known kinds are ms \(Map-Server\), xtr \(xTR\), mn \(mobile node\), host, router, switch, ap \(access point\)/);
+    expect(() => kindOf('vpp')).toThrow(LispwgError);
+    expect(() => kindOf('vpp')).toThrow(/unknown node kind "vpp": the known kinds are ms \(Map-Server\), xtr \(xTR\), mn \(mobile node\), oor \(OOR xTR\), host, router, switch, ap \(access point\)/);
     expect(() => kindOf('toString')).toThrow(/unknown node kind "toString"/);
     expect(kindOf('switch').bridge).toBe('ports');
   });
@@ -66,5 +70,96 @@ describe('what a kind needs', () => {
     await expect(checkRequirements(parseTopology(topo()), { daemons: false, kinds: table })).resolves.toBeUndefined();
     const custom = topo('', '{ kind: ms, cmd: ["sleep", "60"] }').replace('mn1: { kind: mn,', 'mn1: { kind: mn, cmd: ["sleep", "60"],');
     await expect(checkRequirements(parseTopology(custom), { daemons: true, kinds: table })).resolves.toBeUndefined();
+  });
+});
+
+describe('kind oor (the real Open Overlay Router as an xTR)', () => {
+  const oorTopo = `name: t
+nodes:
+  ms: { kind: ms }
+  mn1: { kind: mn, eid: 198.19.1.1/32 }
+  o1: { kind: oor, eid: 198.19.3.0/24, rloc: eth0, auth-key: k-o1, config: { probe-interval: 5 } }
+  sw: { kind: switch }
+links:
+  - endpoints: ["ms:eth0", "sw:p1"]
+    addresses: { ms: 198.18.0.1/24 }
+  - endpoints: ["mn1:eth0", "sw:p2"]
+    addresses: { mn1: 198.18.0.11/24 }
+  - endpoints: ["o1:eth0", "sw:p3"]
+    addresses: { o1: 198.18.0.13/24 }
+`;
+
+  it('without a binary, lab up stops naming what is missing and how to get it', async () => {
+    const saved = process.env.LISPWG_OOR;
+    process.env.LISPWG_OOR = '/nonexistent/oor';
+    try {
+      const err = await checkRequirements(parseTopology(oorTopo), { daemons: true, kinds: { ...KINDS, ms: { ...KINDS.ms, daemon: { ...KINDS.ms.daemon!, needs: [] } }, mn: { ...KINDS.mn, daemon: { ...KINDS.mn.daemon!, needs: [] } } } }).catch((e: unknown) => e);
+      expect((err as LispwgError).code).toBe('LAB_REQUIREMENT_MISSING');
+      expect((err as Error).message).toMatch(/the OOR binary \(Open Overlay Router\) is missing \(LISPWG_OOR=\/nonexistent\/oor does not exist\): o1 \(kind oor\) need it, .*fix: build OOR from its public source .*--oor PATH/);
+    } finally {
+      if (saved === undefined) delete process.env.LISPWG_OOR;
+      else process.env.LISPWG_OOR = saved;
+    }
+  });
+
+  it("writes OOR's config from the topology; the Map-Server lists it as a plain site and listens on its underlay", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'lispwg-oor-kind-'));
+    const saved = process.env.LISPWG_LAB_ROOT;
+    process.env.LISPWG_LAB_ROOT = root;
+    try {
+      const plans = await writeRoleConfigs('t', parseTopology(oorTopo));
+      const o1 = plans.find((p) => p.node === 'o1')!;
+      const conf = readFileSync(o1.configFile, 'utf8');
+      for (const line of ['operating-mode = "xTR"', 'rloc-probe-interval = 5', 'map-resolver = { "198.18.0.1" }', 'address = "198.18.0.1"', 'key = "k-o1"', 'proxy-reply = on', 'eid-prefix = "198.19.3.0/24"', 'interface = "eth0"', 'ip_version = 4']) expect(conf).toContain(line);
+      expect(o1.cmd[0]).toBe('stdbuf');
+      expect(o1.cmd.slice(-2)).toEqual(['-f', o1.configFile]);
+      expect(o1.readyLog).toEqual({ file: join(root, 't', 'nodes', 'o1', 'oor.log'), text: '): started...' });
+      const ms = parse(readFileSync(plans.find((p) => p.node === 'ms')!.configFile, 'utf8')) as { listen?: string[]; sites: Array<Record<string, unknown>> };
+      expect(ms.listen).toEqual(['198.18.0.1']);
+      expect(ms.sites.find((s) => s.name === 'o1')).toEqual({ name: 'o1', key: 'k-o1', 'key-id': 1, prefixes: ['198.19.3.0/24'], 'replay-protection': 'nonce-cache' });
+      expect(ms.sites.find((s) => s.name === 'mn1')).toHaveProperty('xtrs');
+    } finally {
+      if (saved === undefined) delete process.env.LISPWG_LAB_ROOT;
+      else process.env.LISPWG_LAB_ROOT = saved;
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('mode mn makes OOR a mobile node; a bad mode, probe-interval or another config key is refused naming the node', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'lispwg-oor-kind-'));
+    process.env.LISPWG_LAB_ROOT = root;
+    try {
+      const plans = await writeRoleConfigs('t', parseTopology(oorTopo.replace('probe-interval: 5', 'mode: mn')));
+      expect(readFileSync(plans.find((p) => p.node === 'o1')!.configFile, 'utf8')).toContain('operating-mode = "MN"');
+      await expect(writeRoleConfigs('t', parseTopology(oorTopo.replace('probe-interval: 5', 'mode: rtr')))).rejects.toThrow(/o1: config.mode is xtr or mn, not "rtr"/);
+      await expect(writeRoleConfigs('t', parseTopology(oorTopo.replace('probe-interval: 5', 'debug: 3')))).rejects.toThrow(/o1: an oor node's config takes only mode and probe-interval, not debug/);
+    } finally {
+      delete process.env.LISPWG_LAB_ROOT;
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a bad probe-interval is refused naming the node', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'lispwg-oor-kind-'));
+    process.env.LISPWG_LAB_ROOT = root;
+    try {
+      await expect(writeRoleConfigs('t', parseTopology(oorTopo.replace('probe-interval: 5', 'probe-interval: 5s')))).rejects.toThrow(/o1: config.probe-interval must be a whole number of seconds/);
+    } finally {
+      delete process.env.LISPWG_LAB_ROOT;
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('kind oor in lab inspect', () => {
+  it("reads OOR's log: registered, map-cache entries, probes answered, locators down", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lispwg-oor-log-'));
+    try {
+      const log = join(dir, 'oor.log');
+      writeFileSync(log, ['Map-Notify message confirms correct registration of 198.19.1.0/24', 'Added Map Cache entry with EID prefix 198.19.2.0/24 in the database.', ' Successfully probed RLOC 198.18.0.3 of cache entry with EID 198.19.2.0/24', ''].join('\n'));
+      expect(await KINDS.oor.daemon!.status!(log)).toBe('registered, 1 map-cache entries added, 1 RLOC probes answered, 0 locators down');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,15 +2,18 @@
  * `ms`: a Map-Server, `lispwg ms`. Its config lists every site that registers with it (name,
  * shared key, EID prefixes, the xTR's control public key and control address); it listens on its
  * control WireGuard tunnel (port 51820) and is up when its admin socket exists, in service when
- * every one of its sites has registered (asked on that socket).
+ * every one of its sites has registered (asked on that socket). With OOR sites (a `plain` kind)
+ * it also listens on its underlay address, where they register, and lists them without `xtrs`.
  */
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { adminRequest } from '../../src/ms/admin.js';
 import { LispwgError } from '../../src/util/errors.js';
 import { wgInterface } from '../names.js';
-import { CONTROL_PORT, lispwgPlan, saveKey } from '../roles.js';
+import { CONTROL_PORT, lispwgPlan, rlocOf, saveKey } from '../roles.js';
 import { cidrText, ipText } from '../topology/addr.js';
+import type { NodeModel } from '../topology/model.js';
+import { kindOf } from './index.js';
 import type { Kind } from './kind.js';
 import { lispwgNeeds } from './lispwg.js';
 
@@ -37,18 +40,22 @@ export const ms: Kind = {
       const { lab, model, node: n, dir } = ctx;
       const controlKey = await saveKey(ctx, 'control');
       const controlIf = wgInterface(lab, n.name, 'c');
+      const sites = model.nodes.filter((s) => s.role && s.role.ms === n.name);
+      // plain sites (OOR) speak LISP on the underlay: no xTR in the tunnel, OOR's replay protection
+      const plain = (s: NodeModel) => !!kindOf(s.kind).plain;
+      const underlay = rlocOf(model, n);
+      if (sites.some(plain) && !underlay) throw new LispwgError('LAB_ROLE', `Map-Server ${n.name} has OOR sites but no underlay address to listen on: give its link an address`);
       const config = {
         'admin-socket': join(dir, SOCKET),
+        ...(sites.some(plain) ? { listen: [underlay] } : {}),
         'control-tunnel': { interface: controlIf, 'private-key-file': controlKey, 'listen-port': CONTROL_PORT, address: cidrText(n.role!.control) },
-        sites: model.nodes
-          .filter((s) => s.role && s.role.ms === n.name)
-          .map((s) => ({
-            name: s.name,
-            key: ctx.keys.get(s.name)!.auth,
-            'key-id': 1,
-            prefixes: s.role!.eids.map(cidrText),
-            xtrs: [{ 'public-key': ctx.pub(s.name, 'control'), 'control-address': ipText(s.role!.control) }],
-          })),
+        sites: sites.map((s) => ({
+          name: s.name,
+          key: ctx.keys.get(s.name)!.auth,
+          'key-id': 1,
+          prefixes: s.role!.eids.map(cidrText),
+          ...(plain(s) ? { 'replay-protection': 'nonce-cache' } : { xtrs: [{ 'public-key': ctx.pub(s.name, 'control'), 'control-address': ipText(s.role!.control) }] }),
+        })),
       };
       return lispwgPlan(ctx, { command: 'ms', config, interfaces: [controlIf], publicKeys: { control: ctx.pub(n.name, 'control') } });
     },

@@ -20,7 +20,7 @@
  */
 import * as z from 'zod';
 
-export const NODE_KINDS = ['ms', 'xtr', 'mn', 'host', 'router', 'switch', 'ap'] as const;
+export const NODE_KINDS = ['ms', 'xtr', 'mn', 'oor', 'host', 'router', 'switch', 'ap'] as const;
 export type NodeKind = (typeof NODE_KINDS)[number];
 export const BACKENDS = ['netns', 'docker'] as const;
 export type BackendKind = (typeof BACKENDS)[number];
@@ -82,6 +82,8 @@ export const NodeSchema = z.discriminatedUnion('kind', [
   node('ms', { ...role }),
   node('xtr', { ...role, ...site, ...wifi }),
   node('mn', { ...role, ...site, ...wifi }),
+  // the real OOR as an xTR: no WireGuard keys; `config: { probe-interval: 5 }` (s)
+  node('oor', { control: role.control, config: role.config, cmd: role.cmd, ...site, ...wifi }),
   node('host', { ...wifi }),
   node('router', { ...wifi }),
   node('switch', {}),

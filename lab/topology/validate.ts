@@ -351,9 +351,9 @@ class Validator {
   }
 
   /** The raw node if its kind has a lispwg role (the schema gives those kinds the role keys). */
-  private roleNode(name: string): Extract<RawNode, { kind: 'ms' | 'xtr' | 'mn' }> | undefined {
+  private roleNode(name: string): Extract<RawNode, { kind: 'ms' | 'xtr' | 'mn' | 'oor' }> | undefined {
     const raw = this.raw.nodes[name]!;
-    return kindOf(raw.kind).role ? (raw as Extract<RawNode, { kind: 'ms' | 'xtr' | 'mn' }>) : undefined;
+    return kindOf(raw.kind).role ? (raw as Extract<RawNode, { kind: 'ms' | 'xtr' | 'mn' | 'oor' }>) : undefined;
   }
 
   private roles(nodes: NodeModel[], links: LinkModel[], byName: Map<string, NodeModel>): void {
@@ -393,7 +393,7 @@ class Validator {
       const role: RoleModel = { control, eids: [], keys: {}, config: raw.config ?? {} };
       if (raw.cmd) role.cmd = raw.cmd;
       for (const which of ['control', 'data'] as const) {
-        const key = raw.keys?.[which];
+        const key = ('keys' in raw ? raw.keys : undefined)?.[which];
         if (key === undefined) continue;
         if (which === 'data' && lispwg === 'ms') {
           this.add([...path, 'keys', which], 'a Map-Server has only a control key', 'remove keys.data');

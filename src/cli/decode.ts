@@ -68,6 +68,8 @@ function addressLines(a: Address, indent: string): string[] {
       return [`${indent}IPv6 ${a.address}`];
     case 'none':
       return [`${indent}(no address, AFI 0)`];
+    case 'mac':
+      return [`${indent}MAC ${a.address}`];
     case 'lcaf': {
       const l = a.lcaf;
       const inner = indent + '  ';

@@ -14,7 +14,8 @@ import { Histogram } from '../ms/stats.js';
 const USAGE = `usage: lispwg query --ms ADDR[:PORT] EID [--source-eid E] [--iid N] [--json]
        lispwg query --ms ADDR[:PORT] EID --rate R --count N [--json]
 
-Sends an ECM Map-Request for EID (ITR-RLOC = our address, reply to our UDP port, as lig does)
+Sends an ECM Map-Request for EID (ITR-RLOC = our address, inner UDP source port = the port we
+listen on, where a Map-Server answers; lig needs -p 4342 for that)
 and prints the Map-Reply and its round-trip time.
 
   --ms ADDR[:PORT]     the Map-Server / Map-Resolver ([v6addr]:port for IPv6; port 4342)

@@ -572,7 +572,8 @@ function ipAddress(text: string): Address {
 
 /**
  * An ECM Map-Request for `eid` as lig builds it: ITR-RLOC = `itrRloc`, inner IP source = it and
- * inner UDP source port = `port` (the reply comes back there), inner destination = the EID.
+ * inner UDP source port = `port` (the Map-Server answers there, as OOR's does; lig-lispmob listens
+ * on 4342 instead, whatever its `-p`), inner destination = the EID.
  * Returns the bytes and the offset of the nonce in them (a flood re-sends one request with new
  * nonces).
  */

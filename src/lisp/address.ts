@@ -2,7 +2,7 @@
  * AFI-encoded addresses and the LCAFs lispwg reads (RFC 8060): one codec per shape, each with
  * `encodingLength`, `encode` and `decode` side by side, field for field.
  *
- *   | AFI (16) | address ...                              AFI 0: none, 1: IPv4, 2: IPv6
+ *   | AFI (16) | address ...            AFI 0: none, 1: IPv4, 2: IPv6, 16389: 48-bit MAC
  *   | AFI = 16387 | Rsvd1 | Flags | Type | Rsvd2 | Length | body (Length bytes) ...
  *
  * Decoding is bounded: an LCAF's Length must fit in its parent (LCAF_OVERRUN), a known LCAF's
@@ -45,6 +45,8 @@ export const address = {
         return 18;
       case 'none':
         return 2;
+      case 'mac':
+        return 8;
       case 'lcaf':
         return 2 + LCAF_HEADER_LENGTH + lcafCodec(a.lcaf).encodingLength(a.lcaf);
     }
@@ -64,6 +66,10 @@ export const address = {
       case 'none':
         w.view.setUint16(off, Afi.None);
         return off + 2;
+      case 'mac':
+        w.view.setUint16(off, Afi.Mac);
+        putMac(a.address, b, off + 2);
+        return off + 8;
       case 'lcaf': {
         const codec = lcafCodec(a.lcaf);
         const length = codec.encodingLength(a.lcaf);
@@ -100,11 +106,23 @@ export const address = {
         return { afi: 'none' };
       case Afi.Lcaf:
         return { afi: 'lcaf', lcaf: decodeLcaf(r) };
+      case Afi.Mac: {
+        r.need(6, 'MAC address');
+        const a = Array.from(r.buf.subarray(r.pos, r.pos + 6), (x) => x.toString(16).padStart(2, '0')).join(':');
+        r.pos += 6;
+        return { afi: 'mac', address: a };
+      }
       default:
-        throw new LispDecodeError('BAD_AFI', r.pos - 2, `AFI ${afi} is not one lispwg reads (0 none, 1 IPv4, 2 IPv6, 16387 LCAF)`);
+        throw new LispDecodeError('BAD_AFI', r.pos - 2, `AFI ${afi} is not one lispwg reads (0 none, 1 IPv4, 2 IPv6, 16387 LCAF, 16389 MAC)`);
     }
   },
 };
+
+function putMac(text: string, b: Uint8Array, off: number): void {
+  const m = /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(text);
+  if (!m) throw new LispEncodeError(`'${text}' is not a 48-bit MAC address (expected e.g. 02:00:00:00:00:01)`);
+  for (let i = 0; i < 6; i++) b[off + i] = parseInt(m[i + 1]!, 16);
+}
 
 /** Reads an LCAF after its AFI: header, then the body bounded by Length. */
 function decodeLcaf(r: Reader): Lcaf {

@@ -16,7 +16,7 @@ export interface Eid {
 
 /**
  * The IP address and Instance ID inside `a`, unwrapping Security Key and Instance ID LCAFs;
- * undefined when there is no IP address inside (AFI none, AFI list, unknown LCAF).
+ * undefined when there is no IP address inside (AFI none, a MAC, AFI list, unknown LCAF).
  */
 export function eidOf(a: Address): Eid | undefined {
   let instanceId = 0;
@@ -26,6 +26,7 @@ export function eidOf(a: Address): Eid | undefined {
       case 'ipv6':
         return { instanceId, family: a.afi, address: a.address };
       case 'none':
+      case 'mac':
         return undefined;
       case 'lcaf':
         if (a.lcaf.type === 'instance-id') instanceId = a.lcaf.instanceId;

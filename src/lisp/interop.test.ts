@@ -40,7 +40,7 @@ describe('a Map-Register as OOR builds it', () => {
 });
 
 describe('an encapsulated Map-Request as lig builds it', () => {
-  test('decodes with its inner header and the reply port lig listens on', () => {
+  test('decodes with its inner header (the inner source port, where a Map-Server answers)', () => {
     const m = decodeMessage(ligEcmMapRequest()) as Ecm;
     expect(m).toEqual({
       type: 'ecm',

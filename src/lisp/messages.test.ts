@@ -18,6 +18,7 @@ import {
   type LispMessage,
   type MapReply,
   type MappingRecord,
+  type MapRequest,
 } from './index.js';
 import { allSamples, keyRecord, plainRecord, SAMPLE_KEY, sampleEcm, sampleEcmV6, sampleMapReply, sampleMapRequest } from './samples.js';
 import { foldChecksum, onesSum, writeIpUdpHeaders } from './ip.js';
@@ -210,6 +211,17 @@ describe('hostile bytes', () => {
     const err = decodeError(bytes);
     expect(err.code).toBe('BAD_AFI');
     expect(err.offset).toBe(18);
+  });
+
+  test('a MAC-address EID (AFI 16389, 48 bits), as VPP sends it, is read and written', () => {
+    const bytes = encodeMessage(sampleMapRequest());
+    // the record's EID (AFI 1, 198.18.20.1 at the end) becomes AFI 16389, 02:00:5e:10:00:01
+    const mac = Buffer.concat([bytes.subarray(0, bytes.length - 6), Buffer.from('4005' + '02005e100001', 'hex')]);
+    const m = decodeMessage(mac) as MapRequest;
+    expect(m.records[0]).toEqual({ maskLen: 32, eid: { afi: 'mac', address: '02:00:5e:10:00:01' } });
+    expect(Buffer.from(encodeMessage(m))).toEqual(mac);
+    expect(decodeError(mac.subarray(0, mac.length - 1)).code).toBe('TRUNCATED');
+    expect(() => encodeMessage({ ...m, records: [{ maskLen: 48, eid: { afi: 'mac', address: '02:00:5e:10:00' } }] })).toThrow(/not a 48-bit MAC address/);
   });
 
   test('LCAF lengths that overrun their parent, or that their content overruns', () => {

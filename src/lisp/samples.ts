@@ -170,11 +170,18 @@ export function sampleEcmV6(): Ecm {
   };
 }
 
+/** An L2 EID (AFI 16389, a MAC in an Instance ID LCAF, mask-len 48) as VPP's L2 tests ask for it. */
+function sampleMapRequestMac(): MapRequest {
+  const mac = (address: string): Address => ({ afi: 'lcaf', lcaf: { type: 'instance-id', instanceId: 10, iidMaskLen: 0, address: { afi: 'mac', address } } });
+  return { ...sampleMapRequest(), nonce: 0x0a0b0c0d0e0f1011n, sourceEid: mac('02:00:00:00:00:01'), records: [{ maskLen: 48, eid: mac('02:00:00:00:00:02') }] };
+}
+
 /** Every sample, by name. */
 export function allSamples(): Record<string, LispMessage> {
   return {
     mapRequest: sampleMapRequest(),
     mapRequestV6: sampleMapRequestV6(),
+    mapRequestMac: sampleMapRequestMac(),
     mapReply: sampleMapReply(),
     mapReplyMixed: sampleMapReplyMixed(),
     mapRegister: sampleMapRegister(),

@@ -81,12 +81,13 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const bit = (b: boolean): Field[1] => (b ? '1' : '0');
 const colonHex = (b: Uint8Array): string => Buffer.from(b).toString('hex').replace(/(..)(?!$)/g, '$1:');
 const nonceHex = (n: bigint): string => '0x' + n.toString(16).padStart(16, '0');
-const AFI = { none: 0, ipv4: 1, ipv6: 2, lcaf: 16387 } as const;
+const AFI = { none: 0, ipv4: 1, ipv6: 2, lcaf: 16387, mac: 16389 } as const;
 
 interface AddressKeys {
   afi: string;
   ipv4: string;
   ipv6: string;
+  mac?: string;
 }
 
 /** Counts the LCAF bodies tshark 4.0 cannot dissect while generating the expectations. */
@@ -102,6 +103,7 @@ class Expectation {
     this.add(keys.afi, AFI[a.afi]);
     if (a.afi === 'ipv4') this.add(keys.ipv4, a.address);
     else if (a.afi === 'ipv6') this.add(keys.ipv6, a.address);
+    else if (a.afi === 'mac' && keys.mac) this.add(keys.mac, a.address);
     else if (a.afi === 'lcaf') this.lcaf(a.lcaf, addressCodec.encodingLength(a) - 8);
   }
 
@@ -112,7 +114,7 @@ class Expectation {
     switch (l.type) {
       case 'instance-id':
         this.add('lisp.lcaf.iid', l.instanceId);
-        this.address(l.address, { afi: 'lisp.lcaf.iid.afi', ipv4: 'lisp.lcaf.iid.ipv4', ipv6: 'lisp.lcaf.iid.ipv6' });
+        this.address(l.address, { afi: 'lisp.lcaf.iid.afi', ipv4: 'lisp.lcaf.iid.ipv4', ipv6: 'lisp.lcaf.iid.ipv6', mac: 'lisp.lcaf.iid.mac' });
         break;
       case 'afi-list':
         for (const a of l.addresses) this.address(a, { afi: 'lisp.lcaf.afi_list.afi', ipv4: 'lisp.lcaf.afi_list.ipv4', ipv6: 'lisp.lcaf.afi_list.ipv6' });
@@ -133,7 +135,7 @@ class Expectation {
     this.add('lisp.mapping.act', r.action);
     this.add('lisp.mapping.auth', bit(r.authoritative));
     this.add('lisp.mapping.ver', r.mapVersion);
-    this.address(r.eid, { afi: 'lisp.mapping.eid.afi', ipv4: 'lisp.mapping.eid.ipv4', ipv6: 'lisp.mapping.eid.ipv6' });
+    this.address(r.eid, { afi: 'lisp.mapping.eid.afi', ipv4: 'lisp.mapping.eid.ipv4', ipv6: 'lisp.mapping.eid.ipv6', mac: 'lisp.mapping.eid.mac' });
     for (const l of r.locators) {
       this.add('lisp.loc.priority', l.priority);
       this.add('lisp.loc.weight', l.weight);
@@ -161,11 +163,11 @@ class Expectation {
         this.add('lisp.irc', m.itrRlocs.length - 1);
         this.add('lisp.records', m.records.length);
         this.add('lisp.nonce', nonceHex(m.nonce));
-        this.address(m.sourceEid, { afi: 'lisp.mreq.srceid.afi', ipv4: 'lisp.mreq.srceid.ipv4', ipv6: 'lisp.mreq.srceid_ipv6' });
+        this.address(m.sourceEid, { afi: 'lisp.mreq.srceid.afi', ipv4: 'lisp.mreq.srceid.ipv4', ipv6: 'lisp.mreq.srceid_ipv6', mac: 'lisp.mreq.srceid.mac' });
         for (const a of m.itrRlocs) this.address(a, { afi: 'lisp.mreq.itr_rloc.afi', ipv4: 'lisp.mreq.itr_rloc_ipv4', ipv6: 'lisp.mreq.itr_rloc_ipv6' });
         for (const r of m.records) {
           this.add('lisp.mreq.record.prefix.length', r.maskLen);
-          this.address(r.eid, { afi: 'lisp.mreq.record.prefix.afi', ipv4: 'lisp.mreq.record.prefix.ipv4', ipv6: 'lisp.mreq.record.prefix.ipv6' });
+          this.address(r.eid, { afi: 'lisp.mreq.record.prefix.afi', ipv4: 'lisp.mreq.record.prefix.ipv4', ipv6: 'lisp.mreq.record.prefix.ipv6', mac: 'lisp.mreq.record.prefix.mac' });
         }
         if (m.mapReply) this.record(m.mapReply);
         break;

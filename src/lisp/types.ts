@@ -17,7 +17,7 @@ export const MessageType = {
 } as const;
 
 /** Address Family Identifiers used here (IANA). */
-export const Afi = { None: 0, Ipv4: 1, Ipv6: 2, Lcaf: 16387 } as const;
+export const Afi = { None: 0, Ipv4: 1, Ipv6: 2, Lcaf: 16387, Mac: 16389 } as const;
 
 /** LCAF types (RFC 8060) lispwg understands; every other type is kept opaque. */
 export const LcafType = { AfiList: 1, InstanceId: 2, SecurityKey: 11 } as const;
@@ -46,6 +46,8 @@ export type Address =
   | { afi: 'none' }
   | { afi: 'ipv4'; address: string }
   | { afi: 'ipv6'; address: string }
+  /** AFI 16389, a 48-bit MAC address (L2 EIDs, as VPP's tests send): 'aa:bb:cc:dd:ee:ff', lower case. */
+  | { afi: 'mac'; address: string }
   | { afi: 'lcaf'; lcaf: Lcaf };
 
 export type Lcaf = AfiListLcaf | InstanceIdLcaf | SecurityKeyLcaf | UnknownLcaf;

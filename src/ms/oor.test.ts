@@ -4,12 +4,13 @@
  * discards an unsolicited Map-Notify, so a reply must never wait for it to acknowledge a push).
  * The real OOR runs against the Map-Server in the lab's `kind: oor` tests.
  */
+import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MapServer } from './server.js';
 import { parseConfig } from './config.js';
 import { siteRecord } from './testing/records.js';
 import { ControlClient } from '../control/client.js';
-import { recordKey } from '../lisp/index.js';
+import { eidAddress, encodeMessage, recordKey, type MapRequest } from '../lisp/index.js';
 import { createLogger } from '../util/log.js';
 
 const quiet = createLogger({}, { level: 'error' });
@@ -60,5 +61,28 @@ sites:
     expect(ms.counters.get('pushes-acked')).toBe(1);
     await new Promise((res) => setTimeout(res, 100));
     expect(notifies).toHaveLength(0); // OOR heard no Map-Notify it did not ask for
+  });
+});
+
+describe('an RLOC probe at the Map-Server', () => {
+  it('is refused and counted, bare or encapsulated: the Map-Server is no xTR (the xTRs answer them)', async () => {
+    const ms = new MapServer(parseConfig(`listen: 127.0.0.1\nport: 0\nrate-limit: { rate: 0 }\nsites:\n  - { name: o, key: key-o, replay-protection: nonce-cache, prefixes: [198.18.3.0/24] }`), { logger: quiet });
+    const [ep] = await ms.start();
+    cleanup.push(() => ms.close());
+    const probe: MapRequest = {
+      type: 'map-request', authoritative: false, mapDataPresent: false, probe: true, smr: false, pitr: false, smrInvoked: false, nonce: 5n,
+      sourceEid: { afi: 'none' }, itrRlocs: [{ afi: 'ipv4', address: '127.0.0.1' }], records: [{ maskLen: 24, eid: eidAddress('198.18.3.0') }],
+    };
+    const s = dgram.createSocket('udp4');
+    cleanup.push(() => new Promise((r) => s.close(() => r())));
+    const got: Buffer[] = [];
+    s.on('message', (m) => got.push(m));
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    const ecm = encodeMessage({ type: 'ecm', security: false, ddt: false, inner: { source: '127.0.0.1', destination: '198.18.3.1', sourcePort: s.address().port, destinationPort: 4342, ttl: 64 }, message: probe });
+    for (const b of [encodeMessage(probe), ecm]) s.send(b, ep!.port, '127.0.0.1');
+    for (let i = 0; i < 50 && ms.counters.get('drop-unexpected-type') < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(ms.counters.get('drop-unexpected-type')).toBe(2);
+    expect(got).toHaveLength(0);
   });
 });

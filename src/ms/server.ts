@@ -7,7 +7,9 @@
  *   A Map-Notify answers when the M bit asks. Registrations expire after `registration-ttl`.
  * - Map-Request (in an ECM, or bare): longest-prefix match per instance ID; a Map-Reply with the
  *   record (and its WireGuard key) or a negative Map-Reply. An ECM's reply goes to the ITR-RLOC
- *   at the inner UDP source port (as lig expects); a bare request's to its UDP source.
+ *   at the inner UDP source port (as OOR's Map-Server does: OOR's xTRs put 4342 there; lig-lispmob
+ *   listens on 4342 whatever it puts there, so it needs `-p 4342`); a bare request's to its UDP
+ *   source.
  * - Push: when the source EID of a request belongs to a registered site, the destination site
  *   gets a Map-Notify with the requester's record, signed with the destination's key and
  *   retransmitted until its Map-Notify-Ack. `push.order` puts it before the reply (default: the
@@ -382,6 +384,7 @@ export class MapServer {
     const to = sender ? this.replyAddress(req, rinfo, socket, sender) : rinfo.address;
     // keys only to a requester that uses them: OOR 1.3 dies on the Security Key LCAF (type 11)
     const keyed = !!sender && this.wireguardSender(sender);
+    // as OOR's map_reply_fill_uconn: an ECM's reply goes to its inner UDP source port
     const port = ecm ? ecm.inner.sourcePort : rinfo.port;
     if (req.records.length > MAX_RECORDS_PER_REQUEST) this.counters.inc('drop-too-many-records');
     const n = Math.min(req.records.length, MAX_RECORDS_PER_REQUEST);

@@ -30,6 +30,15 @@ describe('prerequisites', () => {
     }
   });
 
+  it('the real OOR missing skips, in CI too, naming it (the project cannot ship it)', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      expect(await prerequisites('suite o', { tools: ['sh'], foreign: [{ ok: false, why: 'no OOR binary (--oor PATH, LISPWG_OOR or oor on PATH)' }] }, { CI: 'true' })).toBe('suite o: skipped, no OOR binary (--oor PATH, LISPWG_OOR or oor on PATH)');
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it('everything there: runs', async () => {
     expect(await prerequisites('suite ok', { tools: ['sh', '/bin/sh'], kernel: [{ ok: true }] }, { CI: 'true' })).toBeUndefined();
   });

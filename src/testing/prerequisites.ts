@@ -5,6 +5,8 @@
  * lacks (the WireGuard module, ESP/XFRM, the TUN device): a missing tool that `lab/setup.sh`
  * installs, missing root or a missing build fails the run, naming what is missing, so that a green
  * run cannot hide a suite that never ran. Outside CI the same gaps skip the suite, saying why.
+ * The one tool that may be missing in CI too: the real OOR (`foreign`), which the project can
+ * neither ship nor install; the suite then skips naming it.
  *
  *   const skip = await prerequisites('agent integration', { root: true, tools: ['wireguard-go'] });
  *   describe.skipIf(skip !== undefined)('...', () => ...);
@@ -27,8 +29,10 @@ export interface Needs {
   toolProbes?: readonly FeatureProbe[];
   /** The built CLI (dist/, `npm run build`): integration suites run it as processes. */
   built?: boolean;
-  /** Kernel features: the only gap a suite may skip for in CI. */
+  /** Kernel features: a gap a suite may skip for in CI. */
   kernel?: readonly FeatureProbe[];
+  /** The real OOR (the user's build, never shipped): the one tool a suite may skip for in CI. */
+  foreign?: readonly FeatureProbe[];
 }
 
 /** True when running in CI: the environment variable CI is set to anything but "" / "0" / "false". */
@@ -61,7 +65,7 @@ export async function prerequisites(suite: string, needs: Needs, env: NodeJS.Pro
     console.warn(`${msg}: skipped (in CI this fails)`);
     return msg;
   }
-  const kernel = (needs.kernel ?? []).flatMap((p) => (p.ok ? [] : [p.why]));
+  const kernel = [...(needs.kernel ?? []), ...(needs.foreign ?? [])].flatMap((p) => (p.ok ? [] : [p.why]));
   if (kernel.length) {
     const msg = `${suite}: skipped, ${kernel.join('; ')}`;
     console.warn(msg);

@@ -37,13 +37,14 @@ describe('agent config', () => {
     expect(c.missBuffer.maxAgeMs).toBe(3000);
     expect(c.mapServer.keyId).toBe(1);
     expect(c.adminSocket).toBe('/run/lispwg/mn1.sock');
-    expect(c.limits).toEqual({ peers: 1024, mapCache: 10_000, resolutions: 256, smrHoldDown: 4096 });
+    expect(c.limits).toEqual({ peers: 1024, mapCache: 10_000, resolutions: 256, smrHoldDown: 4096, probeReplies: 100 });
     expect(c.timers.nonceFreshnessMs).toBe(60_000);
   });
 
   it('takes explicit limits and refuses a limit below 1', () => {
-    expect(parseConfig(minimal + 'limits: { peers: 8, map-cache: 100, resolutions: 4, smr-hold-down: 64 }\n').limits).toEqual({ peers: 8, mapCache: 100, resolutions: 4, smrHoldDown: 64 });
+    expect(parseConfig(minimal + 'limits: { peers: 8, map-cache: 100, resolutions: 4, smr-hold-down: 64, probe-replies: 5 }\n').limits).toEqual({ peers: 8, mapCache: 100, resolutions: 4, smrHoldDown: 64, probeReplies: 5 });
     expect(errorOf(minimal + 'limits: { peers: 0 }\n').message).toMatch(/limits\.peers/);
+    expect(errorOf(minimal + 'limits: { probe-replies: 0 }\n').message).toMatch(/limits\.probe-replies/);
   });
 
   it('parses durations with units, IPv6 prefixes in canonical form, relative paths', () => {

@@ -49,6 +49,7 @@
  *   map-cache: 10000               # entries; when full, expired then negative ones go first
  *   resolutions: 256               # destinations being resolved at once
  *   smr-hold-down: 4096            # data-plane lisp: EIDs remembered by the SMR and miss hold-downs
+ *   probe-replies: 100             # data-plane lisp: RLOC probes answered per second at most
  * state-dir: /run/lispwg           # admin socket <name>.sock, state file <name>.state.json
  * event-log: /var/log/lispwg/mn1.events.jsonl
  * ```
@@ -181,6 +182,8 @@ export interface AgentConfig {
     resolutions: number;
     /** Plain LISP data plane: entries of the SMR hold-down and of the worker's miss reports. */
     smrHoldDown: number;
+    /** Plain LISP data plane: RLOC probes answered per second at most. */
+    probeReplies: number;
   };
   wireguard: { backend: 'auto' | 'kernel' | 'userspace' };
   adminSocket: string;
@@ -358,6 +361,7 @@ const schema = z
         'map-cache': z.number().int().min(1).default(10_000),
         resolutions: z.number().int().min(1).default(256),
         'smr-hold-down': z.number().int().min(1).default(4096),
+        'probe-replies': z.number().int().min(1).default(100),
       })
       .prefault({}),
     wireguard: z.strictObject({ backend: z.enum(['auto', 'kernel', 'userspace']).default('auto') }).prefault({}),
@@ -543,7 +547,7 @@ function resolveConfig(raw: Raw, source: string, fail: (path: Path, message: str
         negativeTtlMs: t.resolve['negative-ttl'],
       },
     },
-    limits: { peers: raw.limits.peers, mapCache: raw.limits['map-cache'], resolutions: raw.limits.resolutions, smrHoldDown: raw.limits['smr-hold-down'] },
+    limits: { peers: raw.limits.peers, mapCache: raw.limits['map-cache'], resolutions: raw.limits.resolutions, smrHoldDown: raw.limits['smr-hold-down'], probeReplies: raw.limits['probe-replies'] },
     wireguard: raw.wireguard,
     adminSocket: abs(raw['admin-socket'] ?? `${stateDir}/${name}.sock`),
     stateFile: `${stateDir}/${name}.state.json`,

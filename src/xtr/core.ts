@@ -157,6 +157,7 @@ export class AgentCore {
     idle: async (prefixes) => {
       for (const p of prefixes) await this.removePrefix(this.prefixFromKey(p), 'idle');
     },
+    records: () => siteRecords(this.config, this.rlocs),
     positives: () => [...this.cache.entries()].flatMap((e) => (e.value.kind === 'positive' ? [{ prefix: e.prefix, rlocs: e.value.rlocs }] : [])),
     missToInstalled: (ms) => {
       this.missToInstalledMs.push(ms);

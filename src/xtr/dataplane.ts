@@ -66,6 +66,8 @@ export interface DataPlaneHost {
   silent(prefixes: readonly string[]): void;
   /** These prefixes went idle: the core forgets them and asks the data plane to remove them. */
   idle(prefixes: readonly string[]): Promise<void>;
+  /** The site's records with its RLOCs now, without key (an RLOC probe is answered with them). */
+  records(): MappingRecord[];
   /** The positive entries of the map-cache (SMRs go to their RLOCs). */
   positives(): Array<{ prefix: EidPrefix; rlocs: string[] }>;
   /** A mapping asked for by a miss became usable `ms` after the miss (the resolver's `miss to installed`). */

@@ -8,7 +8,9 @@
  * Mobility (RFC 9301 section 6.1): after our RLOC changed and the Map-Server acknowledged the
  * new registration, a Solicit-Map-Request goes to every RLOC in the map-cache (after the SMR
  * hold-down, as OOR); an SMR received makes the core ask the Map-Server again for its source EID
- * (never trusting the SMR itself).
+ * (never trusting the SMR itself). RLOC probes to our underlay locators (OOR sends them every
+ * 30 s by default and marks an unanswered locator down) are answered on the same port with the
+ * site's record (smr.ts; `limits.probe-replies` per second).
  */
 import { LispDataPlane } from '../dataplane/lisp/dataplane.js';
 import { ENCAP_OVERHEAD_IPV4, ENCAP_OVERHEAD_IPV6 } from '../dataplane/lisp/packet.js';
@@ -78,7 +80,7 @@ export class PlainLispDataPlane implements DataPlane {
       onError: (e) => host.fault('data plane', e),
       log,
     });
-    this.smr = await SmrEndpoint.open({ holdDownEntries: c.limits.smrHoldDown, log });
+    this.smr = await SmrEndpoint.open({ holdDownEntries: c.limits.smrHoldDown, records: () => host.records(), probeRepliesPerSecond: c.limits.probeReplies, log });
     this.smr.onSmr((e) => this.onSmr(e.eid, e.from.address));
   }
 
@@ -179,6 +181,7 @@ export class PlainLispDataPlane implements DataPlane {
       counters: {
         ...Object.fromEntries(Object.entries(dp).map(([k, v]) => [`dataplane-${k}`, v])),
         ...Object.fromEntries(Object.entries(this.smr!.stats).map(([k, v]) => [`smr-${k}`, v])),
+        ...this.smr!.probeStats,
       },
     };
   }

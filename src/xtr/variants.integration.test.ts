@@ -20,6 +20,7 @@ import { generatePrivateKey, keyToBase64, publicKey } from '../wg/keys.js';
 import { adminRequest } from './admin.js';
 import type { AgentStatus, WireGuardAgentStatus } from './show.js';
 import { tcpTransfer } from '../dataplane/lisp/testing/transfer.js';
+import { decodeMessage, eidAddress, encodeMessage, type MapReply } from '../lisp/index.js';
 import { netnsLab, type Child } from '../testing/netns.js';
 import { kernelDevice, prerequisites } from '../testing/prerequisites.js';
 import { waitFor } from '../testing/wait.js';
@@ -171,6 +172,19 @@ describe.skipIf(skip !== undefined)('data-plane: lisp (plain LISP, the OOR basel
       expect(await pings('a', A.eid, B.eid, 3), `cold start ${i + 1}`).toBeGreaterThanOrEqual(1); // the first is dropped (miss-policy drop)
       expect(events(A).some((e) => e.event === 'mapping-installed' && e.t > t0)).toBe(true);
     }
+  });
+
+  it('answers an RLOC probe to its underlay locator (RFC 9301 7.1): P bit, nonce, its record, the probed locator', async () => {
+    // the probe as OOR builds it (no source EID, its RLOC as ITR-RLOC), from the router's namespace
+    const probe = encodeMessage({
+      type: 'map-request', authoritative: false, mapDataPresent: false, probe: true, smr: false, pitr: false, smrInvoked: false, nonce: 0xfeedfacecafe0001n,
+      sourceEid: { afi: 'none' }, itrRlocs: [{ afi: 'ipv4', address: '198.18.72.1' }], records: [{ maskLen: 32, eid: eidAddress(B.eid) }],
+    });
+    const r = await exec('ms', ['node', '-e', `const s=require('dgram').createSocket('udp4');const t=setTimeout(()=>{console.log('none');s.close()},3000);s.on('message',(m)=>{console.log(m.toString('hex'));clearTimeout(t);s.close()});s.bind(4342,'198.18.72.1',()=>s.send(Buffer.from('${Buffer.from(probe).toString('hex')}','hex'),4342,'${RLOC.b}'))`]);
+    const reply = decodeMessage(Buffer.from(r.stdout.trim(), 'hex')) as MapReply;
+    expect(reply).toMatchObject({ type: 'map-reply', probe: true, nonce: 0xfeedfacecafe0001n, records: [{ maskLen: 32, eid: { afi: 'ipv4', address: B.eid } }] });
+    expect(reply.records[0]!.locators).toEqual([expect.objectContaining({ address: { afi: 'ipv4', address: RLOC.b }, local: true, probed: true, reachable: true })]);
+    expect((await status(B)).counters).toMatchObject({ 'probe-received': 1, 'probe-answered': 1 });
   });
 
   it("after A's RLOC changes, A sends SMRs and B re-resolves A to its new RLOC", async () => {

@@ -1,9 +1,9 @@
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodeMessage, encodeMessage, type MapRequest } from '../../lisp/index.js';
+import { decodeMessage, eidAddress, encodeMessage, type MapReply, type MappingRecord, type MapRequest } from '../../lisp/index.js';
 import { parseEidPrefix } from '../../mapping/eid.js';
 import { createLogger } from '../../util/log.js';
-import { SmrEndpoint, smrMessage, type SmrEvent } from './smr.js';
+import { probeReply, SmrEndpoint, smrMessage, type SmrEvent, type SmrEndpointOptions } from './smr.js';
 
 const log = createLogger({}, { level: 'warn' });
 
@@ -12,12 +12,12 @@ afterEach(() => {
   for (const e of open.splice(0)) e.close();
 });
 
-async function endpoint(holdDownMs = 1000, holdDownEntries?: number): Promise<{ ep: SmrEndpoint; port: number; events: SmrEvent[] }> {
+async function endpoint(holdDownMs = 1000, holdDownEntries?: number, more: Partial<SmrEndpointOptions> = {}): Promise<{ ep: SmrEndpoint; port: number; events: SmrEvent[] }> {
   // a free port: SMRs go to the same port at every RLOC, so the endpoint solicits itself on loopback
   const probe = dgram.createSocket('udp4');
   const port = await new Promise<number>((r) => probe.bind(0, '127.0.0.1', () => r(probe.address().port)));
   probe.close();
-  const ep = await SmrEndpoint.open({ listen: ['127.0.0.1'], port, holdDownMs, ...(holdDownEntries ? { holdDownEntries } : {}), log });
+  const ep = await SmrEndpoint.open({ listen: ['127.0.0.1'], port, holdDownMs, ...(holdDownEntries ? { holdDownEntries } : {}), ...more, log });
   open.push(ep);
   const events: SmrEvent[] = [];
   ep.onSmr((e) => events.push(e));
@@ -84,5 +84,78 @@ describe('Solicit-Map-Request', () => {
   it('names the port when it is taken', async () => {
     const { port } = await endpoint();
     await expect(SmrEndpoint.open({ listen: ['127.0.0.1'], port, log })).rejects.toMatchObject({ code: 'CONTROL_PORT_IN_USE' });
+  });
+});
+
+/** Our site as the agent registers it: 198.19.1.0/24 at one IPv4 and one IPv6 RLOC. */
+const ours: MappingRecord = {
+  ttl: 10,
+  maskLen: 24,
+  action: 0,
+  authoritative: true,
+  mapVersion: 0,
+  eid: eidAddress('198.19.1.0'),
+  locators: ['127.0.0.1', '2001:db8::1'].map((a) => ({ priority: 1, weight: 100, mPriority: 255, mWeight: 0, local: true, probed: false, reachable: true, address: a.includes(':') ? { afi: 'ipv6' as const, address: a } : { afi: 'ipv4' as const, address: a } })),
+};
+
+/** An RLOC probe as OOR sends it (tr_build_and_send_mreq_probe): no source EID, its RLOCs, the cached prefix. */
+function probeMessage(prefix: string, nonce = 0x1122334455667788n, itr = ['127.0.0.1']): MapRequest {
+  const p = parseEidPrefix(prefix);
+  return {
+    type: 'map-request',
+    authoritative: false,
+    mapDataPresent: false,
+    probe: true,
+    smr: false,
+    pitr: false,
+    smrInvoked: false,
+    nonce,
+    sourceEid: { afi: 'none' },
+    itrRlocs: itr.map((a) => (a.includes(':') ? { afi: 'ipv6', address: a } : { afi: 'ipv4', address: a })),
+    records: [{ maskLen: p.maskLen, eid: eidAddress(p.address, p.iid) }],
+  };
+}
+
+describe('RLOC probes (RFC 9301 section 7.1)', () => {
+  it('are answered with the P bit, the nonce, our record for the prefix asked and the probed locator marked', () => {
+    const a = probeReply(probeMessage('198.19.1.0/24', 7n, ['2001:db8::9', '198.18.0.9']), [ours], 'ipv4');
+    if (typeof a === 'string') throw new Error(a);
+    const back = decodeMessage(encodeMessage(a)) as MapReply;
+    expect(back).toMatchObject({ type: 'map-reply', probe: true, nonce: 7n, records: [{ maskLen: 24, eid: { afi: 'ipv4', address: '198.19.1.0' } }] });
+    expect(back.records[0]!.locators.map((l) => [l.address, l.local, l.probed])).toEqual([
+      [{ afi: 'ipv4', address: '127.0.0.1' }, true, true],
+      [{ afi: 'ipv6', address: '2001:db8::1' }, true, false],
+    ]);
+    // a host EID inside our prefix gets the prefix's record
+    expect(probeReply(probeMessage('198.19.1.7/32'), [ours], 'ipv4')).toMatchObject({ records: [{ maskLen: 24 }] });
+  });
+
+  it('are refused, by reason, for another prefix or several records', () => {
+    expect(probeReply(probeMessage('198.19.2.0/24'), [ours], 'ipv4')).toBe('probe-unknown-eid');
+    expect(probeReply(probeMessage('198.19.0.0/16'), [ours], 'ipv4')).toBe('probe-unknown-eid'); // wider than ours
+    expect(probeReply(probeMessage('[5]198.19.1.0/24'), [ours], 'ipv4')).toBe('probe-unknown-eid'); // another instance
+    const two = probeMessage('198.19.1.0/24');
+    expect(probeReply({ ...two, records: [...two.records, ...two.records] }, [ours], 'ipv4')).toBe('probe-malformed');
+  });
+
+  it('a probe to the control port gets its reply at its UDP source, never at another ITR-RLOC it names; a flood is bounded and counted', async () => {
+    const { ep, port, events } = await endpoint(1000, undefined, { records: () => [ours], probeRepliesPerSecond: 3 });
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    const replies: MapReply[] = [];
+    s.on('message', (m) => replies.push(decodeMessage(m) as MapReply));
+    // the ITR-RLOC names a third party: the reply still comes back to us
+    for (let i = 0; i < 5; i++) s.send(encodeMessage(probeMessage('198.19.1.0/24', BigInt(100 + i), ['198.18.0.99'])), port, '127.0.0.1');
+    s.send(encodeMessage(probeMessage('198.19.2.0/24')), port, '127.0.0.1');
+    await until(() => ep.probeStats['probe-received'] === 6 && replies.length === 3);
+    s.close();
+    expect(replies.map((r) => [r.probe, r.nonce])).toEqual([
+      [true, 100n],
+      [true, 101n],
+      [true, 102n],
+    ]);
+    expect(ep.probeStats).toMatchObject({ 'probe-received': 6, 'probe-answered': 3, 'probe-rate-limited': 3 });
+    expect(events).toEqual([]); // a probe is no SMR
+    expect(ep.stats.ignored).toBe(0);
   });
 });

@@ -52,7 +52,8 @@ export const LIG_INNER_SOURCE_PORT = 49731;
  * - ECM header: lcp->type = 8, everything else zeroed by memset;
  * - inner IPv4: hl 5, tos 0, ip_len, ip_id = 54321, ip_off 0, ttl 255, UDP, ip_sum left 0
  *   ("compute checksum later", never done), src = this host, dst = the EID asked for;
- * - inner UDP: source port emr_inner_src_port (lig waits for the reply there), dest 4342;
+ * - inner UDP: source port emr_inner_src_port, dest 4342 (lig-lispmob waits on its socket bound
+ *   to 4342 since 2016, so a Map-Server that answers at this port reaches it only with `-p 4342`);
  * - Map-Request: all flags 0 (mrauth, probe, smr, smri), IRC 0, record count 1, nonce0/nonce1,
  *   source EID AFI 0 (addr_write(NULL): no --srceid), one ITR-RLOC (my_addr), one record with
  *   mask-len LISP_IP_MASK_LEN (32).
