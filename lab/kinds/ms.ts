@@ -13,7 +13,6 @@ import { wgInterface } from '../names.js';
 import { CONTROL_PORT, lispwgPlan, rlocOf, saveKey } from '../roles.js';
 import { cidrText, ipText } from '../topology/addr.js';
 import type { NodeModel } from '../topology/model.js';
-import { kindOf } from './index.js';
 import type { Kind } from './kind.js';
 import { lispwgNeeds } from './lispwg.js';
 
@@ -42,7 +41,7 @@ export const ms: Kind = {
       const controlIf = wgInterface(lab, n.name, 'c');
       const sites = model.nodes.filter((s) => s.role && s.role.ms === n.name);
       // plain sites (OOR) speak LISP on the underlay: no xTR in the tunnel, OOR's replay protection
-      const plain = (s: NodeModel) => !!kindOf(s.kind).plain;
+      const plain = (s: NodeModel) => !!s.role?.plain;
       const underlay = rlocOf(model, n);
       if (sites.some(plain) && !underlay) throw new LispwgError('LAB_ROLE', `Map-Server ${n.name} has OOR sites but no underlay address to listen on: give its link an address`);
       const config = {

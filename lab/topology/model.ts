@@ -74,6 +74,8 @@ export interface RoleModel {
   config: Record<string, unknown>;
   /** Overrides the daemon command line. */
   cmd?: string[];
+  /** A site that speaks plain LISP on the underlay (its kind's trait: OOR): no control tunnel, no key. */
+  plain?: boolean;
 }
 
 export interface NodeModel {

@@ -390,7 +390,7 @@ class Validator {
         this.add(path, 'no control address left in 100.100.0.0/16', 'a lab has room for about 64 000 lispwg nodes: split it');
         continue;
       }
-      const role: RoleModel = { control, eids: [], keys: {}, config: raw.config ?? {} };
+      const role: RoleModel = { control, eids: [], keys: {}, config: raw.config ?? {}, ...(kindOf(raw.kind).plain ? { plain: true } : {}) };
       if (raw.cmd) role.cmd = raw.cmd;
       for (const which of ['control', 'data'] as const) {
         const key = ('keys' in raw ? raw.keys : undefined)?.[which];
