@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ensureInotifyInstances, wireguardGoCount } from './host-limits.js';
+import { inotifyLimitFor, wireguardGoCount } from './host-limits.js';
 import { meshTopology } from './topology/mesh.js';
 
 describe('host limits a lab needs', () => {
@@ -10,8 +10,11 @@ describe('host limits a lab needs', () => {
     expect(wireguardGoCount(m, true, false)).toBe(0);
   });
 
-  it('changes nothing when there is room', async () => {
-    expect(await ensureInotifyInstances(0, 'nothing')).toBeUndefined();
-    expect(await ensureInotifyInstances(1, 'one wireguard-go')).toBeUndefined();
+  it('raises the inotify limit only when the lab would not fit, with room to spare', () => {
+    // Debian's 128, a few in use: mesh-50's 101 wireguard-go fit, a 200-site lab's 401 do not
+    expect(inotifyLimitFor(0, 5, 128)).toBeUndefined();
+    expect(inotifyLimitFor(101, 5, 128)).toBeUndefined();
+    expect(inotifyLimitFor(401, 5, 128)).toBe(5 + 401 + 128);
+    expect(inotifyLimitFor(120, 5, 128)).toBe(253); // would leave less than 16 for everyone else
   });
 });

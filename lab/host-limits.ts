@@ -30,6 +30,12 @@ async function inotifyInUse(): Promise<number> {
   return n;
 }
 
+/** The limit to raise fs.inotify.max_user_instances to for `needed` more, or undefined when there is room. */
+export function inotifyLimitFor(needed: number, used: number, limit: number): number | undefined {
+  if (needed === 0 || used + needed + SPARE <= limit) return undefined;
+  return used + needed + RAISE_SPARE;
+}
+
 /**
  * Makes room for `needed` more inotify instances, raising the limit if it must; returns what it
  * changed (one line to show), or undefined when nothing needed changing.
@@ -38,8 +44,8 @@ export async function ensureInotifyInstances(needed: number, what: string): Prom
   if (needed === 0) return undefined;
   const limit = Number((await readFile(MAX_INSTANCES, 'utf8')).trim());
   const used = await inotifyInUse();
-  if (used + needed + SPARE <= limit) return undefined;
-  const want = used + needed + RAISE_SPARE;
+  const want = inotifyLimitFor(needed, used, limit);
+  if (want === undefined) return undefined;
   try {
     await writeFile(MAX_INSTANCES, `${want}\n`);
   } catch (e) {

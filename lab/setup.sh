@@ -41,8 +41,10 @@ if [[ ! -f $stamp || package-lock.json -nt $stamp ]]; then
   npm ci --no-audit --no-fund --loglevel=error >&2
 fi
 
-# the N-API addon (TUN, netlink) is built by npm's install script; rebuild it if a checkout lacks it
-if [[ ! -f src/native/build/Release/lispwg_native.node ]]; then
+# the N-API addon (TUN, netlink, bound sockets) is built by npm's install script; rebuild it if a
+# checkout lacks it or its source is newer (a pull that adds a native call would otherwise fail at run time)
+addon=src/native/build/Release/lispwg_native.node
+if [[ ! -f $addon || src/native/native.c -nt $addon || src/native/binding.gyp -nt $addon ]]; then
   say "building the TUN/netlink addon (node-gyp)"
   npm run -s install >&2
 fi

@@ -190,7 +190,7 @@ const RECENT_REGISTERS = 1024;
 const RETRANSMISSION_MS = 30_000;
 /** Pushes remembered for retransmissions at most (the oldest go first). */
 const RECENT_PUSHES = 4096;
-/** Pushes reordered by at most this many are still accepted (the replay window's bitmap). */
+/** Push nonces the replay window remembers (reordered and lost-then-retransmitted pushes are still accepted). */
 const PUSH_WINDOW = 1024;
 
 /** Resolves when `p` settles or after `ms`, whichever comes first (never rejects). */

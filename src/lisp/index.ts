@@ -9,6 +9,6 @@ export { signMessage, verifyMessage, authDataLength } from './auth.js';
 export type { AuthenticatedMessage } from './auth.js';
 export { eidOf, eidAddress } from './eid.js';
 export type { Eid } from './eid.js';
-export { wrapWireguardKey, wireguardKeyRecord, recordKey, recordJson, WIREGUARD_KEY_LENGTH } from './wireguard-key.js';
+export { wrapWireguardKey, wireguardKeyRecord, plainRecord, recordKey, recordJson, WIREGUARD_KEY_LENGTH } from './wireguard-key.js';
 export { rewriteEcmNonce } from './ecm-nonce.js';
 export type { EcmNonceOffsets } from './ecm-nonce.js';

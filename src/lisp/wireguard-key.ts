@@ -28,6 +28,12 @@ export function wireguardKeyRecord(record: MappingRecord, publicKey: Uint8Array)
   return { ...record, eid: wrapWireguardKey(inner, publicKey) };
 }
 
+/** A copy of `record` without its WireGuard key: the plain LISP record (the same object when it has none). */
+export function plainRecord(record: MappingRecord): MappingRecord {
+  const sk = securityKeyOf(record.eid);
+  return sk?.address ? { ...record, eid: sk.address } : record;
+}
+
 function securityKeyOf(eid: Address): SecurityKeyLcaf | undefined {
   return eid.afi === 'lcaf' && eid.lcaf.type === 'security-key' ? eid.lcaf : undefined;
 }

@@ -47,11 +47,11 @@ import {
   recordKey,
   signMessage,
   verifyMessage,
+  plainRecord,
   wrapWireguardKey,
   type Address,
   type Ecm,
   type MapNotifyAck,
-  type MapReply,
   type MapRegister,
   type MapRequest,
   type MappingRecord,
@@ -289,7 +289,7 @@ export class MapServer {
   onDatagram(buf: Buffer, rinfo: dgram.RemoteInfo, socket: dgram.Socket): void {
     const t0 = process.hrtime.bigint();
     this.counters.inc('rx');
-    const isSite = this.tunnelSockets.has(socket) ? this.sites.bySource(rinfo.address) !== undefined : this.plainAddresses.known(rinfo.address);
+    const isSite = this.isSiteAddress(rinfo.address, this.tunnelSockets.has(socket));
     const verdict = this.rateLimiter.check(rinfo.address, isSite, RateLimiter.cost(buf.length));
     if (verdict !== 'pass') {
       this.counters.inc(`drop-rate-limited-${verdict}`);
@@ -339,9 +339,13 @@ export class MapServer {
     }
   }
 
-  /** A configured control address or a plain site's address (keeps a site's rate-limit bucket). */
-  private isSiteAddress(address: string): boolean {
-    return this.sites.bySource(address) !== undefined || this.plainAddresses.known(address);
+  /**
+   * Whether `address` is a site's: through the tunnel, a configured control address (WireGuard
+   * authenticated it); on the underlay, an address a plain site registered from or names as RLOC.
+   * Such a sender has a rate-limit bucket of its own, and may speak for its site (senderOf).
+   */
+  private isSiteAddress(address: string, tunnel: boolean): boolean {
+    return tunnel ? this.sites.bySource(address) !== undefined : this.plainAddresses.known(address);
   }
 
   private send(socket: dgram.Socket, bytes: Uint8Array, address: string, port: number): void {
@@ -401,7 +405,7 @@ export class MapServer {
       }
       reply = this.registry.replyFor(eid.instanceId, eid.family, eid.address, req.nonce);
       if (reply && !keyed && carriesKey(reply)) {
-        reply = encodeReply(keylessRecord((decodeMessage(reply) as MapReply).records[0]!));
+        reply = encodeReply(plainRecord(replyRecord(reply)!));
         reply.writeBigUInt64BE(req.nonce, MAP_REPLY_NONCE_OFFSET);
       }
       if (!reply) {
@@ -420,7 +424,7 @@ export class MapServer {
         const reg = this.lookupRegistration(eid.instanceId, eid.family, eid.address);
         if (reg) {
           const stored = this.registry.replyOf(reg);
-          parts.push(keyed || !carriesKey(stored) ? stored : encodeReply(keylessRecord(this.registry.recordOf(reg))));
+          parts.push(keyed || !carriesKey(stored) ? stored : encodeReply(plainRecord(this.registry.recordOf(reg))));
           found.push(reg);
         } else {
           parts.push(this.negativeReply(eid.instanceId, eid.family, eid.address));
@@ -489,7 +493,7 @@ export class MapServer {
       const site = this.sites.bySource(rinfo.address);
       return site && { tunnel: site, address: rinfo.address };
     }
-    return this.plainAddresses.known(rinfo.address) ? { address: rinfo.address } : undefined;
+    return this.isSiteAddress(rinfo.address, false) ? { address: rinfo.address } : undefined;
   }
 
   /** Whether `sender` speaks for site `name`. */
@@ -914,7 +918,7 @@ export class MapServer {
       this.notifySubscribers(reg.prefix, () => withdrawalRecord(this.registry.recordOf(reg)));
     }
     this.subscriptions.expire();
-    this.rateLimiter.prune((a) => this.isSiteAddress(a));
+    this.rateLimiter.prune((a) => this.isSiteAddress(a, true) || this.isSiteAddress(a, false));
   }
 
   // --- configuration ----------------------------------------------------------------------------
@@ -1036,7 +1040,6 @@ export interface MsSnapshot {
   registrationCount: number;
   /** limits.registrations */
   registrationLimit: number;
-  /** Distinct addresses registrations come from (site addresses, with the control addresses). */
   /** Underlay addresses of plain sites (registration sources and RLOCs). */
   plainSiteAddresses: number;
   registrations: Array<{
@@ -1093,13 +1096,9 @@ function replyRecord(reply: Uint8Array): MappingRecord | undefined {
 }
 
 function replyKey(reply: Buffer): string | undefined {
-  try {
-    const m = decodeMessage(reply);
-    const k = m.type === 'map-reply' && m.records[0] ? recordKey(m.records[0]) : undefined;
-    return k && keyToBase64(k);
-  } catch {
-    return undefined; // we encoded it: cannot happen
-  }
+  const rec = replyRecord(reply);
+  const k = rec && recordKey(rec);
+  return k && keyToBase64(k);
 }
 
 /** The IP addresses among a record's locators. */
@@ -1123,10 +1122,6 @@ function carriesKey(reply: Buffer): boolean {
   return reply.length > REPLY_EID_LCAF_TYPE_OFFSET && reply.readUInt16BE(REPLY_EID_AFI_OFFSET) === Afi.Lcaf && reply[REPLY_EID_LCAF_TYPE_OFFSET] === LcafType.SecurityKey;
 }
 
-/** The record without its WireGuard key (what a stranger is told: the mapping, not the key). */
-function keylessRecord(rec: MappingRecord): MappingRecord {
-  return rec.eid.afi === 'lcaf' && rec.eid.lcaf.type === 'security-key' && rec.eid.lcaf.address ? { ...rec, eid: rec.eid.lcaf.address } : rec;
-}
 
 /** The record that withdraws a mapping: no locators, drop, TTL 0, the key (if any) revoked. */
 function withdrawalRecord(rec: MappingRecord): MappingRecord {

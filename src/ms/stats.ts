@@ -54,7 +54,6 @@ const COUNTER_NAMES = [
   'drop-unknown-site',
   'drop-bad-hmac',
   'drop-bad-key-id',
-  'drop-wrong-source',
   'drop-prefix-not-allowed',
   'drop-key-not-allowed',
   'drop-bad-record',
