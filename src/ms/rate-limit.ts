@@ -1,7 +1,7 @@
 /**
  * The Map-Server's rate limit: token buckets that random source addresses cannot escape.
  *
- * - A site's address (a configured control address, or an address a site registered from: the
+ * - A site's address (a control address heard through the tunnel, or a plain site's address: the
  *   caller says which) has its own bucket, in a table only site addresses enter, so strangers
  *   never evict or starve it. Its size is bounded by the configuration and the registrations.
  * - Every other source (a stranger) needs a token from its own bucket, kept in a table of
