@@ -13,6 +13,7 @@ import { labelsFor } from './lib/labels.js';
 import { perRunSpec } from './lib/plot.js';
 import { plainLispSettings, upLab, type NodeSettings } from './lib/lab.js';
 import { eidOf, agentsReady, keepEventLogs } from './lib/agents.js';
+import { annotateOor, oorSettings, withRealOor } from './lib/oor.js';
 import { pingStatistics, waitReplyAfter } from './lib/ping.js';
 
 export interface HandoverSample extends Sample {
@@ -38,10 +39,10 @@ export interface HandoverParams {
 export const PAPER: readonly PaperValue[] = [
   { metric: 'handover outage', variant: 'lisp', stat: 'median', value: 9000, unit: 'ms', source: 'thesis 4.5: "between 8 and 10 seconds" (OOR)', note: 'a range; its middle' },
   { metric: 'handover outage', variant: 'lisp-wg', stat: 'median', value: 1000, unit: 'ms', source: 'thesis 4.5: "about 1 second" (OOR+WG)' },
-  { metric: 'handover outage (OOR 1.3 on this machine)', variant: 'lisp', stat: 'median', value: 3400, unit: 'ms', source: 'experiments.md: 3.4 s median (3.1-3.7); OOR waits 4 s before SMRs' },
+  { metric: 'handover outage (OOR 1.3 on this machine)', variant: 'oor', stat: 'median', value: 3400, unit: 'ms', source: 'experiments.md: 3.4 s median (3.1-3.7); OOR waits 4 s before SMRs' },
 ];
 
-const labels = labelsFor('lisp-wg', 'lisp');
+const labels = labelsFor('lisp-wg', 'lisp', 'oor');
 
 export const handover: Experiment<HandoverSample, HandoverParams> = {
   name: 'handover',
@@ -54,12 +55,13 @@ export const handover: Experiment<HandoverSample, HandoverParams> = {
     'LISP+WG: WireGuard learns mn\'s new endpoint from its first authenticated packet, the agent re-registers. Plain LISP (OOR): mn re-registers and sends Solicit-Map-Requests to the RLOCs in its map-cache; cn asks the Map-Server again. ' +
     'As OOR, the plain LISP variant\'s Map-Server has no publish/subscribe (cn learns of the move from mn\'s SMR only), and OOR holds its SMRs for a compiled-in 4 s after a move: ' +
     'the plain LISP variant\'s mn is given the same hold-down (its `timers: smr-hold-down`; --smr-delay=0 turns it off). ' +
+    'Where its binary exists, the real OOR runs as mn and cn (variant oor: its own SMRs after its own 4-s hold-down, its own interface monitoring). ' +
     'Runs alternate between the variants and the direction of the switch.',
   labels,
   paperValues: PAPER,
   options: [
     '--reps=N          handovers per variant',
-    '--variants=a,b    of lisp-wg, lisp',
+    '--variants=a,b    of lisp-wg, lisp, oor (the real OOR; by default where its binary exists)',
     "--smr-delay=MS    OOR's SMR hold-down reproduced in plain LISP (default 4000; 0: off)",
     '--timeout=S       longest wait for steady replies after a handover',
   ],
@@ -68,7 +70,7 @@ export const handover: Experiment<HandoverSample, HandoverParams> = {
     if (!Number.isInteger(runs) || runs < 1) throw new LispwgError('EXP_OPTIONS', `--reps must be a positive integer, not '${o.reps}'`);
     const smrDelayMs = Number(o['smr-delay'] ?? OOR_SMR_DELAY_MS);
     if (!(smrDelayMs >= 0)) throw new LispwgError('EXP_OPTIONS', `--smr-delay wants milliseconds >= 0, not '${o['smr-delay']}'`);
-    return { runs, variants: (o.variants ?? 'lisp-wg,lisp').split(','), smrDelayMs, beforeS: 1, afterS: Number(o.timeout ?? (mode === 'full' ? 20 : 8)) };
+    return { runs, variants: o.variants ? o.variants.split(',') : withRealOor(['lisp-wg', 'lisp']), smrDelayMs, beforeS: 1, afterS: Number(o.timeout ?? (mode === 'full' ? 20 : 8)) };
   },
   run: runHandover,
   analyse(samples, params) {
@@ -80,7 +82,7 @@ export const handover: Experiment<HandoverSample, HandoverParams> = {
       metric: 'outage: first unanswered request -> steady replies',
       unit: 'ms',
       variants,
-      ratios: ratiosOf(variants, [['lisp-wg', 'lisp']]),
+      ratios: ratiosOf(variants, [['lisp-wg', 'lisp'], ['lisp-wg', 'oor'], ['lisp', 'oor']]),
       paper: compareStats(PAPER, variants),
       extra: { lostRequests: statsBy(counted, (s) => s.lost), ...(Object.keys(failed).length ? { failedRuns: failed } : {}) },
       notes: [
@@ -109,6 +111,7 @@ const VARIANTS: Record<string, (p: HandoverParams) => NodeSettings> = {
   'lisp-wg': () => ({}),
   // OOR's Map-Server had no publish/subscribe: cn learns mn's new RLOC from an SMR only
   lisp: (p) => plainLispSettings(['mn', 'cn'], { asOor: true, extra: { mn: { config: { timers: { 'smr-hold-down': `${p.smrDelayMs}ms` } } } } }),
+  oor: () => oorSettings(['mn', 'cn']),
 };
 
 /** Answered requests in a row that count as steady again. */
@@ -171,8 +174,9 @@ async function runHandover(ctx: RunContext<HandoverSample, HandoverParams>): Pro
   const labs: Record<string, Lab> = {};
   for (const v of ctx.params.variants) {
     labs[v] = await upLab(ctx, 'handover', `ho-${v.replace(/[^a-z]/g, '')}-`, { settings: VARIANTS[v]!(ctx.params) });
-    await agentsReady(ctx.run, labs[v]!, ['mn', 'cn']);
+    if (v !== 'oor') await agentsReady(ctx.run, labs[v]!, ['mn', 'cn']);
   }
+  await annotateOor(ctx.run, ctx.params.variants);
   await alternateVariants(ctx, ctx.params.variants, ctx.params.runs, 'run', async (v, run) => {
     const r = await oneHandover(labs[v]!, run, ctx.params);
     if (r.error) ctx.log(`${v} run ${run}: ${r.error}; agents' event logs kept: ${keepEventLogs(ctx.run, labs[v]!, ['mn', 'cn'], `${v}-run${run}`).join(', ')}`);

@@ -15,12 +15,15 @@ import { lispwgBin, projectRoot } from '../src/util/project.js';
 import { adminRequest } from '../src/ms/admin.js';
 import { nodeDir } from '../lab/names.js';
 import type { Lab } from '../lab/lab.js';
+import type { LabProcess } from '../lab/process.js';
 import type { LispControlEvent } from '../lab/capture/decode.js';
 import { comparePaper, ratiosOf, statsBy, type Experiment, type Mode, type PaperValue, type Sample, type RunContext } from './lib/experiment.js';
 import { delayVsNSpec } from './lib/plot.js';
 import { round, summarize } from './lib/stats.js';
 import type { PerNMedian } from './lib/gates.js';
 import { upLab } from './lib/lab.js';
+import { annotateOor, withRealOor } from './lib/oor.js';
+import { OOR_STARTED, oorBinary, oorCommand, oorMsConfig } from '../lab/kinds/oor.js';
 import { entryEid } from './tools/ms-load.js';
 
 /**
@@ -57,11 +60,11 @@ const QUICK_SIZES = [10, 1000, 100000];
 export const PAPER: readonly PaperValue[] = [
   { metric: 'WG records - plain records (processing, mean of per-N medians)', variant: 'lisp-wg', stat: 'value', value: 40, unit: 'us', source: 'paper VI-C / thesis 4.3: "on average 40 us"' },
   { metric: 'median at the largest N / at the smallest N', variant: 'lisp-wg', stat: 'value', value: 1, unit: 'x', source: 'paper Fig. 8: flat in N (Patricia trie)' },
-  { metric: 'client RTT at N = 10 (OOR 1.3 lig on this machine)', variant: 'lisp', stat: 'value', value: 100, unit: 'us', source: 'experiments.md: 0.10 ms median' },
-  { metric: 'client RTT at N = 100 000 (OOR 1.3 lig on this machine)', variant: 'lisp', stat: 'value', value: 80, unit: 'us', source: 'experiments.md: 0.08 ms median' },
+  { metric: 'client RTT at N = 10 (OOR 1.3 lig on this machine)', variant: 'oor', stat: 'value', value: 100, unit: 'us', source: 'experiments.md: 0.10 ms median' },
+  { metric: 'client RTT at N = 100 000 (OOR 1.3 lig on this machine)', variant: 'oor', stat: 'value', value: 80, unit: 'us', source: 'experiments.md: 0.08 ms median' },
 ];
 
-const labels = { 'lisp-wg': 'records with a WireGuard key (OOR+WG)', lisp: 'plain LISP records (OOR)' };
+const labels = { 'lisp-wg': 'records with a WireGuard key (OOR+WG)', lisp: 'plain LISP records (OOR)', oor: "the real OOR's Map-Server" };
 
 /** The delay every statistic uses: the capture at the server's interface, per request. */
 const processingUs = (s: MsResponseSample): number | undefined => (s.kind === 'request' ? s.captureUs : undefined);
@@ -93,20 +96,21 @@ export const msResponse: Experiment<MsResponseSample, MsResponseParams> = {
     'For every size N and variant a fresh Map-Server is loaded with N entries (Map-Registers from the query node, with or without a WireGuard key in a Security Key LCAF), ' +
     'then the query node sends Map-Requests in ECMs for one registered EID (`lispwg query`, our lig, 100 requests/s, one outstanding at a time in practice) while tcpdump captures UDP 4342 in the server\'s namespace. ' +
     'The processing delay of each request is the capture time of its Map-Reply minus that of its ECM (matched by nonce). ' +
-    'The server\'s own histogram and the client\'s round trip are kept beside it. The first 10 requests of every batch are a warm-up.',
+    'The server\'s own histogram and the client\'s round trip are kept beside it. The first 10 requests of every batch are a warm-up. ' +
+    'Where its binary exists, the real OOR runs as the Map-Server too (variant oor: `operating-mode = MS`, one lisp-site 2001:db8::/32 accepting more specifics, proxy-replied, loaded with the same plain Map-Registers 30 records at a time: OOR fails to send the Map-Notify for 50 of them); it has no histogram of its own.',
   labels,
   paperValues: PAPER,
   options: [
     '--sizes=a,b,...   numbers of registered entries',
     '--queries=N       Map-Requests per size and variant (plus 10 warm-up)',
-    '--variants=a,b    of lisp-wg, lisp',
+    '--variants=a,b    of lisp-wg, lisp, oor (the real OOR Map-Server; by default where its binary exists)',
   ],
   params(mode: Mode, o: Record<string, string>): MsResponseParams {
     const sizes = o.sizes ? o.sizes.split(',').map(Number) : mode === 'full' ? [...PAPER_SIZES, 150000, 1000000] : QUICK_SIZES;
     if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new LispwgError('EXP_OPTIONS', `--sizes wants positive integers separated by commas, not '${o.sizes}'`);
     const queries = Number(o.queries ?? (mode === 'full' ? 50 : 30));
     if (!Number.isInteger(queries) || queries < 1) throw new LispwgError('EXP_OPTIONS', `--queries must be a positive integer, not '${o.queries}'`);
-    return { sizes, queries, variants: (o.variants ?? 'lisp-wg,lisp').split(',') };
+    return { sizes, queries, variants: o.variants ? o.variants.split(',') : withRealOor(['lisp-wg', 'lisp']) };
   },
   run: runMsResponse,
   analyse(samples) {
@@ -125,7 +129,7 @@ export const msResponse: Experiment<MsResponseSample, MsResponseParams> = {
       return rows.length > 1 ? rows[rows.length - 1]!.median / rows[0]!.median : undefined;
     };
     const rttAt = (n: number): number | undefined => {
-      const rows = rtt.filter((r) => r.variant === 'lisp');
+      const rows = rtt.filter((r) => r.variant === 'oor');
       if (!rows.length) return undefined;
       return rows.reduce((best, r) => (Math.abs(Math.log(r.n / n)) < Math.abs(Math.log(best.n / n)) ? r : best)).median;
     };
@@ -134,7 +138,7 @@ export const msResponse: Experiment<MsResponseSample, MsResponseParams> = {
       metric: 'processing delay, Map-Request in -> Map-Reply out (capture at the server)',
       unit: 'us',
       variants,
-      ratios: ratiosOf(variants, [['lisp-wg', 'lisp']]),
+      ratios: ratiosOf(variants, [['lisp-wg', 'lisp'], ['lisp-wg', 'oor'], ['lisp', 'oor']]),
       paper: comparePaper(PAPER, (p) => (p.metric.startsWith('WG records') ? wgCost : p.metric.startsWith('median at') ? flat('lisp-wg') : p.metric.includes('N = 10 ') ? rttAt(10) : rttAt(100000))),
       extra: {
         perN: medians,
@@ -189,17 +193,11 @@ async function batch(ctx: RunContext<MsResponseSample, MsResponseParams>, lab: L
   const msAddr = lab.addressOf('ms', 'eth0');
   const dir = nodeDir(lab.name, 'ms');
   const admin = join(dir, `ms-${tag}.sock`);
-  const config = join(dir, `ms-${tag}.yaml`);
-  await writeFile(config, msConfig(msAddr, admin));
-  const ms = await lab.spawn('ms', `ms-${tag}`, ['node', lispwgBin(), 'ms', '--config', config, '--log-level', 'warn']);
+  const real = variant === 'oor';
+  const ms = real ? await startOor(lab, dir, tag) : await startLispwg(lab, msAddr, admin, dir, tag);
   try {
-    for (let t = 0; !existsSync(admin); t++) {
-      if (!(await ms.running())) throw new LispwgError('EXP_MS_EXITED', `the Map-Server exited at start: ${(await ms.output()).trim().slice(-400)}`);
-      if (t > 300) throw new LispwgError('EXP_MS_TIMEOUT', 'the Map-Server did not come up within 15 s');
-      await sleep(50);
-    }
     const loader = join(projectRoot(), 'dist', 'experiments', 'tools', 'ms-load.js');
-    const load = await lab.exec('q', ['node', loader, '--ms', msAddr, '--key', SITE_KEY, '--to', String(n), '--rloc', lab.addressOf('q', 'eth0'), ...(variant === 'lisp-wg' ? ['--keys'] : [])], { timeoutMs: 900_000 });
+    const load = await lab.exec('q', ['node', loader, '--ms', msAddr, '--key', SITE_KEY, '--to', String(n), '--rloc', lab.addressOf('q', 'eth0'), ...(variant === 'lisp-wg' ? ['--keys'] : []), ...(real ? ['--records', '30'] : [])], { timeoutMs: 900_000 });
     const loaded = JSON.parse(load.stdout.trim().split('\n').pop()!) as { registered: number; seconds: number };
     if (loaded.registered !== n) throw new LispwgError('EXP_MS_LOAD', `registered ${loaded.registered} of ${n} entries`);
 
@@ -222,10 +220,13 @@ async function batch(ctx: RunContext<MsResponseSample, MsResponseParams>, lab: L
       }
     }
     if (rep < q) ctx.log(`${variant} N=${n}: ${q - rep} of ${q} requests not matched in the capture`);
-    const snap = (await adminRequest(admin, { cmd: 'show', limit: 0 })) as { registrationCount: number; latencyMicroseconds: { mapRequest: Histo } };
-    if (snap.registrationCount !== n) throw new LispwgError('EXP_MS_LOAD', `the Map-Server holds ${snap.registrationCount} entries, expected ${n}`);
-    const h = snap.latencyMicroseconds.mapRequest;
-    out.push({ variant, n, kind: 'server', count: h.count, median: h.median ?? NaN, p90: h.p90 ?? NaN, p99: h.p99 ?? NaN, mean: h.mean ?? NaN, loadSeconds: loaded.seconds });
+    // OOR has no counters to ask: its capture and the client's round trip are what it has
+    if (!real) {
+      const snap = (await adminRequest(admin, { cmd: 'show', limit: 0 })) as { registrationCount: number; latencyMicroseconds: { mapRequest: Histo } };
+      if (snap.registrationCount !== n) throw new LispwgError('EXP_MS_LOAD', `the Map-Server holds ${snap.registrationCount} entries, expected ${n}`);
+      const h = snap.latencyMicroseconds.mapRequest;
+      out.push({ variant, n, kind: 'server', count: h.count, median: h.median ?? NaN, p90: h.p90 ?? NaN, p99: h.p99 ?? NaN, mean: h.mean ?? NaN, loadSeconds: loaded.seconds });
+    }
     const c = JSON.parse(flood.stdout.trim().split('\n').pop()!) as { rttMicroseconds: Histo };
     out.push({ variant, n, kind: 'client', count: c.rttMicroseconds.count, median: c.rttMicroseconds.median ?? NaN, p90: c.rttMicroseconds.p90 ?? NaN, p99: c.rttMicroseconds.p99 ?? NaN, mean: c.rttMicroseconds.mean ?? NaN });
     for (const x of out) ctx.sample(x);
@@ -234,7 +235,33 @@ async function batch(ctx: RunContext<MsResponseSample, MsResponseParams>, lab: L
   }
 }
 
+/** A fresh `lispwg ms` holding one site whose prefix takes every entry; resolves once its admin socket exists. */
+async function startLispwg(lab: Lab, msAddr: string, admin: string, dir: string, tag: string): Promise<LabProcess> {
+  const config = join(dir, `ms-${tag}.yaml`);
+  await writeFile(config, msConfig(msAddr, admin));
+  const ms = await lab.spawn('ms', `ms-${tag}`, ['node', lispwgBin(), 'ms', '--config', config, '--log-level', 'warn']);
+  for (let t = 0; !existsSync(admin); t++) {
+    if (!(await ms.running())) throw new LispwgError('EXP_MS_EXITED', `the Map-Server exited at start: ${(await ms.output()).trim().slice(-400)}`);
+    if (t > 300) throw new LispwgError('EXP_MS_TIMEOUT', 'the Map-Server did not come up within 15 s');
+    await sleep(50);
+  }
+  return ms;
+}
+
+/** A fresh real OOR as Map-Server with the same site (key, 2001:db8::/32 with more specifics, proxy-replied). */
+async function startOor(lab: Lab, dir: string, tag: string): Promise<LabProcess> {
+  const bin = oorBinary();
+  if (!bin) throw new LispwgError('EXP_NO_OOR', 'variant oor needs the OOR binary: --oor PATH, LISPWG_OOR, or oor on PATH');
+  const config = join(dir, `oor-${tag}.conf`);
+  await writeFile(config, oorMsConfig('eth0', [{ prefix: '2001:db8::/32', key: SITE_KEY, moreSpecifics: true }]), { mode: 0o600 });
+  const ms = await lab.spawn('ms', `oor-${tag}`, oorCommand(bin, config));
+  await ms.waitForLog(new RegExp(OOR_STARTED.replace(/[.)]/g, '\\$&')), 15_000);
+  return ms;
+}
+
 async function runMsResponse(ctx: RunContext<MsResponseSample, MsResponseParams>): Promise<void> {
+  for (const v of ctx.params.variants) if (!['lisp-wg', 'lisp', 'oor'].includes(v)) throw new LispwgError('EXP_VARIANT', `ms-response has no variant '${v}' (known: lisp-wg, lisp, oor)`);
+  await annotateOor(ctx.run, ctx.params.variants, "plain records on lispwg's Map-Server");
   const lab = await upLab(ctx, 'ms-scale', 'msr', { daemons: false });
   const done = new Set(ctx.done.filter((s) => s.kind === 'client').map((s) => `${s.variant}|${s.n}`));
   const plan = ctx.params.sizes.flatMap((n, i) => (i % 2 ? [...ctx.params.variants].reverse() : ctx.params.variants).map((v) => ({ n, v })));

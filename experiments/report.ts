@@ -70,6 +70,7 @@ function metadataBlock(run: SavedRun): string {
     ['kernel / OS', `${m.kernel} / ${m.os}`],
     ['backends', `lab: ${String(m.labBackend ?? '—')}; WireGuard: ${wgBackends(m.wireguardBackend)}`],
     ...(m.labs ? [['labs', (m.labs as string[]).join(', ')] as [string, unknown]] : []),
+    ...(m.oor ? [['OOR', m.oor] as [string, unknown]] : []),
     ['software', `lispwg ${m.lispwg}${m.gitCommit ? ` (${m.gitCommit})` : ''}, Node ${m.node}`],
     ['tools', Object.entries(m.tools).map(([k, v]) => `${k}: ${v}`).join('; ') || '—'],
     ...(m.resumedAt?.length ? [['resumed at', m.resumedAt.join(', ')] as [string, unknown]] : []),

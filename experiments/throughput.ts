@@ -13,6 +13,7 @@ import { throughputSpec } from './lib/plot.js';
 import { round, summarize, type Summary } from './lib/stats.js';
 import { upLab, type NodeSettings } from './lib/lab.js';
 import { eidOf, agentsReady } from './lib/agents.js';
+import { annotateOor, oorSettings, withRealOor } from './lib/oor.js';
 
 export interface ThroughputSample extends Sample {
   rep: number;
@@ -35,13 +36,13 @@ export const PAPER: readonly PaperValue[] = [
   { metric: 'saturation (output rate where it stops following the input)', variant: 'lisp-wg', stat: 'value', value: 900, unit: 'Mb/s', source: 'paper Fig. 11 / thesis 4.1: OOR+WG degrades gracefully around 900 Mb/s' },
   { metric: 'saturation (output rate where it stops following the input)', variant: 'ipsec', stat: 'value', value: 900, unit: 'Mb/s', source: 'paper Fig. 11: IPsec like OOR+WG' },
   { metric: 'saturation (output rate where it stops following the input)', variant: 'lisp', stat: 'value', value: 750, unit: 'Mb/s', source: 'paper Fig. 11 / thesis 4.1: OOR collapses at 700-800 Mb/s', note: 'a range; its middle' },
-  { metric: 'UDP throughput, userspace LISP (OOR 1.3 on this machine, -l1388)', variant: 'lisp', stat: 'value', value: 290, unit: 'Mb/s', source: 'experiments.md' },
+  { metric: 'UDP throughput, userspace LISP (OOR 1.3 on this machine, -l1388)', variant: 'oor', stat: 'value', value: 290, unit: 'Mb/s', source: 'experiments.md' },
 ];
 
-const labels = labelsFor('lisp-wg', 'lisp', 'ipsec', 'plain');
+const labels = labelsFor('lisp-wg', 'lisp', 'oor', 'ipsec', 'plain');
 
 /** Payload per variant: the thesis' 1380 B inside WireGuard, 1388 B inside LISP (no fragmentation at 1500); IPsec: the tunnel's inner MTU - 28. */
-const PAYLOAD: Record<string, number> = { 'lisp-wg': 1380, lisp: 1388, plain: 1388 };
+const PAYLOAD: Record<string, number> = { 'lisp-wg': 1380, lisp: 1388, oor: 1388, plain: 1388 };
 
 /** Mean output per (variant, input rate), sorted by rate. */
 export function curve(samples: readonly ThroughputSample[]): Array<{ variant: string; input: number; output: number }> {
@@ -71,7 +72,7 @@ export const throughput: Experiment<ThroughputSample, ThroughputParams> = {
     '--rates=a,b,...   input rates, Mb/s',
     '--duration=S      seconds per rate (nuttcp -T)',
     '--reps=N          runs per rate and variant',
-    '--variants=a,b    of lisp-wg, lisp, ipsec, plain',
+    '--variants=a,b    of lisp-wg, lisp, ipsec, plain, oor (the real OOR; by default where its binary exists)',
   ],
   tools: { nuttcp: ['nuttcp', '-V'] },
   params(mode: Mode, o: Record<string, string>): ThroughputParams {
@@ -79,7 +80,7 @@ export const throughput: Experiment<ThroughputSample, ThroughputParams> = {
     if (rates.some((r) => !(r > 0))) throw new LispwgError('EXP_OPTIONS', `--rates wants Mb/s values separated by commas, not '${o.rates}'`);
     const durationS = Number(o.duration ?? (mode === 'full' ? 60 : 2));
     if (!(durationS > 0)) throw new LispwgError('EXP_OPTIONS', `--duration must be seconds > 0, not '${o.duration}'`);
-    return { rates, durationS, reps: Number(o.reps ?? 1), variants: (o.variants ?? 'lisp-wg,lisp,ipsec,plain').split(',') };
+    return { rates, durationS, reps: Number(o.reps ?? 1), variants: o.variants ? o.variants.split(',') : withRealOor(['lisp-wg', 'lisp', 'ipsec', 'plain']) };
   },
   run: runThroughput,
   analyse(samples, params) {
@@ -98,7 +99,7 @@ export const throughput: Experiment<ThroughputSample, ThroughputParams> = {
       metric: `output rate at the highest input rate (${top} Mb/s)`,
       unit: 'Mb/s',
       variants,
-      ratios: { ...ratiosOf(variants, [['lisp-wg', 'lisp'], ['ipsec', 'lisp-wg'], ['lisp-wg', 'plain']]), ...Object.fromEntries(saturation['lisp-wg'] && saturation.lisp ? [['lisp-wg / lisp (saturation)', round(saturation['lisp-wg'] / saturation.lisp, 3)]] : []) },
+      ratios: { ...ratiosOf(variants, [['lisp-wg', 'lisp'], ['ipsec', 'lisp-wg'], ['lisp-wg', 'plain'], ['lisp-wg', 'oor'], ['lisp', 'oor']]), ...Object.fromEntries(saturation['lisp-wg'] && saturation.lisp ? [['lisp-wg / lisp (saturation)', round(saturation['lisp-wg'] / saturation.lisp, 3)]] : []) },
       paper: comparePaper(PAPER, (p) => saturation[p.variant]),
       extra: { saturationMbps: saturation, curve: pts, ...(skipped.length ? { notMeasured: skipped } : {}) },
       notes: [
@@ -122,6 +123,8 @@ export const throughput: Experiment<ThroughputSample, ThroughputParams> = {
 const VARIANTS: Record<string, { settings: NodeSettings; lab: string; target: 'eid' | 'underlay' }> = {
   'lisp-wg': { settings: {}, lab: 'wg', target: 'eid' },
   lisp: { settings: { mn1: { config: { 'data-plane': 'lisp' } }, mn2: { config: { 'data-plane': 'lisp' } } }, lab: 'lisp', target: 'eid' },
+  // the real OOR as both mobile nodes (its lispTun0 MTU is 1440: the plain LISP payload fits)
+  oor: { settings: oorSettings(['mn1', 'mn2']), lab: 'oor', target: 'eid' },
   plain: { settings: {}, lab: 'wg', target: 'underlay' },
   ipsec: { settings: {}, lab: 'ipsec', target: 'eid' },
 };
@@ -165,6 +168,7 @@ export function parseNuttcp(out: string): { outputMbps: number; lossPct: number 
 
 async function runThroughput(ctx: RunContext<ThroughputSample, ThroughputParams>): Promise<void> {
   for (const v of ctx.params.variants) if (!VARIANTS[v]) throw new LispwgError('EXP_VARIANT', `throughput has no variant '${v}' (known: ${Object.keys(VARIANTS).join(', ')})`);
+  await annotateOor(ctx.run, ctx.params.variants, "lispwg's plain-LISP data plane (userspace, as OOR's)");
   const labs = new Map<string, Lab>();
   const unavailable: Record<string, string> = {};
   let ipsecPayload = 0;
@@ -184,7 +188,8 @@ async function runThroughput(ctx: RunContext<ThroughputSample, ThroughputParams>
       ipsecPayload = r.mtu - 28;
     } else {
       lab = await upLab(ctx, 'paper-lan', `tp-${spec.lab}-`, { settings: spec.settings });
-      await agentsReady(ctx.run, lab, ['mn1', 'mn2']);
+      // OOR is in service when the lab is up (the Map-Server has its registrations)
+      if (v !== 'oor') await agentsReady(ctx.run, lab, ['mn1', 'mn2']);
     }
     const server = await lab.spawn('mn2', 'nuttcp', ['nuttcp', '-S', '--nofork']);
     ctx.onTeardown(() => server.stop());

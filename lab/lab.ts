@@ -379,9 +379,23 @@ export class Lab {
     const start = (await startTime(pid)) ?? '';
     await this.writer.update((s) => {
       s.processes = s.processes.filter((p) => !(p.node === node && p.name === name));
-      s.processes.push({ node, name, pid, startTime: start, log });
+      s.processes.push({ node, name, pid, startTime: start, log, cmd: [...cmd] });
     });
     return new LabProcess(node, name, pid, start, log);
+  }
+
+  /**
+   * Stops a process the lab started (SIGTERM, then SIGKILL after 3 s) and starts it again with the
+   * same command line, its output appended to the same log. What a daemon without a cache-flush
+   * command (OOR) needs between repetitions; the caller waits for whatever says it is ready again.
+   */
+  async restart(node: string, name: string): Promise<LabProcess> {
+    const rec = this.state.processes.find((p) => p.node === node && p.name === name);
+    if (!rec?.cmd) throw new LispwgError('LAB_NO_PROCESS', `lab ${this.name} started no process '${name}' on ${node} that it can restart`);
+    const p = new LabProcess(node, name, rec.pid, rec.startTime, rec.log);
+    await p.stop('SIGTERM');
+    if (!(await p.exited(5000))) throw new LispwgError('LAB_PROCESS_STUCK', `${name} on ${node} (pid ${rec.pid}) did not exit`);
+    return this.spawn(node, name, rec.cmd);
   }
 
   /** A process the lab started (by node and name), e.g. the node's daemon: `process('ms', 'lispwg')`. */

@@ -16,6 +16,8 @@ export interface ProcessRecord {
   /** /proc/<pid>/stat start time, so a recycled pid is never killed. */
   startTime: string;
   log: string;
+  /** Its command line, so that `Lab.restart` starts it again the same way. */
+  cmd?: string[];
 }
 
 export interface StationState {

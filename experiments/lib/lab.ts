@@ -14,16 +14,22 @@ import type { LabModel } from '../../lab/topology/model.js';
 import { destroyLab } from '../../lab/down.js';
 import type { RunContext, Sample } from './experiment.js';
 
-/** Per-node agent settings merged into the topology: `config` (agent YAML keys), `cmd`. */
-export type NodeSettings = Record<string, { config?: Record<string, unknown>; cmd?: string[] }>;
+/**
+ * Per-node settings merged into the topology: `config` (agent YAML keys), `cmd`, and `kind`
+ * (another kind for the node, `oor`: its `config` then replaces the node's own).
+ */
+export type NodeSettings = Record<string, { kind?: string; config?: Record<string, unknown>; cmd?: string[] }>;
 
-/** The topology with `config` (agent YAML keys) / `cmd` merged into some nodes (before `Lab.up`). */
+/** The topology with `kind` / `config` / `cmd` merged into some nodes (before `Lab.up`). */
 export function withNodeSettings(model: LabModel, settings: NodeSettings): LabModel {
   const raw = structuredClone(model.raw) as { nodes: Record<string, Record<string, unknown>> };
   for (const [node, s] of Object.entries(settings)) {
     const n = raw.nodes[node];
     if (!n) throw new LispwgError('EXP_NO_NODE', `the topology has no node '${node}'`);
-    if (s.config) n.config = { ...((n.config as Record<string, unknown>) ?? {}), ...s.config };
+    if (s.kind) {
+      n.kind = s.kind;
+      n.config = s.config ?? {};
+    } else if (s.config) n.config = { ...((n.config as Record<string, unknown>) ?? {}), ...s.config };
     if (s.cmd) n.cmd = s.cmd;
   }
   return { ...model, raw: raw as LabModel['raw'] };

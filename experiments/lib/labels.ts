@@ -2,7 +2,8 @@
 const VARIANT_LABELS: Record<string, string> = {
   'lisp-wg': 'LISP+WG, lispwg (OOR+WG)',
   'lisp-wg-drop': 'LISP+WG, drop while resolving (as OOR+WG)',
-  lisp: 'plain LISP (OOR)',
+  lisp: 'plain LISP, lispwg as OOR (OOR)',
+  oor: 'the real OOR',
   'lisp-push': "plain LISP with lispwg's pushes",
   'lisp-buffer': 'plain LISP, buffering',
   grpc: 'gRPC control channel',

@@ -12,7 +12,7 @@ import { host } from './host.js';
 import type { Daemon, Kind, Requirement } from './kind.js';
 import { mn } from './mn.js';
 import { ms } from './ms.js';
-import { oor } from './oor.js';
+import { oor, oorMs } from './oor.js';
 import { router } from './router.js';
 import { sw } from './switch.js';
 import { xtr } from './xtr.js';
@@ -24,6 +24,7 @@ export const KINDS: Readonly<Record<NodeKind, Kind>> = {
   xtr,
   mn,
   oor,
+  'oor-ms': oorMs,
   host,
   router,
   switch: sw,

@@ -39,14 +39,14 @@ describe('the kinds table', () => {
     }
     expect(err).toBeInstanceOf(TopologyError);
     const text = (err as Error).message;
-    expect(text).toMatch(/^topologies\/t\.yaml:6:\d+: nodes\.oor1\.kind: unknown kind "vpp" \(expected one of ([a-z]+, )+[a-z]+\)/);
+    expect(text).toMatch(/^topologies\/t\.yaml:6:\d+: nodes\.oor1\.kind: unknown kind "vpp" \(expected one of ([a-z-]+, )+[a-z-]+\)/);
     for (const k of kindNames()) expect(text).toContain(k);
     expect(text).toMatch(/fix: a node is one of: ms \(Map-Server\), .*ap \(access point\)/);
   });
 
   it('looking up an unknown kind names it and the known kinds', () => {
     expect(() => kindOf('vpp')).toThrow(LispwgError);
-    expect(() => kindOf('vpp')).toThrow(/unknown node kind "vpp": the known kinds are ms \(Map-Server\), xtr \(xTR\), mn \(mobile node\), oor \(OOR xTR\), host, router, switch, ap \(access point\)/);
+    expect(() => kindOf('vpp')).toThrow(/unknown node kind "vpp": the known kinds are ms \(Map-Server\), xtr \(xTR\), mn \(mobile node\), oor \(OOR xTR\), oor-ms \(OOR Map-Server\), host, router, switch, ap \(access point\)/);
     expect(() => kindOf('toString')).toThrow(/unknown node kind "toString"/);
     expect(kindOf('switch').bridge).toBe('ports');
   });
@@ -160,6 +160,49 @@ describe('kind oor in lab inspect', () => {
       expect(await KINDS.oor.daemon!.status!(log)).toBe('registered, 1 map-cache entries added, 1 RLOC probes answered, 0 locators down');
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('kind oor-ms (the real OOR as Map-Server and Map-Resolver)', () => {
+  const topo = (site: string) => `name: t
+nodes:
+  oms: { kind: oor-ms }
+  o1: ${site}
+  sw: { kind: switch }
+links:
+  - endpoints: ["oms:eth0", "sw:p1"]
+    addresses: { oms: 198.18.0.1/24 }
+  - endpoints: ["o1:eth0", "sw:p2"]
+    addresses: { o1: 198.18.0.13/24 }
+`;
+
+  it('writes an MS config accepting each OOR site with its key, proxy-replied; the site points at it', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'lispwg-oor-ms-'));
+    process.env.LISPWG_LAB_ROOT = root;
+    try {
+      const plans = await writeRoleConfigs('t', parseTopology(topo('{ kind: oor, eid: 198.19.3.0/24, rloc: eth0, auth-key: k-o1 }')));
+      const conf = readFileSync(plans.find((p) => p.node === 'oms')!.configFile, 'utf8');
+      for (const line of ['operating-mode = "MS"', 'control-iface = "eth0"', 'eid-prefix = "198.19.3.0/24"', 'key-type = 1', 'key = "k-o1"', 'proxy-reply = true']) expect(conf).toContain(line);
+      expect(readFileSync(plans.find((p) => p.node === 'o1')!.configFile, 'utf8')).toContain('address = "198.18.0.1"');
+      expect(kindOf('oor-ms').daemon!.first).toBe(true);
+    } finally {
+      delete process.env.LISPWG_LAB_ROOT;
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a lispwg site (its control tunnel) on an OOR Map-Server is refused with the fix', () => {
+    for (const site of ['{ kind: mn, eid: 198.19.1.1/32 }', '{ kind: xtr, ms: oms, eid: 198.19.1.0/24, rloc: eth0 }']) {
+      const err = (() => {
+        try {
+          parseTopology(topo(site));
+        } catch (e) {
+          return e as TopologyError;
+        }
+      })();
+      expect(err).toBeInstanceOf(TopologyError);
+      expect(err!.message).toMatch(/o1 \(kind (mn|xtr)\) talks to its Map-Server through a control WireGuard tunnel, which oms \(kind oor-ms, OOR\) does not have.*make o1 kind oor/s);
     }
   });
 });

@@ -11,6 +11,7 @@
  * The binary: `lispwg lab up --oor PATH`, else $LISPWG_OOR, else `oor` on PATH.
  */
 import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readFile, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { LispwgError } from '../../src/util/errors.js';
@@ -25,6 +26,8 @@ import { eidLine } from './lispwg.js';
 export const OOR_PROBE_INTERVAL_S = 30;
 /** The line OOR logs once its control and data planes are up (oor.c). */
 export const OOR_STARTED = '): started...';
+/** What an OOR xTR logs when its Map-Server acknowledged its Map-Register with a Map-Notify. */
+export const OOR_REGISTERED = 'confirms correct registration';
 
 /** The OOR binary: $LISPWG_OOR (what `--oor PATH` sets), else `oor` on PATH; undefined: none. */
 export function oorBinary(env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -126,8 +129,7 @@ const daemon: Daemon = {
     return {
       node: ctx.node.name,
       configFile,
-      // line-buffered: OOR logs to stdout, which a pipe would hold back (and its start line with it)
-      cmd: ctx.node.role!.cmd ?? ['stdbuf', '-oL', bin, '-f', configFile],
+      cmd: ctx.node.role!.cmd ?? oorCommand(bin, configFile),
       // the lab writes the process's output to <node dir>/oor.log
       ...(ctx.node.role!.cmd ? {} : { readyLog: { file: join(ctx.dir, 'oor.log'), text: OOR_STARTED } }),
       publicKeys: { control: ctx.pub(ctx.node.name, 'control') },
@@ -135,6 +137,98 @@ const daemon: Daemon = {
       eventLog: join(ctx.dir, 'oor.log'),
     };
   },
+};
+
+/** A site an OOR Map-Server accepts: its prefix and key (HMAC-SHA-1-96, OOR's only one). */
+export interface OorMsSite {
+  prefix: string;
+  key: string;
+  /** Registrations of prefixes inside `prefix` are accepted too. */
+  moreSpecifics?: boolean;
+}
+
+/**
+ * OOR's configuration as a Map-Server and Map-Resolver on `iface`. The sites' prefixes are
+ * proxy-replied (`proxy-reply = true`): the Map-Server answers Map-Requests for them itself, as
+ * lispwg's Map-Server does, whatever the Map-Register's P bit.
+ */
+export function oorMsConfig(iface: string, sites: readonly OorMsSite[]): string {
+  const q = (s: string) => JSON.stringify(s);
+  return [
+    '# written by lispwg: OOR as a Map-Server and Map-Resolver',
+    'debug = 1',
+    'operating-mode = "MS"',
+    `control-iface = ${q(iface)}`,
+    ...sites.flatMap((site) => [
+      'lisp-site {',
+      `    eid-prefix = ${q(site.prefix)}`,
+      '    key-type = 1',
+      `    key = ${q(site.key)}`,
+      '    iid = 0',
+      `    accept-more-specifics = ${site.moreSpecifics ? 'true' : 'false'}`,
+      '    proxy-reply = true',
+      '}',
+    ]),
+  ].join('\n') + '\n';
+}
+
+/** The command that runs OOR with `configFile`, line-buffered (it logs to stdout, which a pipe would hold back, its start line with it). */
+export const oorCommand = (bin: string, configFile: string): string[] => ['stdbuf', '-oL', bin, '-f', configFile];
+
+const msDaemon: Daemon = {
+  process: 'oor',
+  label: 'OOR Map-Server',
+  first: true,
+  socket: 'oor.log',
+  async status(log) {
+    const text = await readFile(log, 'utf8');
+    return `${text.split('Map-Register').length - 1} Map-Register lines, ${text.split('Map-Request').length - 1} Map-Request lines in its log`;
+  },
+  needs: daemon.needs,
+  async plan(ctx) {
+    const { model, node: n } = ctx;
+    const other = Object.keys(n.role!.config);
+    if (other.length) throw new LispwgError('LAB_ROLE', `${n.name}: an oor-ms node takes no config (${other.join(', ')})`);
+    const iface = rlocInterfaces(model, n)[0];
+    if (!iface) throw new LispwgError('LAB_ROLE', `OOR Map-Server ${n.name} has no addressed interface to listen on: give its link an address`);
+    const sites = model.nodes.filter((s) => s.role?.ms === n.name);
+    const configFile = join(ctx.dir, 'oor.conf');
+    await writeFile(configFile, oorMsConfig(iface, sites.flatMap((s) => s.role!.eids.map((e) => ({ prefix: cidrText(e), key: ctx.keys.get(s.name)!.auth })))), { mode: 0o600 });
+    return {
+      node: n.name,
+      configFile,
+      cmd: n.role!.cmd ?? oorCommand(oorBinary() ?? 'oor', configFile),
+      ...(n.role!.cmd ? {} : { readyLog: { file: join(ctx.dir, 'oor.log'), text: OOR_STARTED } }),
+      publicKeys: { control: ctx.pub(n.name, 'control') },
+      interfaces: [],
+      eventLog: join(ctx.dir, 'oor.log'),
+    };
+  },
+  // in service when every site's OOR logged the Map-Notify that acknowledged its registration
+  async settle({ model, plan, plans, deadline, seconds, say }) {
+    const sites = plans.filter((r) => model.nodes.find((n) => n.name === r.node)?.role?.ms === plan.node);
+    let missing = sites;
+    while (missing.length) {
+      const left: typeof sites = [];
+      for (const r of missing) if (!(r.eventLog && existsSync(r.eventLog) && (await readFile(r.eventLog, 'utf8')).includes(OOR_REGISTERED))) left.push(r);
+      missing = left;
+      if (!missing.length) break;
+      if (Date.now() > deadline) throw new LispwgError('LAB_DAEMON_TIMEOUT', `${missing.map((r) => r.node).join(', ')} not registered with the OOR Map-Server ${plan.node} after ${seconds} s: see ${plan.eventLog} and the sites' oor.log`);
+      await sleep(50);
+    }
+    say(`${sites.length} sites registered with ${plan.node}`);
+  },
+};
+
+/** `oor-ms`: the real OOR as the Map-Server and Map-Resolver of OOR sites (kind oor); lispwg sites need a lispwg Map-Server (their control tunnel). */
+export const oorMs: Kind = {
+  name: 'oor-ms',
+  title: 'OOR Map-Server',
+  forward: false,
+  role: 'ms',
+  plain: true,
+  shape: (n, esc) => `[["${esc(`${n.name}<br/>OOR Map-Server`)}"]]`,
+  daemon: msDaemon,
 };
 
 export const oor: Kind = {

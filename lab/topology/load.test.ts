@@ -37,7 +37,7 @@ links:
 describe('topology files: broken ones get a clear error naming file, line and fix', () => {
   it('unknown kind', () => {
     const e = broken(base.replace('mn1: { kind: mn,', 'mn1: { kind: mobile,'));
-    expect(e.message).toMatch(/^topologies\/broken\.yaml:4:16: nodes\.mn1\.kind: unknown kind "mobile" \(expected one of ms, xtr, mn, oor, host, router, switch, ap\)/);
+    expect(e.message).toMatch(/^topologies\/broken\.yaml:4:16: nodes\.mn1\.kind: unknown kind "mobile" \(expected one of ms, xtr, mn, oor, oor-ms, host, router, switch, ap\)/);
     expect(e.message).toMatch(/fix: /);
     expect(broken(base.replace('kind: switch', 'kind: swich')).message).toMatch(/:5:16: nodes\.sw\.kind: unknown kind "swich".*\n\s+fix: did you mean 'switch'\?/);
   });

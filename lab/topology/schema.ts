@@ -20,7 +20,7 @@
  */
 import * as z from 'zod';
 
-export const NODE_KINDS = ['ms', 'xtr', 'mn', 'oor', 'host', 'router', 'switch', 'ap'] as const;
+export const NODE_KINDS = ['ms', 'xtr', 'mn', 'oor', 'oor-ms', 'host', 'router', 'switch', 'ap'] as const;
 export type NodeKind = (typeof NODE_KINDS)[number];
 export const BACKENDS = ['netns', 'docker'] as const;
 export type BackendKind = (typeof BACKENDS)[number];
@@ -84,6 +84,8 @@ export const NodeSchema = z.discriminatedUnion('kind', [
   node('mn', { ...role, ...site, ...wifi }),
   // the real OOR as an xTR: no WireGuard keys; `config: { probe-interval: 5 }` (s)
   node('oor', { control: role.control, config: role.config, cmd: role.cmd, ...site, ...wifi }),
+  // the real OOR as Map-Server and Map-Resolver of OOR sites: no control tunnel
+  node('oor-ms', { control: role.control, config: role.config, cmd: role.cmd }),
   node('host', { ...wifi }),
   node('router', { ...wifi }),
   node('switch', {}),

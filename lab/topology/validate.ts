@@ -351,9 +351,9 @@ class Validator {
   }
 
   /** The raw node if its kind has a lispwg role (the schema gives those kinds the role keys). */
-  private roleNode(name: string): Extract<RawNode, { kind: 'ms' | 'xtr' | 'mn' | 'oor' }> | undefined {
+  private roleNode(name: string): Extract<RawNode, { kind: 'ms' | 'xtr' | 'mn' | 'oor' | 'oor-ms' }> | undefined {
     const raw = this.raw.nodes[name]!;
-    return kindOf(raw.kind).role ? (raw as Extract<RawNode, { kind: 'ms' | 'xtr' | 'mn' | 'oor' }>) : undefined;
+    return kindOf(raw.kind).role ? (raw as Extract<RawNode, { kind: 'ms' | 'xtr' | 'mn' | 'oor' | 'oor-ms' }>) : undefined;
   }
 
   private roles(nodes: NodeModel[], links: LinkModel[], byName: Map<string, NodeModel>): void {
@@ -416,8 +416,13 @@ class Validator {
         if (raw.ms !== undefined) {
           const ms = byName.get(raw.ms);
           if (!ms || kindOf(ms.kind).role !== 'ms') this.add([...path, 'ms'], ms ? `${raw.ms} is a ${ms.kind}, not a Map-Server` : `no Map-Server '${raw.ms}'`, servers.length ? `use one of: ${servers.map((s) => s.name).join(', ')}` : "define a node of kind 'ms'");
+          else if (kindOf(ms.kind).plain && !kindOf(raw.kind).plain) this.add([...path, 'ms'], `${n.name} (kind ${raw.kind}) talks to its Map-Server through a control WireGuard tunnel, which ${raw.ms} (kind ${ms.kind}, OOR) does not have`, `make ${n.name} kind oor, or let it register with a lispwg Map-Server (kind ms)`);
           else role.ms = raw.ms;
-        } else if (servers.length === 1) role.ms = servers[0]!.name;
+        } else if (servers.length === 1) {
+          const ms = servers[0]!;
+          if (kindOf(ms.kind).plain && !kindOf(raw.kind).plain) this.add(path, `${n.name} (kind ${raw.kind}) talks to its Map-Server through a control WireGuard tunnel, which ${ms.name} (kind ${ms.kind}, OOR) does not have`, `make ${n.name} kind oor, or add a lispwg Map-Server (kind ms) and 'ms:' it`);
+          else role.ms = ms.name;
+        }
         else this.add(path, servers.length ? `${n.name} must say which Map-Server it registers with` : `${n.name} (kind ${raw.kind}) needs a Map-Server, and the topology has none`, servers.length ? `add 'ms: ${servers[0]!.name}'` : "add a node of kind 'ms'");
         if (raw.rloc !== undefined) {
           const has = links.some((l) => [l.a, l.b].some((e) => e.node === n.name && e.iface === raw.rloc)) || n.wifi.some((s) => s.iface === raw.rloc);
