@@ -161,3 +161,92 @@ describe('control client: pushes are applied once', () => {
     expect(Math.abs(Number(nonces[0]! >> 20n) - Date.now())).toBeLessThan(2000);
   });
 });
+
+describe('control client: several Map-Servers (replicas)', () => {
+  async function replicas() {
+    const a = await udp('127.0.0.1');
+    const b = await udp('127.0.0.2');
+    const client = await ControlClient.open({
+      mapServer: { address: '127.0.0.1', port: a.port },
+      replicas: [{ address: '127.0.0.2', port: b.port }],
+      localAddress: '127.0.0.1',
+      site: { key: SITE_KEY, keyId: 1 },
+      registerRetryMs: 50,
+      logger: quiet,
+    });
+    cleanup.push(() => client.close());
+    const of = (m: { received: Buffer[] }, type: string) => m.received.map((x) => decodeMessage(x)).filter((x) => x.type === type);
+    /** `from` answers every Map-Register it got with its Map-Notify. */
+    const answer = (from: { socket: dgram.Socket; received: Buffer[] }) => {
+      for (const r of of(from, 'map-register')) {
+        const reg = r as { nonce: bigint; records: MappingRecord[] };
+        const bytes = signMessage({ type: 'map-notify', nonce: reg.nonce, keyId: 1, authData: new Uint8Array(0), records: reg.records }, 1, SITE_KEY);
+        from.socket.send(bytes, client.local.port, '127.0.0.1');
+      }
+    };
+    return { a, b, client, of, answer };
+  }
+
+  it('registers with every Map-Server: answered by the first Map-Notify, and retried to the one that has not answered', async () => {
+    const { a, b, client, of, answer } = await replicas();
+    const registered = client.register([record('198.18.100.1', '198.18.1.2')]);
+    await settle();
+    expect(of(a, 'map-register')).toHaveLength(1);
+    expect(of(b, 'map-register')).toHaveLength(1);
+    answer(b); // a is down
+    const ev = await registered;
+    expect(ev.records).toBe(1);
+    await new Promise((r) => setTimeout(r, 300)); // backoff 50, 100, 200 ms: a gets the retries, b nothing more
+    expect(of(a, 'map-register').length).toBeGreaterThanOrEqual(3);
+    expect(of(b, 'map-register')).toHaveLength(1);
+    answer(a);
+    await settle();
+    const n = of(a, 'map-register').length;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(of(a, 'map-register')).toHaveLength(n); // both answered: the round is over
+    expect(client.mapServers.map((m) => m.lastNotifyAgoMs !== undefined)).toEqual([true, true]);
+  });
+
+  it('fails a Map-Request over to the next Map-Server after one timeout, then asks the one that answered first', async () => {
+    const { a, b, client, of } = await replicas();
+    const reply = (from: { socket: dgram.Socket }, nonce: bigint) =>
+      from.socket.send(encodeMessage({ type: 'map-reply', probe: false, echoNonceCapable: false, security: false, nonce, records: [record('198.18.100.2', '198.18.2.2')] }), client.local.port, '127.0.0.1');
+    const first = client.resolve('198.18.100.2', { timeoutMs: 80, retries: 2 });
+    await new Promise((r) => setTimeout(r, 40));
+    expect(of(a, 'ecm')).toHaveLength(1); // the first Map-Server first
+    expect(of(b, 'ecm')).toHaveLength(0);
+    await new Promise((r) => setTimeout(r, 80)); // a did not answer within the timeout: the retry goes to b
+    const ecm = of(b, 'ecm');
+    expect(ecm).toHaveLength(1);
+    reply(b, (ecm[0] as { message: { nonce: bigint } }).message.nonce);
+    const r = await first;
+    expect(r.attempts).toBe(2);
+    expect(client.mapServers.find((m) => m.preferred)!.address).toBe('127.0.0.2');
+    const second = client.resolve('198.18.100.2', { timeoutMs: 80 });
+    await settle();
+    expect(of(b, 'ecm')).toHaveLength(2); // straight to b now
+    expect(of(a, 'ecm')).toHaveLength(1);
+    reply(b, (of(b, 'ecm')[1] as { message: { nonce: bigint } }).message.nonce);
+    await second;
+  });
+
+  it("takes pushes from each Map-Server with that server's own replay window; still nothing from any other address", async () => {
+    const { a, b, client } = await replicas();
+    const mappings: MappingEvent[] = [];
+    client.on('mapping', (e) => mappings.push(e));
+    const stranger = await udp('127.0.0.3');
+    const nonce = new MonotonicNonces().next();
+    const push = (from: dgram.Socket, eid: string) =>
+      new Promise<void>((r) => from.send(signMessage({ type: 'map-notify', nonce, keyId: 1, authData: new Uint8Array(0), records: [record(eid, '198.18.2.2')] }, 1, SITE_KEY), client.local.port, '127.0.0.1', () => r()));
+    await push(a.socket, '198.18.100.2');
+    await push(b.socket, '198.18.100.3'); // the same nonce from the other server's clock: its own push
+    await push(stranger.socket, '198.18.100.4');
+    await settle();
+    expect(mappings.map((m) => m.from.address).sort()).toEqual(['127.0.0.1', '127.0.0.2']);
+    expect(client.drops['wrong-source']).toBe(1);
+  });
+
+  it('refuses the same Map-Server listed twice', async () => {
+    await expect(ControlClient.open({ mapServer: { address: '127.0.0.1', port: 4342 }, replicas: [{ address: '127.0.0.1' }], localAddress: '127.0.0.1', logger: quiet })).rejects.toThrow(/a Map-Server is listed twice/);
+  });
+});

@@ -12,7 +12,15 @@
  *   withdrawal: no locators, ACT drop, TTL 0, the revoked key with the Security Key R bit).
  *   A retransmitted Map-Notify is acknowledged again but emitted once.
  *
- * What it acts on: only Map-Replies and Map-Notifies whose source is the Map-Server's address
+ * Several Map-Servers (`replicas`: one mapping system, one shared store, src/ms/store.ts): every
+ * Map-Register goes to each of them, as LISP registers with every Map-Server of a site (RFC 9301
+ * section 4.1), so that losing one loses no registration and none waits for a failover; the round
+ * is answered by the first Map-Notify and goes on, at its backoff, to those that have not
+ * answered. A Map-Request goes to the Map-Server that answered last; each retransmission after a
+ * timeout goes to the next one, so a dead replica costs one timeout (`requestTimeoutMs`).
+ * Pushes are taken from any of them, each with its own replay window (their nonce clocks differ).
+ *
+ * What it acts on: only Map-Replies and Map-Notifies whose source is a Map-Server's address
  * (`wrong-source` otherwise), signed with the configured key ID (`wrong-key-id`). With `device`
  * (the control WireGuard interface) the socket hears nothing but what that interface decrypted
  * (src/net/udp.ts): a datagram sent over the underlay to the control address, which Linux's weak
@@ -64,6 +72,8 @@ export interface Endpoint {
 export interface ControlClientOptions {
   /** The Map-Server (port defaults to 4342). */
   mapServer: { address: string; port?: number };
+  /** Further Map-Servers of the same mapping system (replicas sharing one store). */
+  replicas?: Array<{ address: string; port?: number }>;
   /** Local address to bind (the control address in tunnel mode); default: the wildcard. */
   localAddress?: string;
   /** Local UDP port; default 0 (any). Replies, pushes and notifications arrive here. */
@@ -179,6 +189,7 @@ interface PendingRequest {
 }
 
 const stamp = (): Timestamped => ({ t: performance.now(), at: Date.now() });
+const text = (m: Endpoint): string => `${m.address}:${m.port}`;
 /** Set in our Map-Register nonces, never in the Map-Server's (it would need 2^19 Map-Notifies in one millisecond). */
 const REGISTER_NONCE_MARK = 1n << 19n;
 /** Map-Register nonces remembered (their Map-Notifies are answers, not pushes). */
@@ -212,6 +223,8 @@ interface RegisterRound {
   timer: NodeJS.Timeout | undefined;
   done: boolean;
   nonces: Set<bigint>;
+  /** The Map-Servers whose Map-Notify this round still waits for. */
+  unanswered: Set<string>;
   /** Sends one more Map-Register now, outside the retry schedule. */
   resend: () => void;
   /** A resend after a route appeared, pending. */
@@ -221,18 +234,24 @@ interface RegisterRound {
 export class ControlClient extends EventEmitter<ControlClientEvents> {
   readonly drops = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
   private socket: dgram.Socket;
-  private readonly ms: Endpoint;
+  /** The Map-Servers: `mapServer`, then the replicas. */
+  private readonly servers: Endpoint[];
+  /** Where the next Map-Request goes: the Map-Server that answered last. */
+  private preferred = 0;
+  /** When each Map-Server last acknowledged a Map-Register of ours (performance.now()). */
+  private readonly lastNotify = new Map<string, number>();
   private readonly opts: Required<Pick<ControlClientOptions, 'registerIntervalMs' | 'registerRetryMs' | 'registerAttempts' | 'requestTimeoutMs' | 'requestRetries'>>;
   private readonly log: Logger;
   private readonly site: { key: string; keyId: 1 | 2 } | undefined;
   private itrRloc = '';
   private readonly requests = new Map<bigint, PendingRequest>();
-  /** Pushed Map-Notifies applied recently, by nonce: their handling and when they came (a retransmission is acked once handled). */
-  private readonly recentPushes = new Map<bigint, { handled: Promise<void>; at: number }>();
-  /** The Map-Server's push nonces (only its address gets this far). */
-  private readonly pushWindow: ReplayWindow;
+  /** Pushed Map-Notifies applied recently, by server and nonce: their handling and when they came (a retransmission is acked once handled). */
+  private readonly recentPushes = new Map<string, { handled: Promise<void>; at: number }>();
+  /** Each Map-Server's push nonces (only their addresses get this far). */
+  private readonly pushWindows = new Map<string, ReplayWindow>();
   private readonly registerNonces = new MonotonicNonces();
   private readonly socketOpts: Pick<ControlClientOptions, 'mapServer' | 'localAddress' | 'device'>;
+  private readonly nonceFreshnessMs: number;
   private readonly onPush: ControlClientOptions['onPush'];
   private readonly pushAckBoundMs: number;
   // registration state
@@ -247,7 +266,7 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
   private constructor(socket: dgram.Socket, opts: ControlClientOptions) {
     super();
     this.socket = socket;
-    this.ms = { address: opts.mapServer.address, port: opts.mapServer.port ?? LISP_CONTROL_PORT };
+    this.servers = [opts.mapServer, ...(opts.replicas ?? [])].map((m) => ({ address: m.address, port: m.port ?? LISP_CONTROL_PORT }));
     this.site = opts.site ? { key: opts.site.key, keyId: opts.site.keyId ?? 1 } : undefined;
     this.opts = {
       registerIntervalMs: opts.registerIntervalMs ?? 60_000,
@@ -259,7 +278,7 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
     this.onPush = opts.onPush;
     this.pushAckBoundMs = opts.pushAckBoundMs ?? 50;
     this.log = opts.logger ?? createLogger({ component: 'control-client' });
-    this.pushWindow = new ReplayWindow(PUSH_WINDOW, opts.nonceFreshnessMs ?? 60_000);
+    this.nonceFreshnessMs = opts.nonceFreshnessMs ?? 60_000;
     this.socketOpts = { mapServer: opts.mapServer, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}), ...(opts.device ? { device: opts.device } : {}) };
     this.listen(socket);
   }
@@ -281,6 +300,8 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
   /** Opens the socket and works out the ITR-RLOC. */
   static async open(opts: ControlClientOptions): Promise<ControlClient> {
     if (opts.device && !opts.localAddress) throw new LispwgError('CONTROL_SOCKET', `a control socket bound to ${opts.device} needs its local address`);
+    const addresses = [opts.mapServer, ...(opts.replicas ?? [])].map((m) => m.address);
+    if (new Set(addresses).size !== addresses.length) throw new LispwgError('CONTROL_CONFIG', `a Map-Server is listed twice: ${addresses.join(', ')}`);
     const client = new ControlClient(await openSocket(opts, opts.localPort ?? 0), opts);
     client.itrRloc = opts.itrRloc ?? opts.localAddress ?? (await localAddressTowards(opts.mapServer.address, opts.mapServer.port ?? LISP_CONTROL_PORT));
     return client;
@@ -344,7 +365,7 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
   private startRound(refresh = true): void {
     if (this.closed) return;
     this.stopRegistering();
-    const round: RegisterRound = { start: performance.now(), attempts: 0, timer: undefined, done: false, nonces: new Set<bigint>(), resend: () => undefined };
+    const round: RegisterRound = { start: performance.now(), attempts: 0, timer: undefined, done: false, nonces: new Set<bigint>(), unanswered: new Set(this.servers.map((m) => m.address)), resend: () => undefined };
     this.regRound = round;
     const send = () => {
       // bit 19 set: the Map-Server's own monotonic nonces (pushes) come from the same clock, and a
@@ -358,14 +379,14 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
         this.site!.keyId,
         this.site!.key,
       );
-      this.sendToMs(bytes);
+      for (const m of this.servers) if (round.unanswered.has(m.address)) this.socket.send(bytes, m.port, m.address);
     };
     const attempt = () => {
-      if (round.done || this.regRound !== round) return;
+      if (!round.unanswered.size || this.regRound !== round) return;
       round.attempts++;
       send();
-      if (round.attempts === this.opts.registerAttempts) {
-        const e = new LispwgError('REGISTER_TIMEOUT', `no Map-Notify from the Map-Server ${this.ms.address}:${this.ms.port} after ${round.attempts} Map-Registers (wrong key, a prefix the site does not own, or no route)`);
+      if (round.attempts === this.opts.registerAttempts && !round.done) {
+        const e = new LispwgError('REGISTER_TIMEOUT', `no Map-Notify from ${this.servers.length > 1 ? `any of the Map-Servers ${this.servers.map(text).join(', ')}` : `the Map-Server ${text(this.servers[0]!)}`} after ${round.attempts} Map-Registers (wrong key, a prefix the site does not own, or no route)`);
         this.emit('register-timeout', { ...stamp(), attempts: round.attempts });
         for (const w of this.regWaiters.splice(0)) w.reject(e);
       }
@@ -389,19 +410,21 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
    */
   hurryRegistration(): void {
     const round = this.regRound;
-    if (!round || round.done || this.closed || round.hurry) return;
+    if (!round || !round.unanswered.size || this.closed || round.hurry) return;
     round.hurry = setTimeout(() => {
       round.hurry = undefined;
-      if (!round.done && this.regRound === round && !this.closed) round.resend();
+      if (round.unanswered.size && this.regRound === round && !this.closed) round.resend();
     }, HURRY_MS);
     round.hurry.unref();
   }
 
-  private onRegisterNotify(n: MapNotify): void {
+  private onRegisterNotify(n: MapNotify, from: Endpoint): void {
     const round = this.regRound;
-    if (!round || round.done || !round.nonces.has(n.nonce)) return; // late answer to an earlier round
+    if (this.regNonces.has(n.nonce)) this.lastNotify.set(from.address, performance.now());
+    if (!round || !round.nonces.has(n.nonce) || !round.unanswered.delete(from.address)) return; // late answer to an earlier round, or a second one
+    if (!round.unanswered.size) clearTimeout(round.timer);
+    if (round.done) return;
     round.done = true;
-    clearTimeout(round.timer);
     const ev: RegisteredEvent = { ...stamp(), nonce: n.nonce, rttMs: performance.now() - round.start, attempts: round.attempts, records: n.records.length };
     this.emit('registered', ev);
     for (const w of this.regWaiters.splice(0)) w.resolve(ev);
@@ -413,7 +436,7 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
   resolve(eid: string, o: ResolveOptions = {}): Promise<Resolution> {
     if (this.closed) return Promise.reject(new LispwgError('CLIENT_CLOSED', 'the control client is closed'));
     const nonce = this.newRequestNonce();
-    const bytes = buildEcmMapRequest(eid, nonce, { ...o, itrRloc: this.itrRloc, port: this.local.port, mapServer: this.ms.address }).bytes;
+    const bytes = buildEcmMapRequest(eid, nonce, { ...o, itrRloc: this.itrRloc, port: this.local.port, mapServer: this.servers[this.preferred]!.address }).bytes;
     return new Promise<Resolution>((resolve, reject) => {
       const now = performance.now();
       const p: PendingRequest = {
@@ -439,15 +462,26 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
     return n;
   }
 
+  /** Each attempt goes to the next Map-Server, starting from the one that answered last (a failover costs one timeout). */
   private sendRequest(p: PendingRequest): void {
     p.attempts++;
     p.lastSent = performance.now();
-    this.sendToMs(p.bytes);
+    const m = this.servers[(this.preferred + p.attempts - 1) % this.servers.length]!;
+    this.socket.send(p.bytes, m.port, m.address);
     p.timer = setTimeout(() => {
       if (p.attempts <= p.retries) return this.sendRequest(p);
       this.requests.delete(p.nonce);
-      p.reject(new LispwgError('RESOLVE_TIMEOUT', `no Map-Reply from ${this.ms.address}:${this.ms.port} after ${p.attempts} Map-Requests`));
+      p.reject(new LispwgError('RESOLVE_TIMEOUT', `no Map-Reply from ${this.servers.map(text).join(' or ')} after ${p.attempts} Map-Requests`));
     }, p.timeoutMs);
+  }
+
+  /** The Map-Servers: which one Map-Requests go to first, and how long ago each acknowledged our registration. */
+  get mapServers(): Array<Endpoint & { preferred: boolean; lastNotifyAgoMs?: number }> {
+    const now = performance.now();
+    return this.servers.map((m, i) => {
+      const at = this.lastNotify.get(m.address);
+      return { ...m, preferred: i === this.preferred, ...(at !== undefined ? { lastNotifyAgoMs: Math.round(now - at) } : {}) };
+    });
   }
 
   private onMapReply(r: MapReply, from: Endpoint): void {
@@ -458,6 +492,7 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
     }
     clearTimeout(p.timer);
     this.requests.delete(r.nonce);
+    this.preferred = this.servers.findIndex((m) => m.address === from.address);
     const now = performance.now();
     p.resolve({ ...stamp(), nonce: r.nonce, records: r.records, rttMs: now - p.lastSent, elapsedMs: now - p.firstSent, attempts: p.attempts });
   }
@@ -473,8 +508,8 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
       throw e;
     }
     if (msg.type !== 'map-reply' && msg.type !== 'map-notify') return this.drop('unexpected', from);
-    // only the Map-Server speaks to us (through the tunnel, when there is one)
-    if (from.address !== this.ms.address) return this.drop('wrong-source', from);
+    // only the Map-Servers speak to us (through the tunnel, when there is one)
+    if (!this.servers.some((m) => m.address === from.address)) return this.drop('wrong-source', from);
     if (msg.type === 'map-reply') return this.onMapReply(msg, from);
     if (!this.site) return this.drop('no-site-key', from);
     // the packet names its key ID: one we are not configured for is refused, not verified with
@@ -485,7 +520,7 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
       if (e instanceof LispAuthError) return this.drop('bad-hmac', from);
       throw e;
     }
-    if (this.regNonces.has(msg.nonce)) return this.onRegisterNotify(msg);
+    if (this.regNonces.has(msg.nonce)) return this.onRegisterNotify(msg, from);
     this.onPushedNotify(msg, from);
   }
 
@@ -500,14 +535,18 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
       this.socket.send(ack, from.port, from.address);
     };
     const now = performance.now();
-    const seen = this.recentPushes.get(n.nonce);
+    // each Map-Server's nonces come from its own clock: a push is known by server and nonce
+    const id = `${from.address}|${n.nonce}`;
+    const seen = this.recentPushes.get(id);
     if (seen && now - seen.at < RETRANSMISSION_MS) {
       void seen.handled.then(sendAck); // a retransmission: acknowledged again (once handled), applied once
       return;
     }
-    const verdict = this.pushWindow.check(n.nonce);
+    let window = this.pushWindows.get(from.address);
+    if (!window) this.pushWindows.set(from.address, (window = new ReplayWindow(PUSH_WINDOW, this.nonceFreshnessMs)));
+    const verdict = window.check(n.nonce);
     if (verdict !== 'fresh') return this.drop(verdict, from);
-    this.pushWindow.accept(n.nonce);
+    window.accept(n.nonce);
     const s = stamp();
     this.emit('map-notify', { ...s, notify: n, from });
     const events: Array<MappingEvent | WithdrawnEvent> = [];
@@ -528,21 +567,17 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
     }
     const handled = this.onPush ? boundedWait(this.onPush(events), this.pushAckBoundMs) : Promise.resolve();
     // insertion order is arrival order: the front is the oldest
-    for (const [nonce, p] of this.recentPushes) {
+    for (const [key, p] of this.recentPushes) {
       if (now - p.at < RETRANSMISSION_MS && this.recentPushes.size < RECENT_PUSHES) break;
-      this.recentPushes.delete(nonce);
+      this.recentPushes.delete(key);
     }
-    this.recentPushes.set(n.nonce, { handled, at: now });
+    this.recentPushes.set(id, { handled, at: now });
     void handled.then(sendAck);
   }
 
   private drop(reason: DropEvent['reason'], from: Endpoint): void {
     this.drops[reason]++;
     this.emit('drop', { ...stamp(), reason, from });
-  }
-
-  private sendToMs(bytes: Buffer): void {
-    this.socket.send(bytes, this.ms.port, this.ms.address);
   }
 
   /** Stops every timer and closes the socket (pending resolutions reject). */

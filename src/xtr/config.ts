@@ -21,6 +21,10 @@
  *   public-key: "base64..."        # its control WireGuard key
  *   shared-key: "site secret"      # or shared-key-file (mode 0600); Map-Register / Map-Notify HMAC
  *   key-id: 1                      # 1 HMAC-SHA-1-96 (as OOR), 2 HMAC-SHA-256-128
+ *   replicas:                      # more Map-Servers of the same mapping system (one etcd store):
+ *     - { address: 198.18.0.3, control-address: 100.100.0.3, public-key: "base64..." }
+ *                                  # each one more peer of the control tunnel; registered with too,
+ *                                  # Map-Requests fail over to them after one resolve timeout
  * control:
  *   address: 100.100.0.2/16        # this node inside the control tunnel
  *   private-key-file: mn1-control.key   # or private-key; generated (0600) when missing; refused if group/others may read it
@@ -101,6 +105,14 @@ export interface RlocInterface {
   weight: number;
 }
 
+/** A Map-Server as a peer of the control tunnel. */
+export interface MapServerPeer {
+  address: string;
+  port: number;
+  controlAddress: string;
+  publicKey: string;
+}
+
 /** A private key: inline (base64) or a file, generated (0600) when the file does not exist. */
 export type KeySource = { inline: string } | { file: string };
 
@@ -125,6 +137,8 @@ export interface AgentConfig {
     sharedKey: string;
     /** 1: HMAC-SHA-1-96 (as OOR), 2: HMAC-SHA-256-128. */
     keyId: 1 | 2;
+    /** Further Map-Servers of the same mapping system (sharing its store): each one more peer of the control tunnel. */
+    replicas: MapServerPeer[];
   };
   control: {
     interface: string;
@@ -300,6 +314,16 @@ const schema = z
       'shared-key': z.string().min(1).optional(),
       'shared-key-file': z.string().optional(),
       'key-id': z.union([z.literal(1), z.literal(2), z.enum(['hmac-sha1-96', 'hmac-sha256-128'])]).default(1),
+      replicas: z
+        .array(
+          z.strictObject({
+            address: ipAddress,
+            port: port.default(51820),
+            'control-address': ipAddress,
+            'public-key': wgPublicKey,
+          }),
+        )
+        .default([]),
     }),
     control: z.strictObject({
       interface: ifName.optional(),
@@ -462,6 +486,15 @@ function resolveConfig(raw: Raw, source: string, fail: (path: Path, message: str
     fail(['control', 'address'], `the control address and the Map-Server's control-address ${ms['control-address']} must be of one family`);
   }
   if (controlAddress === ms['control-address']) fail(['control', 'address'], 'the control address must differ from the Map-Server control-address');
+  const seen = new Map<string, string>([[ms['control-address'], 'map-server.control-address'], [controlAddress, 'control.address']]);
+  for (const [i, r] of ms.replicas.entries()) {
+    const at = ['map-server', 'replicas', i, 'control-address'];
+    if (ctl.address.family !== (r['control-address'].includes(':') ? 'ipv6' : 'ipv4')) fail(at, `the control address and every Map-Server's control-address must be of one family`);
+    const dup = seen.get(r['control-address']);
+    if (dup) fail(at, `${r['control-address']} is already ${dup}`);
+    seen.set(r['control-address'], `map-server.replicas[${i}].control-address`);
+    if (r['public-key'].trim() === ms['public-key'].trim() || ms.replicas.some((o, j) => j < i && o['public-key'].trim() === r['public-key'].trim())) fail(['map-server', 'replicas', i, 'public-key'], 'each Map-Server has its own control key (WireGuard routes a peer by its key)');
+  }
 
   const keySource = (section: 'control' | 'data', defaultFile: string): KeySource => {
     const s = raw[section];
@@ -506,6 +539,7 @@ function resolveConfig(raw: Raw, source: string, fail: (path: Path, message: str
       publicKey: ms['public-key'].trim(),
       sharedKey: sharedKey!,
       keyId,
+      replicas: ms.replicas.map((r) => ({ address: r.address, port: r.port, controlAddress: r['control-address'], publicKey: r['public-key'].trim() })),
     },
     control: {
       interface: names.control,

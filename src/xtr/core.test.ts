@@ -56,6 +56,9 @@ class FakeSource implements MappingSource {
     this.registered.push(records);
   }
   hurryRegistration(): void {}
+  servers(): Array<{ address: string; preferred: boolean }> {
+    return [{ address: '100.100.0.1', preferred: true }];
+  }
   resolve(eid: string): Promise<Resolution> {
     return new Promise((resolve) => {
       const at = Date.now();

@@ -536,6 +536,9 @@ export class AgentCore {
         mapServer: `${c.mapServer.controlAddress} via ${c.mapServer.address}:${c.mapServer.port}`,
         state: this.registeredAt !== undefined ? ('registered' as const) : ('registering' as const),
         ...(this.registeredAt !== undefined ? { lastRegisteredAgoS: (now - this.registeredAt) / 1000 } : {}),
+        ...(c.mapServer.replicas.length && this.source
+          ? { mapServers: this.source.servers().map((m) => ({ controlAddress: m.address, preferred: m.preferred, ...(m.lastNotifyAgoMs !== undefined ? { lastNotifyAgoS: m.lastNotifyAgoMs / 1000 } : {}) })) }
+          : {}),
         eidPrefixes: c.eidPrefixes.map((e) => e.prefix.text),
         rlocs: this.rlocs,
       },

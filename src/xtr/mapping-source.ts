@@ -27,6 +27,8 @@ export interface MappingSource {
   resolve(eid: string, opts: { iid: number; sourceEid?: string; timeoutMs: number }): Promise<Resolution>;
   /** Control packets dropped, by reason. */
   readonly drops: Readonly<Record<string, number>>;
+  /** The Map-Servers (by control address): which one Map-Requests go to first, when each last acknowledged our registration. */
+  servers(): Array<{ address: string; preferred: boolean; lastNotifyAgoMs?: number }>;
   close(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ const round = (v: number) => Math.round(v * 1000) / 1000;
 export async function openMappingSource(config: AgentConfig, log: Logger, events: EventLog, hooks: MappingSourceHooks, tunnel?: Pick<WgDevice, 'onRestart'>): Promise<MappingSource> {
   const client = await ControlClient.open({
     mapServer: { address: config.mapServer.controlAddress },
+    replicas: config.mapServer.replicas.map((r) => ({ address: r.controlAddress })),
     localAddress: config.control.address.address,
     device: config.control.interface,
     nonceFreshnessMs: config.timers.nonceFreshnessMs,
@@ -83,6 +86,7 @@ export async function openMappingSource(config: AgentConfig, log: Logger, events
   return {
     channel: grpc ? 'grpc' : 'lisp',
     drops: client.drops,
+    servers: () => client.mapServers,
     register: async (records) => {
       await client.register(records);
     },

@@ -34,7 +34,11 @@ export interface Plan {
   mode: AgentConfig['mode'];
   instanceId: number;
   interfaces: PlannedInterface[];
-  controlPeer: { interface: string; publicKey: string; endpoint: string; allowedIps: string[]; persistentKeepalive: number };
+  /** The Map-Server, then its replicas: each a peer of the control tunnel, with its route. */
+  controlPeers: Array<{ interface: string; publicKey: string; endpoint: string; allowedIps: string[]; persistentKeepalive: number }>;
+  /** The Map-Servers' control addresses: only through the control tunnel. */
+  controlRoutes: PlannedRoute[];
+  /** The EID space, into the TUN. */
   routes: PlannedRoute[];
   sysctls: PlannedSysctl[];
   registration: {
@@ -60,7 +64,11 @@ export function endpoint(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
+/** `address/32` or `address/128`. */
+const hostPrefix = (address: string): string => `${address}/${hostLen(address.includes(':') ? 'ipv6' : 'ipv4')}`;
+
 export function makePlan(c: AgentConfig): Plan {
+  const servers = [c.mapServer, ...c.mapServer.replicas];
   // mn: the node's own EID addresses live on the data interface, and are the source of what
   // it sends into the overlay (prefsrc on every overlay route)
   const own = c.mode === 'mn' ? c.eidPrefixes.filter((e) => e.address !== undefined).map((e) => ({ address: e.address!, family: e.prefix.family })) : [];
@@ -89,21 +97,18 @@ export function makePlan(c: AgentConfig): Plan {
       { name: c.data.interface, kind: 'wireguard', role: 'data', listenPort: c.data.port, addresses: own.map((o) => `${o.address}/${hostLen(o.family)}`) },
       { name: c.tun.interface, kind: 'tun', role: 'miss-capture', addresses: [] },
     ],
-    controlPeer: {
+    controlPeers: servers.map((m) => ({
       interface: c.control.interface,
-      publicKey: c.mapServer.publicKey,
-      endpoint: endpoint(c.mapServer.address, c.mapServer.port),
-      allowedIps: [`${c.mapServer.controlAddress}/${hostLen(c.mapServer.controlAddress.includes(':') ? 'ipv6' : 'ipv4')}`],
+      publicKey: m.publicKey,
+      endpoint: endpoint(m.address, m.port),
+      allowedIps: [hostPrefix(m.controlAddress)],
       persistentKeepalive: c.control.persistentKeepaliveS,
-    },
-    routes: [
-      // the Map-Server's control address: only through the control tunnel
-      { dst: `${c.mapServer.controlAddress}/${hostLen(c.mapServer.controlAddress.includes(':') ? 'ipv6' : 'ipv4')}`, dev: c.control.interface, table: 254, src: c.control.address.address },
-      ...c.eidSpace.map((p) => ({ dst: p.text, dev: c.tun.interface, table: c.table, ...(src[p.family] ? { src: src[p.family] } : {}) })),
-    ],
+    })),
+    controlRoutes: servers.map((m) => ({ dst: hostPrefix(m.controlAddress), dev: c.control.interface, table: 254, src: c.control.address.address })),
+    routes: c.eidSpace.map((p) => ({ dst: p.text, dev: c.tun.interface, table: c.table, ...(src[p.family] ? { src: src[p.family] } : {}) })),
     sysctls,
     registration: {
-      mapServer: `${c.mapServer.controlAddress} (udp 4342, through ${c.control.interface})`,
+      mapServer: `${servers.map((m) => m.controlAddress).join(', ')} (udp 4342, through ${c.control.interface})`,
       eidPrefixes: c.eidPrefixes.map((e) => `${e.prefix.text} iid ${c.instanceId}`),
       rlocInterfaces: c.rlocInterfaces,
       keyId: c.mapServer.keyId,
@@ -128,11 +133,13 @@ export function renderPlan(p: Plan, keys: { control: string; data: string }, rlo
     const key = i.role === 'control' ? `, public key ${keys.control}` : i.role === 'data' ? `, public key ${keys.data}` : '';
     out.push(`  ${i.name}  ${i.kind} (${i.role}${port}${key})${i.addresses.length ? `  address ${i.addresses.join(', ')}` : ''}`);
   }
-  out.push('', `control peer on ${p.controlPeer.interface} (the Map-Server):`);
-  out.push(`  public key ${p.controlPeer.publicKey}`, `  endpoint ${p.controlPeer.endpoint}`, `  allowed ips ${p.controlPeer.allowedIps.join(', ')}`);
-  out.push(`  persistent keepalive ${p.controlPeer.persistentKeepalive ? `every ${p.controlPeer.persistentKeepalive} s` : 'off'}`);
+  for (const [i, peer] of p.controlPeers.entries()) {
+    out.push('', `control peer on ${peer.interface} (${i === 0 ? 'the Map-Server' : `Map-Server replica ${i}`}):`);
+    out.push(`  public key ${peer.publicKey}`, `  endpoint ${peer.endpoint}`, `  allowed ips ${peer.allowedIps.join(', ')}`);
+    out.push(`  persistent keepalive ${peer.persistentKeepalive ? `every ${peer.persistentKeepalive} s` : 'off'}`);
+  }
   out.push('', 'routes:');
-  for (const r of p.routes) out.push(`  ${r.dst} dev ${r.dev}${r.table !== 254 ? ` table ${r.table}` : ''}${r.src ? ` src ${r.src}` : ''}`);
+  for (const r of [...p.controlRoutes, ...p.routes]) out.push(`  ${r.dst} dev ${r.dev}${r.table !== 254 ? ` table ${r.table}` : ''}${r.src ? ` src ${r.src}` : ''}`);
   out.push('', 'sysctls:');
   for (const s of p.sysctls) out.push(`  ${s.key} = ${s.value}  (${s.why})`);
   out.push('', `registration with ${p.registration.mapServer}, key id ${p.registration.keyId}, every ${p.registration.refreshS} s, record TTL ${p.registration.recordTtlMin} min:`);

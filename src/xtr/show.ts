@@ -84,6 +84,8 @@ interface StatusBase {
     mapServer: string;
     state: 'registered' | 'registering';
     lastRegisteredAgoS?: number;
+    /** With replicas: each Map-Server, the one Map-Requests go to first, its last Map-Notify. */
+    mapServers?: Array<{ controlAddress: string; preferred: boolean; lastNotifyAgoS?: number }>;
     eidPrefixes: string[];
     rlocs: Array<{ interface: string; address: string; priority: number; weight: number }>;
   };
@@ -159,6 +161,9 @@ export function renderStatus(st: AgentStatus): string {
   o.push(`  mode: ${st.mode}, instance ID ${st.instanceId}, pid ${st.pid}, up ${duration(st.uptimeS)}, data plane ${dataPlane}, control channel ${st.controlChannel}, miss policy ${st.missPolicy}`);
   const r = st.registration;
   o.push(`  map-server: ${r.mapServer} (${r.state}${r.lastRegisteredAgoS !== undefined ? `, last Map-Notify ${ago(r.lastRegisteredAgoS)}` : ''})`);
+  if (r.mapServers) {
+    o.push(`  map-servers: ${r.mapServers.map((m) => `${m.controlAddress} (${[m.preferred ? 'asked first' : '', m.lastNotifyAgoS !== undefined ? `last Map-Notify ${ago(m.lastNotifyAgoS)}` : 'no Map-Notify yet'].filter(Boolean).join(', ')})`).join(', ')}`);
+  }
   o.push(`  eid prefixes: ${r.eidPrefixes.join(', ')}`);
   o.push(`  rlocs: ${r.rlocs.length ? r.rlocs.map((x) => `${x.address} (${x.interface}, priority ${x.priority}, weight ${x.weight})`).join(', ') : 'none'}`);
   o.push('');

@@ -51,29 +51,34 @@ export function siteRecords(config: AgentConfig, rlocs: readonly Rloc[], wiregua
   });
 }
 
-/** The static WireGuard tunnel to the Map-Server: its interface, the Map-Server's peer and the route (put back if wireguard-go restarts). */
+/**
+ * The static WireGuard tunnel to the Map-Servers: its interface, a peer and a route for each (put
+ * back if wireguard-go restarts).
+ */
 export async function openControlTunnel(config: AgentConfig, plan: Plan, privateKey: Uint8Array, state: StateFile, rt: Rtnetlink, log: Logger): Promise<WgDevice> {
   const ctl = plan.interfaces.find((i) => i.role === 'control')!;
   state.addInterface(ctl.name);
   const control = await openWireGuard({ name: ctl.name, privateKey, listenPort: config.control.listenPort, addresses: ctl.addresses, backend: config.wireguard.backend, log: log.child({ wg: ctl.name }) });
-  await control.setPeer({
-    publicKey: Buffer.from(config.mapServer.publicKey, 'base64'),
-    endpoint: { address: config.mapServer.address, port: config.mapServer.port },
-    allowedIps: plan.controlPeer.allowedIps,
-    persistentKeepalive: plan.controlPeer.persistentKeepalive,
+  for (const [i, m] of mapServers(config).entries()) {
+    const peer = plan.controlPeers[i]!;
+    await control.setPeer({ publicKey: Buffer.from(m.publicKey, 'base64'), endpoint: { address: m.address, port: m.port }, allowedIps: peer.allowedIps, persistentKeepalive: peer.persistentKeepalive });
+  }
+  for (const r of plan.controlRoutes) rt.replaceRoute(r);
+  control.onRestart(() => {
+    for (const r of plan.controlRoutes) rt.replaceRoute(r);
   });
-  const route = plan.routes[0]!;
-  rt.replaceRoute(route);
-  control.onRestart(() => rt.replaceRoute(route));
   return control;
 }
 
+/** The Map-Server and its replicas. */
+const mapServers = (config: AgentConfig) => [config.mapServer, ...config.mapServer.replicas];
+
 /**
- * Gives the Map-Server's peer its endpoint again after our RLOC changed: wireguard-go pins the
+ * Gives the Map-Servers' peers their endpoints again after our RLOC changed: wireguard-go pins the
  * source address it last sent from and keeps using it after that address is gone.
  */
-export function repointMapServer(control: WgDevice, config: AgentConfig): Promise<void> {
-  return control.setPeer({ publicKey: Buffer.from(config.mapServer.publicKey, 'base64'), endpoint: { address: config.mapServer.address, port: config.mapServer.port }, allowedIps: [] });
+export async function repointMapServer(control: WgDevice, config: AgentConfig): Promise<void> {
+  for (const m of mapServers(config)) await control.setPeer({ publicKey: Buffer.from(m.publicKey, 'base64'), endpoint: { address: m.address, port: m.port }, allowedIps: [] });
 }
 
 /**
@@ -89,6 +94,6 @@ export function openMissTun(config: AgentConfig, plan: Plan, state: StateFile, r
   for (const s of plan.sysctls) state.setSysctl(s.key, s.value, name);
   for (const a of addresses) rt.addAddress(name, a, { noDad: true });
   rt.setLinkUp(name);
-  for (const r of plan.routes.slice(1)) rt.replaceRoute(r);
+  for (const r of plan.routes) rt.replaceRoute(r);
   return tun;
 }
