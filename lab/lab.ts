@@ -288,17 +288,23 @@ export class Lab {
   }
 
   private async startNodeProcesses(roles: RolePlan[], daemons: boolean, say: (m: string) => void): Promise<void> {
-    // the Map-Servers first, so the sites find them listening
-    const first = (r: RolePlan) => Number(!!this.daemon(r.node).first);
-    const ordered = [...roles].sort((a, b) => first(b) - first(a));
+    // stage by stage (etcd, then the Map-Servers, then the sites), each up before the next starts
+    const stage = (r: RolePlan) => this.daemon(r.node).stage ?? 0;
     if (daemons) {
-      const procs = new Map<string, LabProcess>();
-      for (const r of ordered) {
-        const d = this.daemon(r.node);
-        procs.set(r.node, await this.spawn(r.node, d.process, r.cmd));
-        say(`started ${d.label} on ${r.node}`);
+      const stages = [...new Set(roles.map(stage))].sort((a, b) => b - a);
+      for (const s of stages) {
+        const group = roles.filter((r) => stage(r) === s);
+        const procs = new Map<string, LabProcess>();
+        for (const r of group) {
+          const d = this.daemon(r.node);
+          procs.set(r.node, await this.spawn(r.node, d.process, r.cmd));
+          say(`started ${d.label} on ${r.node}`);
+        }
+        await this.daemonsUp(group, procs, say);
       }
-      await this.daemonsReady(ordered, procs, say);
+      // then every daemon in service (every site registered with its Map-Server), so the overlay works
+      const deadline = Date.now() + DAEMON_READY_MS;
+      for (const plan of roles) await this.daemon(plan.node).settle?.({ model: this.model, dir: this.dir, plan, plans: roles, deadline, seconds: DAEMON_READY_MS / 1000, say });
     }
     await mapLimit(this.model.nodes, PARALLEL, async (n) => {
       for (const cmd of n.exec) await this.exec(n.name, ['sh', '-c', cmd]);
@@ -310,12 +316,8 @@ export class Lab {
     return daemonOf(this.node(node))!;
   }
 
-  /**
-   * Waits until every daemon has its `ready` file (its admin socket: it is up), then until each is
-   * in service as its kind says (a Map-Server: every site registered); fails with the log of a
-   * daemon that died.
-   */
-  private async daemonsReady(roles: RolePlan[], procs: Map<string, LabProcess>, say: (m: string) => void): Promise<void> {
+  /** Waits until every daemon has its `ready` file (its admin socket) or start line: it is up; fails with the log of a daemon that died. */
+  private async daemonsUp(roles: RolePlan[], procs: Map<string, LabProcess>, say: (m: string) => void): Promise<void> {
     const deadline = Date.now() + DAEMON_READY_MS;
     let pending = roles.filter((r) => r.ready || r.readyLog);
     const up = (r: RolePlan) => (r.ready ? existsSync(r.ready) : existsSync(r.readyLog!.file) && readFileSync(r.readyLog!.file, 'utf8').includes(r.readyLog!.text));
@@ -333,8 +335,6 @@ export class Lab {
       await sleep(50);
     }
     say(`${roles.length} daemons up`);
-    // then every daemon in service (every site registered with its Map-Server), so the overlay works
-    for (const plan of roles) await this.daemon(plan.node).settle?.({ model: this.model, dir: this.dir, plan, plans: roles, deadline, seconds: DAEMON_READY_MS / 1000, say });
   }
 
   /** Attaches to a lab that is up, from its state file. */

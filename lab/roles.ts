@@ -51,6 +51,9 @@ function merge(base: Json, over: Json): Json {
   return out;
 }
 
+/** Whether `site` registers with the Map-Server `ms` (its first or one of its replicas). */
+export const registersWith = (site: NodeModel | undefined, ms: string): boolean => !!site?.role && (site.role.ms === ms || !!site.role.msReplicas?.includes(ms));
+
 /** The RLOC interfaces of a site: its `rloc`, else every underlay interface (Wi-Fi included). */
 export function rlocInterfaces(model: LabModel, node: NodeModel): string[] {
   if (node.role?.rloc) return [node.role.rloc];
@@ -114,7 +117,7 @@ export interface DaemonContext {
 /** A kind's daemon, as writeRoleConfigs asks it; undefined for kinds that run none. */
 export type DaemonOf = (node: NodeModel) => { plan(ctx: DaemonContext): Promise<RolePlan> } | undefined;
 
-/** Writes keys and configs of every node with a lispwg role; returns how to start each daemon. */
+/** Writes keys of every node with a lispwg role and the config of every daemon (etcd's too); returns how to start each. */
 export async function writeRoleConfigs(lab: string, model: LabModel, daemonOf: DaemonOf): Promise<RolePlan[]> {
   const nodes = model.nodes.filter((n) => n.role);
   const keys = new Map<string, RoleKeys>();
@@ -129,7 +132,7 @@ export async function writeRoleConfigs(lab: string, model: LabModel, daemonOf: D
   const pub = (node: string, which: 'control' | 'data') => keyToBase64(publicKey(keys.get(node)![which]));
   const space = eidSpace(model);
   const plans: RolePlan[] = [];
-  for (const n of nodes) {
+  for (const n of model.nodes) {
     const daemon = daemonOf(n);
     if (!daemon) continue;
     const dir = nodeDir(lab, n.name);

@@ -13,6 +13,7 @@ import type { Daemon, Kind, Requirement } from './kind.js';
 import { mn } from './mn.js';
 import { ms } from './ms.js';
 import { oor, oorMs } from './oor.js';
+import { etcd } from './etcd.js';
 import { router } from './router.js';
 import { sw } from './switch.js';
 import { xtr } from './xtr.js';
@@ -25,6 +26,7 @@ export const KINDS: Readonly<Record<NodeKind, Kind>> = {
   mn,
   oor,
   'oor-ms': oorMs,
+  etcd,
   host,
   router,
   switch: sw,

@@ -60,8 +60,11 @@ export interface SettleContext {
 export interface Daemon {
   /** The lab's name for the process (`lab.process(node, 'lispwg')`, its log `<name>.log`). */
   process: string;
-  /** Started before every other kind's daemon, so that those find it listening (a Map-Server). */
-  first?: boolean;
+  /**
+   * Its start stage: daemons of a higher stage start, and are up, before those of a lower one
+   * (etcd 2, then the Map-Servers 1, then the sites 0), so each finds what it needs listening.
+   */
+  stage?: number;
   /** What the daemon needs beyond the kind's own needs (skipped for a node whose `cmd` replaces it). */
   needs: Requirement[];
   /** Writes the node's keys and config into `ctx.dir`; returns how to start it and when it is up. */

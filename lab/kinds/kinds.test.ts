@@ -46,7 +46,7 @@ describe('the kinds table', () => {
 
   it('looking up an unknown kind names it and the known kinds', () => {
     expect(() => kindOf('vpp')).toThrow(LispwgError);
-    expect(() => kindOf('vpp')).toThrow(/unknown node kind "vpp": the known kinds are ms \(Map-Server\), xtr \(xTR\), mn \(mobile node\), oor \(OOR xTR\), oor-ms \(OOR Map-Server\), host, router, switch, ap \(access point\)/);
+    expect(() => kindOf('vpp')).toThrow(/unknown node kind "vpp": the known kinds are ms \(Map-Server\), xtr \(xTR\), mn \(mobile node\), oor \(OOR xTR\), oor-ms \(OOR Map-Server\), etcd \(etcd member\), host, router, switch, ap \(access point\)/);
     expect(() => kindOf('toString')).toThrow(/unknown node kind "toString"/);
     expect(kindOf('switch').bridge).toBe('ports');
   });
@@ -185,7 +185,7 @@ links:
       const conf = readFileSync(plans.find((p) => p.node === 'oms')!.configFile, 'utf8');
       for (const line of ['operating-mode = "MS"', 'control-iface = "eth0"', 'eid-prefix = "198.19.3.0/24"', 'key-type = 1', 'key = "k-o1"', 'proxy-reply = true']) expect(conf).toContain(line);
       expect(readFileSync(plans.find((p) => p.node === 'o1')!.configFile, 'utf8')).toContain('address = "198.18.0.1"');
-      expect(kindOf('oor-ms').daemon!.first).toBe(true);
+      expect(kindOf('oor-ms').daemon!.stage).toBe(1);
     } finally {
       delete process.env.LISPWG_LAB_ROOT;
       rmSync(root, { recursive: true, force: true });
@@ -204,5 +204,50 @@ links:
       expect(err).toBeInstanceOf(TopologyError);
       expect(err!.message).toMatch(/o1 \(kind (mn|xtr)\) talks to its Map-Server through a control WireGuard tunnel, which oms \(kind oor-ms, OOR\) does not have.*make o1 kind oor/s);
     }
+  });
+});
+
+describe('replicated Map-Servers on etcd (topologies/paper-lan-ha.yaml)', () => {
+  it('etcd members form one cluster; each Map-Server keeps its state there and lists every site; a site has every replica as a peer', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'lispwg-ha-'));
+    process.env.LISPWG_LAB_ROOT = root;
+    try {
+      const model = parseTopology(readFileSync(join(__dirname, '../../topologies/paper-lan-ha.yaml'), 'utf8'));
+      const plans = await writeRoleConfigs('ha', model);
+      const etcd1 = plans.find((p) => p.node === 'etcd1')!;
+      expect(etcd1.cmd.slice(0, 3)).toEqual(['etcd', '--name', 'etcd1']);
+      expect(etcd1.cmd[etcd1.cmd.indexOf('--initial-cluster') + 1]).toBe('etcd1=http://198.18.0.21:2380,etcd2=http://198.18.0.22:2380,etcd3=http://198.18.0.23:2380');
+      expect(etcd1.cmd[etcd1.cmd.indexOf('--listen-client-urls') + 1]).toBe('http://198.18.0.21:2379');
+      expect(kindOf('etcd').daemon!.stage).toBeGreaterThan(kindOf('ms').daemon!.stage!);
+      const ms2 = parse(readFileSync(plans.find((p) => p.node === 'ms2')!.configFile, 'utf8')) as { store: Record<string, unknown>; sites: Array<{ name: string }> };
+      expect(ms2.store).toEqual({ kind: 'etcd', endpoints: ['http://198.18.0.21:2379', 'http://198.18.0.22:2379', 'http://198.18.0.23:2379'], prefix: '/lispwg/ha/' });
+      expect(ms2.sites.map((s) => s.name)).toEqual(['mn1', 'mn2', 'mn3', 'mn4']);
+      const mn1 = parse(readFileSync(plans.find((p) => p.node === 'mn1')!.configFile, 'utf8')) as { 'map-server': { address: string; replicas: Array<{ address: string }> } };
+      expect(mn1['map-server'].address).toBe('198.18.0.1');
+      expect(mn1['map-server'].replicas.map((r) => r.address)).toEqual(['198.18.0.2', '198.18.0.3']);
+    } finally {
+      delete process.env.LISPWG_LAB_ROOT;
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a Map-Server listed twice, or several for an OOR site, is refused naming the entry', () => {
+    const topo = (ms: string, kind = 'mn') => `name: t
+nodes:
+  ms1: { kind: ms }
+  ms2: { kind: ms }
+  s1: { kind: ${kind}, eid: 198.19.1.1/32, rloc: eth0, ms: ${ms} }
+  sw: { kind: switch }
+links:
+  - endpoints: ["ms1:eth0", "sw:p1"]
+    addresses: { ms1: 198.18.0.1/24 }
+  - endpoints: ["ms2:eth0", "sw:p2"]
+    addresses: { ms2: 198.18.0.2/24 }
+  - endpoints: ["s1:eth0", "sw:p3"]
+    addresses: { s1: 198.18.0.11/24 }
+`;
+    expect(parseTopology(topo('[ms1, ms2]')).nodes.find((n) => n.name === 's1')!.role).toMatchObject({ ms: 'ms1', msReplicas: ['ms2'] });
+    expect(() => parseTopology(topo('[ms1, ms1]'))).toThrow(/nodes\.s1\.ms\[1\]: ms1 is listed twice/);
+    expect(() => parseTopology(topo('[ms1, ms2]', 'oor'))).toThrow(/nodes\.s1\.ms\[1\]: only lispwg sites register with several Map-Servers/);
   });
 });

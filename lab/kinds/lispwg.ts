@@ -54,9 +54,13 @@ export function siteDaemon(mode: 'xtr' | 'mn'): Daemon {
 async function sitePlan(ctx: DaemonContext, mode: 'xtr' | 'mn') {
   const { lab, model, node: n, dir } = ctx;
   const role = n.role!;
-  const ms = model.nodes.find((m) => m.name === role.ms)!;
-  const msRloc = rlocOf(model, ms);
-  if (!msRloc) throw new LispwgError('LAB_ROLE', `Map-Server ${ms.name} has no address for ${n.name} to reach it: give its link an address`);
+  // the Map-Server, then its replicas: each a peer of the control tunnel
+  const servers = [role.ms!, ...(role.msReplicas ?? [])].map((name) => {
+    const ms = model.nodes.find((m) => m.name === name)!;
+    const rloc = rlocOf(model, ms);
+    if (!rloc) throw new LispwgError('LAB_ROLE', `Map-Server ${ms.name} has no address for ${n.name} to reach it: give its link an address`);
+    return { address: rloc, port: CONTROL_PORT, 'control-address': ipText(ms.role!.control), 'public-key': ctx.pub(ms.name, 'control') };
+  });
   const controlKey = await saveKey(ctx, 'control');
   const dataKey = await saveKey(ctx, 'data');
   const controlIf = wgInterface(lab, n.name, 'c');
@@ -68,7 +72,7 @@ async function sitePlan(ctx: DaemonContext, mode: 'xtr' | 'mn') {
     mode,
     'eid-prefixes': role.eids.map((e) => ({ prefix: cidrText(e) })),
     'rloc-interfaces': rlocInterfaces(model, n).map((name) => ({ name })),
-    'map-server': { address: msRloc, port: CONTROL_PORT, 'control-address': ipText(ms.role!.control), 'public-key': ctx.pub(ms.name, 'control'), 'shared-key': auth, 'key-id': 1 },
+    'map-server': { ...servers[0]!, 'shared-key': auth, 'key-id': 1, ...(servers.length > 1 ? { replicas: servers.slice(1) } : {}) },
     control: { interface: controlIf, address: cidrText(role.control), 'private-key-file': controlKey },
     data: { interface: dataIf, 'private-key-file': dataKey },
     tun: { interface: tunIf },

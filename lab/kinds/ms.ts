@@ -4,16 +4,19 @@
  * control WireGuard tunnel (port 51820) and is up when its admin socket exists, in service when
  * every one of its sites has registered (asked on that socket). With OOR sites (a `plain` kind)
  * it also listens on its underlay address, where they register, and lists them without `xtrs`.
+ * In a lab with `etcd` nodes every Map-Server keeps its state in that cluster: Map-Servers that
+ * sites list together (`ms: [ms1, ms2, ms3]`) are replicas of one mapping system.
  */
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { adminRequest } from '../../src/ms/admin.js';
 import { LispwgError } from '../../src/util/errors.js';
 import { wgInterface } from '../names.js';
-import { CONTROL_PORT, lispwgPlan, rlocOf, saveKey } from '../roles.js';
+import { CONTROL_PORT, lispwgPlan, registersWith, rlocOf, saveKey } from '../roles.js';
 import { cidrText, ipText } from '../topology/addr.js';
 import type { NodeModel } from '../topology/model.js';
 import type { Kind } from './kind.js';
+import { etcdMembers } from './etcd.js';
 import { lispwgNeeds } from './lispwg.js';
 
 const SOCKET = 'ms.sock';
@@ -27,7 +30,7 @@ export const ms: Kind = {
   daemon: {
     process: 'lispwg',
     label: 'lispwg ms',
-    first: true,
+    stage: 1,
     needs: lispwgNeeds,
     socket: SOCKET,
     async status(socket) {
@@ -39,13 +42,16 @@ export const ms: Kind = {
       const { lab, model, node: n, dir } = ctx;
       const controlKey = await saveKey(ctx, 'control');
       const controlIf = wgInterface(lab, n.name, 'c');
-      const sites = model.nodes.filter((s) => s.role && s.role.ms === n.name);
+      const sites = model.nodes.filter((s) => registersWith(s, n.name));
       // plain sites (OOR) speak LISP on the underlay: no xTR in the tunnel, OOR's replay protection
       const plain = (s: NodeModel) => !!s.role?.plain;
       const underlay = rlocOf(model, n);
       if (sites.some(plain) && !underlay) throw new LispwgError('LAB_ROLE', `Map-Server ${n.name} has OOR sites but no underlay address to listen on: give its link an address`);
+      // a lab with etcd members: every Map-Server keeps its state there, the replicas of one mapping system
+      const members = etcdMembers(model, (name) => join(dir, '..', name));
       const config = {
         'admin-socket': join(dir, SOCKET),
+        ...(members.length ? { store: { kind: 'etcd', endpoints: members.map((m) => m.clientUrl), prefix: `/lispwg/${lab}/` } } : {}),
         ...(sites.some(plain) ? { listen: [underlay] } : {}),
         'control-tunnel': { interface: controlIf, 'private-key-file': controlKey, 'listen-port': CONTROL_PORT, address: cidrText(n.role!.control) },
         sites: sites.map((s) => ({
@@ -60,7 +66,7 @@ export const ms: Kind = {
     },
     async settle({ model, plan, plans, deadline, seconds, dir, say }) {
       if (!plan.ready) return;
-      const sites = plans.filter((r) => model.nodes.find((n) => n.name === r.node)?.role?.ms === plan.node).map((r) => r.node);
+      const sites = plans.filter((r) => registersWith(model.nodes.find((n) => n.name === r.node), plan.node)).map((r) => r.node);
       let missing = sites;
       while (missing.length) {
         const snap = (await adminRequest(plan.ready, { cmd: 'show' }).catch(() => undefined)) as { sites?: { name: string; registrations: number }[] } | undefined;

@@ -178,7 +178,7 @@ export const oorCommand = (bin: string, configFile: string): string[] => ['stdbu
 const msDaemon: Daemon = {
   process: 'oor',
   label: 'OOR Map-Server',
-  first: true,
+  stage: 1,
   socket: 'oor.log',
   async status(log) {
     const text = await readFile(log, 'utf8');

@@ -37,7 +37,7 @@ links:
 describe('topology files: broken ones get a clear error naming file, line and fix', () => {
   it('unknown kind', () => {
     const e = broken(base.replace('mn1: { kind: mn,', 'mn1: { kind: mobile,'));
-    expect(e.message).toMatch(/^topologies\/broken\.yaml:4:16: nodes\.mn1\.kind: unknown kind "mobile" \(expected one of ms, xtr, mn, oor, oor-ms, host, router, switch, ap\)/);
+    expect(e.message).toMatch(/^topologies\/broken\.yaml:4:16: nodes\.mn1\.kind: unknown kind "mobile" \(expected one of ms, xtr, mn, oor, oor-ms, etcd, host, router, switch, ap\)/);
     expect(e.message).toMatch(/fix: /);
     expect(broken(base.replace('kind: switch', 'kind: swich')).message).toMatch(/:5:16: nodes\.sw\.kind: unknown kind "swich".*\n\s+fix: did you mean 'switch'\?/);
   });
@@ -120,7 +120,7 @@ describe('the shipped topologies', () => {
   const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
 
   it('are all valid', async () => {
-    expect(files.sort()).toEqual(['handover.yaml', 'mesh-50.yaml', 'ms-scale.yaml', 'paper-lan.yaml', 'paper-xtr.yaml']);
+    expect(files.sort()).toEqual(['handover.yaml', 'mesh-50.yaml', 'ms-scale.yaml', 'paper-lan-ha.yaml', 'paper-lan.yaml', 'paper-xtr.yaml']);
     for (const f of files) {
       const m = await loadTopology(join(dir, f), { onWarning: (w) => expect.unreachable(w.message) });
       expect(m.name).toBe(f.replace('.yaml', ''));

@@ -65,8 +65,10 @@ export interface RoleModel {
   eids: Cidr[];
   /** The interface whose address is the RLOC (default: the node's first addressed interface). */
   rloc?: string;
-  /** The Map-Server node this site registers with. */
+  /** The Map-Server node this site registers with (and asks first). */
   ms?: string;
+  /** Further Map-Servers it registers with: replicas sharing one store (etcd). */
+  msReplicas?: string[];
   /** Given WireGuard private keys (base64); fresh ones are generated for those absent. */
   keys: { control?: string; data?: string };
   authKey?: string;

@@ -20,7 +20,7 @@
  */
 import * as z from 'zod';
 
-export const NODE_KINDS = ['ms', 'xtr', 'mn', 'oor', 'oor-ms', 'host', 'router', 'switch', 'ap'] as const;
+export const NODE_KINDS = ['ms', 'xtr', 'mn', 'oor', 'oor-ms', 'etcd', 'host', 'router', 'switch', 'ap'] as const;
 export type NodeKind = (typeof NODE_KINDS)[number];
 export const BACKENDS = ['netns', 'docker'] as const;
 export type BackendKind = (typeof BACKENDS)[number];
@@ -71,7 +71,8 @@ const role = {
 const site = {
   eid: addressList,
   rloc: str.optional(),
-  ms: str.optional(),
+  /** Its Map-Server, or the replicas of one mapping system (etcd), the first asked first. */
+  ms: z.union([str, z.array(str).min(1)]).optional(),
   'auth-key': str.optional(),
 };
 
@@ -86,6 +87,8 @@ export const NodeSchema = z.discriminatedUnion('kind', [
   node('oor', { control: role.control, config: role.config, cmd: role.cmd, ...site, ...wifi }),
   // the real OOR as Map-Server and Map-Resolver of OOR sites: no control tunnel
   node('oor-ms', { control: role.control, config: role.config, cmd: role.cmd }),
+  // a member of the lab's etcd cluster, the Map-Servers' shared store
+  node('etcd', {}),
   node('host', { ...wifi }),
   node('router', { ...wifi }),
   node('switch', {}),

@@ -413,14 +413,28 @@ class Validator {
           if (c) role.eids.push(c);
         });
         if (raw['auth-key'] !== undefined) role.authKey = raw['auth-key'];
-        if (raw.ms !== undefined) {
-          const ms = byName.get(raw.ms);
-          if (!ms || kindOf(ms.kind).role !== 'ms') this.add([...path, 'ms'], ms ? `${raw.ms} is a ${ms.kind}, not a Map-Server` : `no Map-Server '${raw.ms}'`, servers.length ? `use one of: ${servers.map((s) => s.name).join(', ')}` : "define a node of kind 'ms'");
-          else if (kindOf(ms.kind).plain && !kindOf(raw.kind).plain) this.add([...path, 'ms'], `${n.name} (kind ${raw.kind}) talks to its Map-Server through a control WireGuard tunnel, which ${raw.ms} (kind ${ms.kind}, OOR) does not have`, `make ${n.name} kind oor, or let it register with a lispwg Map-Server (kind ms)`);
-          else role.ms = raw.ms;
+        // `ms: ms1` or, replicas of one mapping system, `ms: [ms1, ms2, ms3]` (the first is asked first)
+        const wanted = raw.ms === undefined ? undefined : Array.isArray(raw.ms) ? raw.ms : [raw.ms];
+        const tunnelless = (ms: NodeModel) => kindOf(ms.kind).plain && !kindOf(raw.kind).plain;
+        const noTunnel = (ms: NodeModel) => `${n.name} (kind ${raw.kind}) talks to its Map-Server through a control WireGuard tunnel, which ${ms.name} (kind ${ms.kind}, OOR) does not have`;
+        if (wanted !== undefined) {
+          const chosen: string[] = [];
+          wanted.forEach((name, j) => {
+            const at = Array.isArray(raw.ms) ? [...path, 'ms', j] : [...path, 'ms'];
+            const ms = byName.get(name);
+            if (!ms || kindOf(ms.kind).role !== 'ms') this.add(at, ms ? `${name} is a ${ms.kind}, not a Map-Server` : `no Map-Server '${name}'`, servers.length ? `use one of: ${servers.map((s) => s.name).join(', ')}` : "define a node of kind 'ms'");
+            else if (tunnelless(ms)) this.add(at, noTunnel(ms), `make ${n.name} kind oor, or let it register with a lispwg Map-Server (kind ms)`);
+            else if (chosen.includes(name)) this.add(at, `${name} is listed twice`, 'name each Map-Server once');
+            else if (chosen.length && (ms.kind !== 'ms' || kindOf(raw.kind).plain)) this.add(at, `only lispwg sites register with several Map-Servers (replicas of kind ms)`, `give ${n.name} one Map-Server`);
+            else chosen.push(name);
+          });
+          if (chosen.length === wanted.length) {
+            role.ms = chosen[0]!;
+            if (chosen.length > 1) role.msReplicas = chosen.slice(1);
+          }
         } else if (servers.length === 1) {
           const ms = servers[0]!;
-          if (kindOf(ms.kind).plain && !kindOf(raw.kind).plain) this.add(path, `${n.name} (kind ${raw.kind}) talks to its Map-Server through a control WireGuard tunnel, which ${ms.name} (kind ${ms.kind}, OOR) does not have`, `make ${n.name} kind oor, or add a lispwg Map-Server (kind ms) and 'ms:' it`);
+          if (tunnelless(ms)) this.add(path, noTunnel(ms), `make ${n.name} kind oor, or add a lispwg Map-Server (kind ms) and 'ms:' it`);
           else role.ms = ms.name;
         }
         else this.add(path, servers.length ? `${n.name} must say which Map-Server it registers with` : `${n.name} (kind ${raw.kind}) needs a Map-Server, and the topology has none`, servers.length ? `add 'ms: ${servers[0]!.name}'` : "add a node of kind 'ms'");

@@ -1,0 +1,95 @@
+/**
+ * `etcd`: a member of the etcd cluster (Debian's etcd-server, Raft) that the lab's Map-Servers
+ * share as their store (src/ms/etcd-store.ts). Every `etcd` node of a topology is one member of
+ * one cluster; a Map-Server of a lab with etcd nodes keeps its registrations there (every
+ * member's client URL as its endpoints, the lab's name in its key prefix). A member listens on its
+ * node's first address (clients 2379, peers 2380), keeps its data in the node's directory, and is
+ * up when it logs that it serves clients (it has joined the cluster: a quorum is there).
+ */
+import { join } from 'node:path';
+import { LispwgError } from '../../src/util/errors.js';
+import { rlocOf } from '../roles.js';
+import type { LabModel } from '../topology/model.js';
+import type { Daemon, Kind } from './kind.js';
+import { tool } from './kind.js';
+
+export const ETCD_CLIENT_PORT = 2379;
+export const ETCD_PEER_PORT = 2380;
+/** What a member logs (zap, info) once it serves clients. */
+const SERVING = 'ready to serve client requests';
+
+export interface EtcdMember {
+  name: string;
+  /** http://ADDRESS:PORT the clients use. */
+  clientUrl: string;
+  /** http://ADDRESS:PORT the members speak Raft on. */
+  peerUrl: string;
+  dataDir: string;
+}
+
+/**
+ * The argv that runs `member` of `cluster` (a new cluster: every member starts with the same
+ * `--initial-cluster`; restarted on its data directory, a member ignores the initial flags).
+ * `quotaBytes`: the backend's size limit (etcd's default is 2 GiB).
+ */
+export function etcdCommand(member: EtcdMember, cluster: readonly EtcdMember[], opts: { token?: string; quotaBytes?: number; logLevel?: 'info' | 'error' } = {}): string[] {
+  return [
+    'etcd',
+    '--name', member.name,
+    '--data-dir', member.dataDir,
+    '--listen-client-urls', member.clientUrl,
+    '--advertise-client-urls', member.clientUrl,
+    '--listen-peer-urls', member.peerUrl,
+    '--initial-advertise-peer-urls', member.peerUrl,
+    '--initial-cluster', cluster.map((m) => `${m.name}=${m.peerUrl}`).join(','),
+    '--initial-cluster-state', 'new',
+    '--initial-cluster-token', opts.token ?? 'lispwg',
+    // a Map-Server batches its writes; etcd's default of 128 operations per transaction is the bound
+    '--max-txn-ops', '1024',
+    '--quota-backend-bytes', String(opts.quotaBytes ?? 8 * 2 ** 30),
+    '--logger', 'zap',
+    '--log-level', opts.logLevel ?? 'error',
+  ];
+}
+
+/** The lab's etcd members, in topology order. */
+export function etcdMembers(model: LabModel, dirOf: (node: string) => string): EtcdMember[] {
+  return model.nodes
+    .filter((n) => n.kind === 'etcd')
+    .map((n) => {
+      const address = rlocOf(model, n);
+      if (!address) throw new LispwgError('LAB_ROLE', `etcd member ${n.name} has no address: give its link an address`);
+      const host = address.includes(':') ? `[${address}]` : address;
+      return { name: n.name, clientUrl: `http://${host}:${ETCD_CLIENT_PORT}`, peerUrl: `http://${host}:${ETCD_PEER_PORT}`, dataDir: join(dirOf(n.name), 'etcd.data') };
+    });
+}
+
+const daemon: Daemon = {
+  process: 'etcd',
+  label: 'etcd',
+  // before the Map-Servers, which load their state from it at start
+  stage: 2,
+  socket: 'etcd.log',
+  needs: [tool('etcd', 'an etcd node runs an etcd member')],
+  async plan({ lab, model, node, dir }) {
+    const members = etcdMembers(model, (name) => join(dir, '..', name));
+    const me = members.find((m) => m.name === node.name)!;
+    return {
+      node: node.name,
+      configFile: '',
+      cmd: etcdCommand(me, members, { token: `lispwg-${lab}`, logLevel: 'info' }),
+      readyLog: { file: join(dir, 'etcd.log'), text: SERVING },
+      publicKeys: { control: '' },
+      interfaces: [],
+      eventLog: join(dir, 'etcd.log'),
+    };
+  },
+};
+
+export const etcd: Kind = {
+  name: 'etcd',
+  title: 'etcd member',
+  forward: false,
+  shape: (n, esc) => `[("${esc(`${n.name}<br/>etcd`)}")]`,
+  daemon,
+};
