@@ -8,10 +8,11 @@ import handover from './handover.js';
 import doubleJump from './double-jump.js';
 import throughput from './throughput.js';
 import state from './state.js';
+import msFailover from './ms-failover.js';
 
 export type AnyExperiment = Experiment<Sample, object>;
 
-export const experiments: readonly AnyExperiment[] = [msResponse, cacheAdd, e2e, controlChannel, handover, doubleJump, throughput, state] as unknown as AnyExperiment[];
+export const experiments: readonly AnyExperiment[] = [msResponse, cacheAdd, e2e, controlChannel, handover, doubleJump, throughput, state, msFailover] as unknown as AnyExperiment[];
 
 export function findExperiment(name: string): AnyExperiment | undefined {
   return experiments.find((e) => e.name === name);

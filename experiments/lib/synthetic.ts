@@ -52,6 +52,11 @@ export function syntheticSamples(name: string, seed = 1, slow?: { variant: strin
         for (const [v, cap] of [['lisp-wg', 450], ['lisp', 250], ['ipsec', 0]] as const)
           out.push(cap === 0 ? { variant: v, rep: 0, inputMbps: input, payload: 1380, error: 'no ESP in this kernel' } : { variant: v, rep: 0, inputMbps: input, outputMbps: Math.min(input, jitter(cap, 0.05)), payload: v === 'lisp' ? 1388 : 1380 });
       break;
+    case 'ms-failover':
+      for (let run = 0; run < 3; run++)
+        for (const [v, base] of [['ms-replica', 320], ['etcd-member', 40], ['etcd-leader', 60], ['lone-restart', 700]] as const)
+          out.push({ variant: v, run, registrationsLost: 0, packetsLost: 0, packetsSent: 400, coldStartMs: jitter(base) + add(v), subscriberMs: jitter(30), ...(v === 'lone-restart' ? { restartServedMs: jitter(400) } : {}) });
+      break;
     case 'state':
       for (let i = 0; i < 50; i++) {
         const pulled = 3 + Math.floor(r() * 4);

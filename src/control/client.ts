@@ -164,11 +164,19 @@ export interface ResolveOptions {
   sourceEid?: string;
   timeoutMs?: number;
   retries?: number;
+  /**
+   * A caller that retransmits on its own (the agent's resolver) numbers its attempts from 1:
+   * attempt k goes to the k-th Map-Server from the one that answered last, and tells that the
+   * one asked at attempt k - 1 left it unanswered ('silent').
+   */
+  attempt?: number;
 }
 
 export interface ControlClientEvents {
   registered: [RegisteredEvent];
   'register-timeout': [Timestamped & { attempts: number }];
+  /** A Map-Server left a Map-Request or a Map-Register unanswered within its timeout. */
+  silent: [Timestamped & { server: Endpoint }];
   mapping: [MappingEvent];
   withdrawn: [WithdrawnEvent];
   'map-notify': [Timestamped & { notify: MapNotify; from: Endpoint }];
@@ -383,6 +391,7 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
     };
     const attempt = () => {
       if (!round.unanswered.size || this.regRound !== round) return;
+      if (round.attempts) for (const m of this.servers) if (round.unanswered.has(m.address)) this.emit('silent', { ...stamp(), server: { ...m } });
       round.attempts++;
       send();
       if (round.attempts === this.opts.registerAttempts && !round.done) {
@@ -452,7 +461,9 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
         reject,
       };
       this.requests.set(nonce, p);
-      this.sendRequest(p);
+      const k = o.attempt ?? 1;
+      if (k > 1) this.emit('silent', { ...stamp(), server: { ...this.serverFor(k - 1) } });
+      this.sendRequest(p, k - 1);
     });
   }
 
@@ -463,16 +474,22 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
   }
 
   /** Each attempt goes to the next Map-Server, starting from the one that answered last (a failover costs one timeout). */
-  private sendRequest(p: PendingRequest): void {
+  private sendRequest(p: PendingRequest, earlier = 0): void {
     p.attempts++;
     p.lastSent = performance.now();
-    const m = this.servers[(this.preferred + p.attempts - 1) % this.servers.length]!;
+    const m = this.serverFor(earlier + p.attempts);
     this.socket.send(p.bytes, m.port, m.address);
     p.timer = setTimeout(() => {
-      if (p.attempts <= p.retries) return this.sendRequest(p);
+      this.emit('silent', { ...stamp(), server: { ...m } });
+      if (p.attempts <= p.retries) return this.sendRequest(p, earlier);
       this.requests.delete(p.nonce);
       p.reject(new LispwgError('RESOLVE_TIMEOUT', `no Map-Reply from ${this.servers.map(text).join(' or ')} after ${p.attempts} Map-Requests`));
     }, p.timeoutMs);
+  }
+
+  /** The Map-Server attempt `k` (from 1) goes to: the k-th from the one that answered last. */
+  private serverFor(k: number): Endpoint {
+    return this.servers[(this.preferred + k - 1) % this.servers.length]!;
   }
 
   /** The Map-Servers: which one Map-Requests go to first, and how long ago each acknowledged our registration. */

@@ -14,6 +14,7 @@ import { AdminServer, answers, defaultAdminSocket } from './admin.js';
 import { loadConfig, type MsConfig } from './config.js';
 import { MapServer } from './server.js';
 import { EmbeddedStore, MemoryStore, type RegistrationStore } from './store.js';
+import { TunnelEndpoints } from './tunnel-endpoints.js';
 
 export interface RunningMapServer {
   server: MapServer;
@@ -92,12 +93,17 @@ export async function runMapServer(config: MsConfig, opts: { adminSocket?: strin
   // before the control interface is touched: a live Map-Server's is not a leftover
   if (await answers(path)) throw new LispwgError('ADMIN_SOCKET_BUSY', `another daemon answers on the admin socket ${path}: give this one --admin PATH`);
   const tunnel = await openControlTunnel(config, log);
+  // the sites' ends of the tunnel, as they were: a restarted Map-Server reaches them at once
+  const endpoints = tunnel && new TunnelEndpoints(join(dirname(path), `${basename(path, '.sock')}.endpoints.json`), tunnel, log);
+  await endpoints?.restore().catch((e: unknown) => log.warn('cannot put the control-tunnel endpoints back', { error: (e as Error).message }));
+  endpoints?.track();
   let server: MapServer;
   let store: RegistrationStore;
   try {
     store = config.store.kind === 'memory' ? new MemoryStore() : new EmbeddedStore(config.store.path ?? defaultStorePath(path), config.store.fsyncMs, () => server.storeSource(), log);
     server = new MapServer(config, { logger: log, store });
   } catch (e) {
+    await endpoints?.close();
     await tunnel?.close();
     throw e;
   }
@@ -107,6 +113,7 @@ export async function runMapServer(config: MsConfig, opts: { adminSocket?: strin
     admin = await AdminServer.listen(path, async (req) => (req.cmd === 'show' ? server.snapshot(req.limit) : reload()));
   } catch (e) {
     await server.close();
+    await endpoints?.close();
     await tunnel?.close();
     throw e;
   }
@@ -131,6 +138,7 @@ export async function runMapServer(config: MsConfig, opts: { adminSocket?: strin
       process.off('SIGHUP', onHup);
       await admin!.close();
       await server.close();
+      await endpoints?.close();
       await tunnel?.close();
       log.info('map-server stopped');
     })());

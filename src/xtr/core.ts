@@ -251,7 +251,7 @@ export class AgentCore {
     const sourceEid = this.ownEids[familyOf(address)];
     this.events.emit('map-request-sent', { eid: dest, attempt, ...(source.channel === 'grpc' ? { channel: 'grpc' } : {}) });
     source
-      .resolve(address, { iid: this.config.instanceId, ...(sourceEid ? { sourceEid } : {}), timeoutMs })
+      .resolve(address, { iid: this.config.instanceId, ...(sourceEid ? { sourceEid } : {}), timeoutMs, attempt })
       .then(
         (res) => this.onResolution(dest, res),
         () => undefined, // this attempt went unanswered: the resolver decides what comes next

@@ -15,6 +15,7 @@ import type { WgDevice } from '../wg/types.js';
 import type { Logger } from '../util/log.js';
 import type { AgentConfig } from './config.js';
 import type { EventLog } from './events.js';
+import { renewMapServerSession } from './site.js';
 
 export interface MappingSource {
   /** The channel resolutions travel on. */
@@ -24,7 +25,7 @@ export interface MappingSource {
   /** A route appeared during an unanswered registration: send the Map-Register again now. */
   hurryRegistration(): void;
   /** One request for the mapping of `eid` (an address), no retransmission; rejects when unanswered within `timeoutMs`. */
-  resolve(eid: string, opts: { iid: number; sourceEid?: string; timeoutMs: number }): Promise<Resolution>;
+  resolve(eid: string, opts: { iid: number; sourceEid?: string; timeoutMs: number; attempt: number }): Promise<Resolution>;
   /** Control packets dropped, by reason. */
   readonly drops: Readonly<Record<string, number>>;
   /** The Map-Servers (by control address): which one Map-Requests go to first, when each last acknowledged our registration. */
@@ -42,13 +43,15 @@ export interface MappingSourceHooks {
 
 const REJECTED: ReadonlySet<DropReason> = new Set(['bad-hmac', 'wrong-source', 'wrong-key-id', 'replayed', 'stale', 'future']);
 const round = (v: number) => Math.round(v * 1000) / 1000;
+/** A Map-Server's WireGuard session is renewed at most this often (a handshake each time). */
+const RENEW_MIN_MS = 2000;
 
 /**
  * The mapping source of an agent config: the LISP control client (its registrations and dropped
  * packets go to the event log and the counters) and, with `control-channel: grpc`, the gRPC
  * client (loaded only then: grpc-js is not small).
  */
-export async function openMappingSource(config: AgentConfig, log: Logger, events: EventLog, hooks: MappingSourceHooks, tunnel?: Pick<WgDevice, 'onRestart'>): Promise<MappingSource> {
+export async function openMappingSource(config: AgentConfig, log: Logger, events: EventLog, hooks: MappingSourceHooks, tunnel?: WgDevice): Promise<MappingSource> {
   const client = await ControlClient.open({
     mapServer: { address: config.mapServer.controlAddress },
     replicas: config.mapServer.replicas.map((r) => ({ address: r.controlAddress })),
@@ -67,6 +70,14 @@ export async function openMappingSource(config: AgentConfig, log: Logger, events
   });
   // wireguard-go restarted: its new interface has a new index, which the old socket is not bound to
   tunnel?.onRestart(() => client.reopen().catch((e: unknown) => log.error('cannot re-open the control socket', { error: (e as Error).message })));
+  // a Map-Server that left us unanswered may have restarted and lost our WireGuard session: start a new one (at most every RENEW_MIN_MS each)
+  const renewed = new Map<string, number>();
+  client.on('silent', (e) => {
+    if (!tunnel || performance.now() - (renewed.get(e.server.address) ?? -Infinity) < RENEW_MIN_MS) return;
+    renewed.set(e.server.address, performance.now());
+    hooks.count('control-session-renewed');
+    renewMapServerSession(tunnel, config, e.server.address).catch((err: unknown) => log.warn('cannot renew the WireGuard session with a Map-Server', { server: e.server.address, error: (err as Error).message }));
+  });
   client.on('register-timeout', (e) => log.warn('no Map-Notify from the Map-Server yet: still trying', { attempts: e.attempts }));
   client.on('drop', (e) => {
     hooks.count(`control-drop-${e.reason}`);
@@ -94,7 +105,7 @@ export async function openMappingSource(config: AgentConfig, log: Logger, events
     resolve: (eid, o) =>
       grpc
         ? grpc.resolve(eid, { instanceId: o.iid, ...(o.sourceEid ? { sourceEid: o.sourceEid } : {}) }).then((res) => ({ ...res, nonce: 0n, attempts: 1, elapsedMs: res.rttMs }))
-        : client.resolve(eid, { iid: o.iid, ...(o.sourceEid ? { sourceEid: o.sourceEid } : {}), retries: 0, timeoutMs: o.timeoutMs }),
+        : client.resolve(eid, { iid: o.iid, ...(o.sourceEid ? { sourceEid: o.sourceEid } : {}), retries: 0, timeoutMs: o.timeoutMs, attempt: o.attempt }),
     close: async () => {
       grpc?.close();
       await client.close();

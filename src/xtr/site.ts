@@ -70,6 +70,21 @@ export async function openControlTunnel(config: AgentConfig, plan: Plan, private
   return control;
 }
 
+/**
+ * A new WireGuard session with the Map-Server at `controlAddress`: its peer removed and set again
+ * (keys dropped, so the next packet starts a handshake). A Map-Server that restarted lost its
+ * session, and WireGuard drops what we send under the old one until our own rekey timer
+ * (10 + 5 s of one-way traffic); an unanswered control message is the sign.
+ */
+export async function renewMapServerSession(control: WgDevice, config: AgentConfig, controlAddress: string): Promise<boolean> {
+  const m = mapServers(config).find((x) => x.controlAddress === controlAddress);
+  if (!m) return false;
+  const key = Buffer.from(m.publicKey, 'base64');
+  await control.removePeer(key);
+  await control.setPeer({ publicKey: key, endpoint: { address: m.address, port: m.port }, allowedIps: [`${m.controlAddress}/${m.controlAddress.includes(':') ? 128 : 32}`], persistentKeepalive: config.control.persistentKeepaliveS });
+  return true;
+}
+
 /** The Map-Server and its replicas. */
 const mapServers = (config: AgentConfig) => [config.mapServer, ...config.mapServer.replicas];
 
