@@ -391,7 +391,8 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
     };
     const attempt = () => {
       if (!round.unanswered.size || this.regRound !== round) return;
-      if (round.attempts) for (const m of this.servers) if (round.unanswered.has(m.address)) this.emit('silent', { ...stamp(), server: { ...m } });
+      // two Map-Registers unanswered (not one: right after a move the first finds no route yet)
+      if (round.attempts >= 2) for (const m of this.servers) if (round.unanswered.has(m.address)) this.emit('silent', { ...stamp(), server: { ...m } });
       round.attempts++;
       send();
       if (round.attempts === this.opts.registerAttempts && !round.done) {

@@ -19,6 +19,7 @@ import { NetnsLab, type Child } from '../testing/netns.js';
 import { lispwgBin } from '../util/project.js';
 import { generatePrivateKey, keyToBase64, publicKey } from '../wg/keys.js';
 import { adminRequest } from './admin.js';
+import { adminRequest as msAdmin } from '../ms/admin.js';
 import type { WireGuardAgentStatus as AgentStatus } from './show.js';
 import { waitFor } from '../testing/wait.js';
 
@@ -639,4 +640,19 @@ describe.skipIf(missing !== undefined)('agent: the Map-Server vanishes', () => {
     // and kept asking: Map-Requests after the TTL ran out
     expect(events(lab, mn1).filter((e) => e.event === 'map-request-sent' && e.t > killedAt + 60_000).length).toBeGreaterThan(2);
   }, 120_000);
+
+  it('started again, the Map-Server reaches its sites at once: a cold start right after succeeds (their tunnel endpoints put back)', async () => {
+    ms = lab.start('ms', 'ms', ['node', lispwgBin(), 'ms', '--config', join(lab.dir, 'ms.yaml')]);
+    const started = Date.now();
+    await waitFor(async () => (await msAdmin(join(lab.dir, 'ms.sock'), { cmd: 'show' }).catch(() => undefined)) !== undefined, 15_000, () => `the Map-Server did not start again:\n${lab.log('ms')}`);
+    expect(lab.log('ms')).toMatch(/control-tunnel endpoints put back: a handshake to each.*"peers":2/);
+    // both agents emptied: mn1 must resolve, and the Map-Server push mn1's key to the quiet mn2 (whose end of the tunnel it knows again)
+    for (const s of [mn1, mn2]) await adminRequest(join(lab.dir, 'run', `${s.agent}.sock`), 'flush');
+    const p = await ping(lab, 'mn1', '198.18.100.2', ['-c', '1', '-W', '2']);
+    expect(p.received, p.out).toBe(1);
+    const ms1 = Date.now() - started;
+    expect(ms1).toBeLessThan(3000);
+    expect((await status(lab, mn2)).peers.map((x) => x.eidPrefixes)).toEqual([['198.18.100.1/32']]);
+    console.log(`Map-Server started again: a cold start answered ${ms1} ms after its start`);
+  }, 60_000);
 });
