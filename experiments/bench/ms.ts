@@ -372,7 +372,7 @@ async function storeMain(): Promise<void> {
     await writer.drained(600_000);
     const writesPerSecond = Math.round(rebuildN / ((performance.now() - w0) / 1000));
     await writer.close();
-    console.log(`store writes: ${rebuildN} registrations into etcd at ${writesPerSecond}/s (transactions of 128 puts, one in flight)`);
+    console.log(`store writes: ${rebuildN} registrations into etcd at ${writesPerSecond}/s (transactions of 128 puts, 4 in flight)`);
     for (const ms of servers.splice(0)) await ms.close();
     const b0 = performance.now();
     let readS = 0;

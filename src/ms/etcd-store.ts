@@ -24,7 +24,7 @@
  * `follow` then watches from that revision + 1, so no change is missed; a watch cancelled for
  * compaction ranges again. Writes never block a Map-Register: they wait in a queue bounded at
  * `queue` distinct keys (a later write of a key replaces the queued one), sent as transactions of
- * up to TXN_OPS operations, one at a time. While etcd cannot be reached the Map-Server serves from
+ * up to TXN_OPS operations, IN_FLIGHT at once. While etcd cannot be reached the Map-Server serves from
  * memory: failed writes are counted and retried, every failure moves to the next endpoint, the
  * watch resumes from its revision. A write the full queue had to refuse is counted and, once
  * etcd takes writes again, every live registration and binding is written again.
@@ -47,6 +47,8 @@ const BINDING = 3;
 const SUBSCRIPTION = 4;
 /** Operations per transaction (the etcd helper raises --max-txn-ops to 1024; etcd's default is 128). */
 const TXN_OPS = 128;
+/** Transactions in flight at once. */
+const IN_FLIGHT = 4;
 const PAGE = 10_000;
 const SHARDS = 256;
 const MIN_BUCKET_MS = 8000;
@@ -88,12 +90,14 @@ export class EtcdStore implements RegistrationStore {
   private sink: ReplicaSink | undefined;
   private watch: ReturnType<EtcdClient['watch']> | undefined;
   private queue = new Map<string, Pending>();
+  /** Keys in a transaction on its way. */
+  private readonly inFlight = new Set<string>();
   private flushing: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private watchTimer: NodeJS.Timeout | undefined;
   private retryMs = RETRY_MIN_MS;
-  /** Bucket end (wall ms) -> lease id. */
-  private readonly leases = new Map<number, string>();
+  /** Bucket end (wall ms) -> its lease id (a grant on its way: shared). */
+  private readonly leases = new Map<number, Promise<string>>();
   private reachable = true;
   /** The full queue refused a write: write everything again once etcd takes writes. */
   private lost = false;
@@ -365,31 +369,43 @@ export class EtcdStore implements RegistrationStore {
     return Math.ceil(expiresAt / (width * 1000)) * width * 1000;
   }
 
-  private async leaseFor(expiresAt: number): Promise<string> {
+  private leaseFor(expiresAt: number): Promise<string> {
     const now = Date.now();
     const end = EtcdStore.bucketEnd(expiresAt, now);
     const held = this.leases.get(end);
     if (held) return held;
-    const r = await this.client.leaseGrant(Math.ceil((end - now) / 1000) + 1);
-    if (r.error) throw new Error(`lease grant: ${r.error}`);
-    this.counts['leases-granted']++;
     for (const e of this.leases.keys()) if (e < now) this.leases.delete(e);
-    this.leases.set(end, r.ID);
-    return r.ID;
+    const grant = this.client.leaseGrant(Math.ceil((end - now) / 1000) + 1).then((r) => {
+      if (r.error) throw new Error(`lease grant: ${r.error}`);
+      this.counts['leases-granted']++;
+      return r.ID;
+    });
+    grant.catch(() => this.leases.get(end) === grant && this.leases.delete(end));
+    this.leases.set(end, grant);
+    return grant;
   }
 
-  /** Sends the queue, TXN_OPS keys a transaction, one transaction at a time, until it is empty or etcd fails. */
+  /**
+   * Sends the queue until it is empty or etcd fails: TXN_OPS keys a transaction, IN_FLIGHT
+   * transactions at once, never two holding the same key (a key's writes reach etcd in order).
+   */
   private async flush(): Promise<void> {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    try {
-      while (this.queue.size && !this.closed) {
+    let failed = false;
+    const worker = async () => {
+      while (!failed && !this.closed) {
         const batch: Array<[string, Pending]> = [];
         for (const e of this.queue) {
+          if (this.inFlight.has(e[0])) continue;
           batch.push(e);
           if (batch.length >= TXN_OPS) break;
         }
-        for (const [k] of batch) this.queue.delete(k);
+        if (!batch.length) return;
+        for (const [k] of batch) {
+          this.queue.delete(k);
+          this.inFlight.add(k);
+        }
         try {
           const ops: TxnOp[] = [];
           for (const [k, p] of batch) {
@@ -401,23 +417,32 @@ export class EtcdStore implements RegistrationStore {
         } catch (e) {
           for (const [k, p] of batch) if (!this.queue.has(k)) this.queue.set(k, p); // a newer write of the key wins
           this.counts['write-errors']++;
-          if (/lease not found/.test((e as Error).message)) this.leases.clear(); // etcd lost them (a restore): grant anew
-          else {
-            this.unreachable((e as Error).message);
-            this.client.rotate();
+          if (!failed) {
+            failed = true;
+            if (/lease not found/.test((e as Error).message)) this.leases.clear(); // etcd lost them (a restore): grant anew
+            else {
+              this.unreachable((e as Error).message);
+              this.client.rotate();
+            }
           }
-          this.retryTimer = setTimeout(() => void (this.flushing ??= this.flush()), this.retryMs);
-          this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
           return;
+        } finally {
+          for (const [k] of batch) this.inFlight.delete(k);
         }
         this.counts.transactions++;
         this.counts['writes-sent'] += batch.length;
         this.reachableAgain();
       }
+    };
+    try {
+      await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
     } finally {
       this.flushing = undefined;
     }
-    if (this.lost && !this.closed) void this.resync();
+    if (failed && !this.closed) {
+      this.retryTimer = setTimeout(() => void (this.flushing ??= this.flush()), this.retryMs);
+      this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+    } else if (this.lost && !this.closed) void this.resync();
   }
 
   /** Writes every live registration and binding again (after the full queue refused some). */
