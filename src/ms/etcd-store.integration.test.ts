@@ -10,7 +10,7 @@ import { ControlClient, type WithdrawnEvent } from '../control/client.js';
 import { formatEidPrefix } from '../mapping/eid.js';
 import { createLogger } from '../util/log.js';
 import { startEtcd, type EtcdCluster } from '../testing/etcd.js';
-import { prerequisites } from '../testing/prerequisites.js';
+import { ETCD, prerequisites } from '../testing/prerequisites.js';
 import { waitFor } from '../testing/wait.js';
 import { parseConfig } from './config.js';
 import { EtcdClient } from './etcd-client.js';
@@ -21,7 +21,7 @@ import { siteRecord } from './testing/records.js';
 const quiet = createLogger({}, { level: 'error' });
 const KEY_A = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
 const KEY_B = Uint8Array.from({ length: 32 }, (_, i) => 100 + i);
-const skip = await prerequisites('etcd store integration', { tools: ['etcd'] });
+const skip = await prerequisites('etcd store integration', ETCD);
 
 const config = () =>
   parseConfig(`listen: 127.0.0.1

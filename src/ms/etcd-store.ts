@@ -12,10 +12,11 @@
  * the writing replica's id, so a replica skips its own echoes and a corrupt value is detected.
  *
  * Leases: one per expiry bucket, none per key and no keepalives. A value expiring at wall time E
- * goes under the lease of its bucket, E rounded up to a width of 1/16 of what is left of its
- * life (a power of two of seconds, at least 8 s); so etcd drops it at most 1/16 of its life
- * after it expired (the replicas expire it themselves, at E), and 100 000 registrations of the
- * same TTL share about 20 leases. A refresh re-puts the value under a later bucket.
+ * goes under the lease of its bucket: E rounded up to a width between 1/16 and 1/8 of what is
+ * left of its life (a power of two of seconds, at least 8 s). So etcd drops it at most 1/8 of its
+ * life after it expired (the replicas expire it themselves, at E), and any number of
+ * registrations with the 180-s TTL live under about 12 leases (16-s buckets). A refresh re-puts
+ * the value under a later bucket; a lease is granted once, when a bucket is first used.
  * A withdrawal (deregistration, reload) is a tombstone value, not a delete, so that every replica
  * hears who withdrew it and tells its subscribers; a delete (a lease that ran out) changes nothing
  * but a key binding (the replicas expire registrations and subscriptions themselves).
