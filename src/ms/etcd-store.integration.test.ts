@@ -66,7 +66,7 @@ async function answers(lig: ControlClient, eid: string, rloc: string): Promise<b
   }
 }
 
-describe.skipIf(skip !== undefined)('Map-Server replicas on etcd', () => {
+describe.skipIf(skip !== undefined)('Map-Server replicas on etcd', { timeout: 30_000 }, () => {
   let etcd: EtcdCluster;
   beforeAll(async () => {
     etcd = await startEtcd();
@@ -138,7 +138,7 @@ describe.skipIf(skip !== undefined)('Map-Server replicas on etcd', () => {
     await waitFor(() => answers(lig2, '198.18.2.1', '198.19.0.2'), 15_000, () => `replica 2 never caught up after etcd came back: ${JSON.stringify(r2.store.stats())}`);
     expect(r1.store.stats().reachable).toBe(1);
     expect(r1.store.stats().queued).toBe(0);
-  }, 30_000);
+  });
 
   it('counts and skips a corrupt value, at start and from the watch, and serves the rest', async () => {
     const prefix = fresh();
