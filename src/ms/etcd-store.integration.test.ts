@@ -140,6 +140,20 @@ describe.skipIf(skip !== undefined)('Map-Server replicas on etcd', { timeout: 30
     expect(r1.store.stats().queued).toBe(0);
   });
 
+  it('writes everything again when etcd comes back without its data', async () => {
+    const prefix = fresh();
+    const r1 = await replica(etcd, prefix);
+    const a = await client(r1.port, 'key-a');
+    await a.register([siteRecord('198.18.1.0', 24, '198.19.0.1', KEY_A)]);
+    await r1.store.drained();
+    await etcd.kill(0);
+    await etcd.restart(0, { wipe: true });
+    await waitFor(() => Number(r1.store.stats()['ranges-again']) === 1 && Number(r1.store.stats().queued) === 0 && Number(r1.store.stats().resyncs) === 1, 15_000, () => `no re-read and re-write after the loss: ${JSON.stringify(r1.store.stats())}`);
+    const late = await replica(etcd, prefix);
+    expect(late.ms.counters.get('store-loaded')).toBe(1);
+    expect(await answers(await client(late.port), '198.18.1.1', '198.19.0.1')).toBe(true);
+  });
+
   it('counts and skips a corrupt value, at start and from the watch, and serves the rest', async () => {
     const prefix = fresh();
     const r1 = await replica(etcd, prefix);

@@ -23,7 +23,8 @@
  *
  * Start (`open`): the prefix is ranged at one revision and handed to the Map-Server's restore;
  * `follow` then watches from that revision + 1, so no change is missed; a watch cancelled for
- * compaction ranges again. Writes never block a Map-Register: they wait in a queue bounded at
+ * compaction ranges again, and so does one that finds etcd behind that revision (its data lost:
+ * then every live registration of ours is written again). Writes never block a Map-Register: they wait in a queue bounded at
  * `queue` distinct keys (a later write of a key replaces the queued one), sent as transactions of
  * up to TXN_OPS operations, IN_FLIGHT at once. While etcd cannot be reached the Map-Server serves from
  * memory: failed writes are counted and retried, every failure moves to the next endpoint, the
@@ -105,7 +106,7 @@ export class EtcdStore implements RegistrationStore {
   private closed = false;
   private readonly counts = {
     'writes-queued': 0, 'writes-sent': 0, 'write-errors': 0, 'writes-refused-queue-full': 0, transactions: 0, 'leases-granted': 0,
-    'events-applied': 0, 'events-own': 0, 'corrupt-values': 0, 'watch-restarts': 0, 'ranges-after-compaction': 0, resyncs: 0,
+    'events-applied': 0, 'events-own': 0, 'corrupt-values': 0, 'watch-restarts': 0, 'ranges-again': 0, resyncs: 0,
   };
 
   private constructor(
@@ -259,11 +260,18 @@ export class EtcdStore implements RegistrationStore {
     };
     w.on('data', (res: WatchResponse) => {
       if (res.canceled) {
-        if (res.compact_revision !== '0') void this.rangeAgain(w, res.compact_revision);
+        if (res.compact_revision !== '0') void this.rangeAgain(w, `the watch fell behind a compaction (${res.compact_revision})`);
         else restart(`watch cancelled: ${res.cancel_reason || 'no reason given'}`);
         return;
       }
-      if (res.created) this.reachableAgain();
+      if (res.created) {
+        this.reachableAgain();
+        // behind what we had applied: the cluster was rebuilt without our data (a restore, a new cluster)
+        if (BigInt(res.header.revision) < BigInt(this.revision)) {
+          void this.rangeAgain(w, `etcd is at revision ${res.header.revision}, behind ${this.revision}: its data was lost`, true);
+          return;
+        }
+      }
       for (const ev of res.events) this.apply(ev.type, ev.kv);
       if (BigInt(res.header.revision) > BigInt(this.revision) && !res.events.length) this.revision = res.header.revision; // a progress notice
     });
@@ -293,22 +301,28 @@ export class EtcdStore implements RegistrationStore {
     else sink.subscribed(v.sub);
   }
 
-  /** The watch fell behind a compaction: range everything again and apply it, then watch on. */
-  private async rangeAgain(w: NonNullable<EtcdStore['watch']>, compacted: string): Promise<void> {
+  /**
+   * The watch cannot go on from our revision (compacted, or the cluster lost its data): range
+   * everything again and apply it, then watch on. After a loss every live registration and
+   * binding of ours is written again too.
+   */
+  private async rangeAgain(w: NonNullable<EtcdStore['watch']>, why: string, lost = false): Promise<void> {
     if (this.watch !== w) return;
     this.watch = undefined;
     w.cancel();
-    this.counts['ranges-after-compaction']++;
-    this.log.warn('the etcd watch fell behind a compaction: reading the store again', { revision: this.revision, compacted });
+    this.counts['ranges-again']++;
+    this.log.warn('reading the etcd store again', { why, revision: this.revision });
+    const before = this.revision;
     try {
       const st = await this.readAll();
       for (const r of st.registrations) this.sink!.registered(r);
       for (const [key, site] of st.bindings) this.sink!.bound(key, site);
       for (const s of st.subscriptions ?? []) this.sink!.subscribed(s);
+      if (lost) void this.resync();
     } catch (e) {
       this.unreachable((e as Error).message);
       this.client.rotate();
-      this.revision = compacted; // the next watch is cancelled again, and ranges again
+      this.revision = before; // the next watch finds the same, and ranges again
     }
     this.watchTimer = setTimeout(() => this.startWatch(), 0);
   }

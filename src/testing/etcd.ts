@@ -75,8 +75,8 @@ export interface EtcdCluster {
   readonly endpoints: string[];
   /** SIGKILLs member `i` (its data directory stays). */
   kill(i: number): Promise<void>;
-  /** Starts member `i` again on its data directory; resolves when the cluster is healthy through it. */
-  restart(i: number): Promise<void>;
+  /** Starts member `i` again on its data directory (`wipe`: on an empty one, a single member's data lost); resolves when healthy. */
+  restart(i: number, opts?: { wipe?: boolean }): Promise<void>;
   /** Kills every member and removes the data directories. */
   stop(): Promise<void>;
 }
@@ -129,8 +129,9 @@ export async function startEtcd(opts: { members?: number; quotaBytes?: number; t
     members,
     endpoints: members.map((m) => m.clientUrl),
     kill,
-    restart: async (i) => {
+    restart: async (i, o = {}) => {
       await kill(i);
+      if (o.wipe) rmSync(members[i]!.dataDir, { recursive: true, force: true });
       launch(i);
       await healthy(i);
     },
