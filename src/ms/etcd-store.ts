@@ -503,6 +503,7 @@ export class EtcdStore implements RegistrationStore {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.drained(this.reachable ? this.cfg.timeoutMs : 0).catch(() => undefined);
+    if (this.queue.size) this.log.warn('closing with writes etcd has not taken: the other replicas hold them from their own Map-Registers, or not at all', { queued: this.queue.size });
     this.closed = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.watchTimer);

@@ -682,7 +682,8 @@ export class MapServer {
   private subscribe(publisher: Registration, subscriber: Registration): void {
     const ttlMin = Math.min(this.registry.ttlOf(publisher), this.config.subscriptions.maxTtl);
     const { result, evicted } = this.subscriptions.add(publisher.prefix, subscriber.prefix, ttlMin * 60_000);
-    this.store.subscribe?.({ publisher: publisher.prefix, subscriber: subscriber.prefix, expiresAt: Date.now() + ttlMin * 60_000 });
+    // shared with the other replicas; one that subscribes in answer to another's change (a push back) leaves the writing to that one
+    if (!this.remote) this.store.subscribe?.({ publisher: publisher.prefix, subscriber: subscriber.prefix, expiresAt: Date.now() + ttlMin * 60_000 });
     if (result === 'added') this.counters.inc('subscriptions-added');
     if (evicted) this.counters.inc('subscriptions-evicted');
   }
