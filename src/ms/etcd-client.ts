@@ -26,7 +26,6 @@ export interface KeyValue {
   key: Buffer;
   value: Buffer;
   mod_revision: string;
-  lease: string;
 }
 
 export interface WatchEvent {

