@@ -36,8 +36,9 @@ try {
   for (let i = 0; i < n; i++) {
     const prefix = { iid: 0, afi: 'ipv4' as const, address: eid(i), maskLen: 32 };
     const source = { address: '198.19.0.1', port: 4342 };
-    writer.put({ prefix, siteName: 's', reply: encodeReply(siteRecord(eid(i), 32, `198.19.${(i >> 8) & 255}.${i & 255}`, key(i))), source, registeredAt: Date.now(), refreshedAt: Date.now(), expiresAt });
-    writer.refresh(prefix, Date.now(), expiresAt, source);
+    const r = { prefix, siteName: 's', reply: encodeReply(siteRecord(eid(i), 32, `198.19.${(i >> 8) & 255}.${i & 255}`, key(i))), source, registeredAt: Date.now(), refreshedAt: Date.now(), expiresAt };
+    writer.put(r);
+    writer.refresh({ ...r, refreshedAt: Date.now() });
   }
   await writer.close();
   const bytes = statSync(path).size;

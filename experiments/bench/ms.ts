@@ -14,16 +14,29 @@
  * Then a smaller run of real Map-Registers (HMAC verified, stored, Map-Notify sent), and plain
  * records against records carrying a WireGuard key (the paper: +40 us).
  *
+ * `-- --store etcd` measures the replicated store instead (a real etcd on loopback, lab/etcd.ts):
+ * the Map-Request processing time at N = 100 000 with the etcd store against the embedded store,
+ * both loaded through their store and measured in turn in the same run (target: within 1.2x: reads
+ * are local); registrations through the store (real Map-Registers answered, then until etcd holds
+ * them, and plain store writes); and the time for a new replica to rebuild 1 000 000 entries
+ * from etcd (`--quick`: 200 000) until it answers.
+ *
  * EIDs are IPv6 /80s in 2001:db8::/32 (the documentation prefix, the only space here large
  * enough for 10^6 distinct entries); nothing is routed: every packet goes over loopback.
  */
 import dgram from 'node:dgram';
-import os from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { hasCommand, run } from '../../src/util/exec.js';
 import { MapServer } from '../../src/ms/server.js';
+import { EmbeddedStore, type RegistrationStore } from '../../src/ms/store.js';
+import { EtcdStore } from '../../src/ms/etcd-store.js';
+import { startEtcd } from '../../lab/etcd.js';
+import { ControlClient } from '../../src/control/client.js';
 import { parseConfig } from '../../src/ms/config.js';
 import { encodeReply } from '../../src/ms/registry.js';
 import { Histogram } from '../../src/ms/stats.js';
@@ -267,17 +280,9 @@ interface Row {
 /** The bench xTR's control public key: any valid key (no tunnel is brought up). */
 const BENCH_XTR_KEY = Buffer.alloc(32, 7).toString('base64');
 
-async function main(): Promise<void> {
-  const quick = process.argv.includes('--quick');
-  const sizes = quick ? [10, 100, 1000, 10_000, 100_000] : [10, 100, 1000, 10_000, 100_000, 1_000_000];
-  const latencyCount = quick ? 1000 : 3000;
-  const throughputCount = quick ? 30_000 : 100_000;
-  const registerCount = quick ? 5000 : 20_000;
-  const gc = gcFunction();
-  canPin = (await hasCommand('taskset')) && (await run(['nproc'])).stdout.trim() !== '1';
-  // the generator is the site's xTR, heard on a socket bound to lo as on a control tunnel's
-  // interface (the path every site's request takes; a stranger's is answered without keys)
-  const config = {
+/** The bench's Map-Server configuration: one site, the generator its xTR on a socket bound to lo. */
+function benchConfig() {
+  return {
     ...parseConfig(`port: 0
 registration-ttl: 24h
 rate-limit: { rate: 0 }
@@ -292,6 +297,147 @@ sites:
     listen: [],
     controlListen: { address: '127.0.0.1', device: 'lo' },
   };
+}
+
+/** Puts entries [from, to) of region 0 into a server's registry and its store (the path a Map-Register takes). */
+function loadThroughStore(ms: MapServer, from: number, to: number): void {
+  const source = { address: '127.0.0.1', port: 1 };
+  for (let i = from; i < to; i++) {
+    const { reg } = ms.registry.upsert(makeEidPrefix('ipv6', prefixText(i, 0), PREFIX_LEN), 'bench', encodeReply(record(i, 0, true)), source);
+    ms.store.put({ prefix: reg.prefix, siteName: 'bench', reply: ms.registry.replyOf(reg), source, registeredAt: reg.registeredAt, refreshedAt: reg.refreshedAt, expiresAt: ms.registry.wallExpiry(reg) });
+  }
+}
+
+/** `--store etcd`: the etcd store against the embedded one (see the top of this file). */
+async function storeMain(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const N = 100_000;
+  const rebuildN = quick ? 200_000 : 1_000_000;
+  const latencyCount = quick ? 1000 : 3000;
+  const registerCount = quick ? 5000 : 20_000;
+  const log = createLogger({}, { level: 'warn' });
+  const etcd = await startEtcd();
+  const dir = mkdtempSync(join(tmpdir(), 'lispwg-bench-ms-'));
+  const servers: MapServer[] = [];
+  try {
+    const open = async (store: (source: () => ReturnType<MapServer['storeSource']>) => Promise<RegistrationStore> | RegistrationStore) => {
+      let ms: MapServer;
+      const st = await store(() => ms.storeSource());
+      ms = new MapServer(benchConfig(), { logger: log, store: st });
+      const [ep] = await ms.start();
+      servers.push(ms);
+      return { ms, port: ep!.port };
+    };
+    const etcdCfg = (prefix: string) => ({ endpoints: etcd.endpoints, prefix, timeoutMs: 5000, queue: 2_000_000 });
+    console.log(`Map-Server bench, store etcd (${quick ? 'quick' : 'full'}): etcd ${etcd.endpoints[0]} (one member, loopback), server in pid ${process.pid}, generator in a second process`);
+
+    // 1. Map-Request processing at N, embedded store against etcd store, in turn
+    const emb = await open((src) => {
+      const s = new EmbeddedStore(join(dir, 'ms.db'), 1000, src, log);
+      return s;
+    });
+    const ecd = await open((src) => EtcdStore.open(etcdCfg('/bench/latency/'), src, log));
+    const t0 = performance.now();
+    loadThroughStore(emb.ms, 0, N);
+    loadThroughStore(ecd.ms, 0, N);
+    await (ecd.ms.store as EtcdStore).drained(120_000);
+    const loadS = (performance.now() - t0) / 1000;
+    for (const t of [emb, ecd]) await generate({ port: t.port, mode: 'requests', count: 2000, window: 8, n: N, region: 0, seed: 7 });
+    const [le, ld] = (await latency([{ ms: emb.ms, port: emb.port, n: N }, { ms: ecd.ms, port: ecd.port, n: N }], latencyCount, 5)) as [Latency, Latency];
+    const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+    const medianRatio = ratio(ld.median, le.median);
+    const p99Ratio = ratio(ld.p99, le.p99);
+    console.log(`N=${N} (both loaded through their store in ${loadS.toFixed(1)} s): processing median embedded ${le.median} us p99 ${le.p99} us, etcd ${ld.median} us p99 ${ld.p99} us -> x${medianRatio} median, x${p99Ratio} p99 (target <= 1.2x)  [lost ${le.lost + ld.lost}]`);
+
+    // 2. registrations through the store: real Map-Registers (answered without waiting on etcd), then until etcd holds them
+    const store = ecd.ms.store as EtcdStore;
+    const sent0 = Number(store.stats()['writes-sent']);
+    const r0 = performance.now();
+    let cpu0 = process.cpuUsage();
+    const reg = await generate({ port: ecd.port, mode: 'registers', count: registerCount, window: 16, n: registerCount, region: 2, seed: 5 });
+    const cpuEtcd = process.cpuUsage(cpu0);
+    await store.drained(120_000);
+    const regInEtcdS = (performance.now() - r0) / 1000;
+    const registersPerSecond = Math.round(reg.answered / reg.seconds);
+    const registersInEtcdPerSecond = Math.round((Number(store.stats()['writes-sent']) - sent0) / regInEtcdS);
+    cpu0 = process.cpuUsage();
+    const regEmb = await generate({ port: emb.port, mode: 'registers', count: registerCount, window: 16, n: registerCount, region: 2, seed: 5 });
+    const cpuEmb = process.cpuUsage(cpu0);
+    const embeddedRegistersPerSecond = Math.round(regEmb.answered / regEmb.seconds);
+    // this process's CPU per Map-Register (the etcd run's includes sending its writes): etcd itself shares this machine's cores
+    const cpuPer = (c: NodeJS.CpuUsage, n: number) => Math.round(((c.user + c.system) / Math.max(1, n)) * 10) / 10;
+    console.log(
+      `Map-Register with the etcd store: ${reg.answered}/${reg.sent} notified, ${registersPerSecond}/s answered, ${cpuPer(cpuEtcd, reg.answered)} us CPU each ` +
+        `(embedded store, same run: ${embeddedRegistersPerSecond}/s, ${cpuPer(cpuEmb, regEmb.answered)} us CPU each; etcd runs on the same cores); ` +
+        `all in etcd after ${regInEtcdS.toFixed(2)} s: ${registersInEtcdPerSecond}/s through the store`,
+    );
+
+    // 3. store writes alone, and a new replica rebuilding rebuildN entries from etcd
+    const writer = await EtcdStore.open(etcdCfg('/bench/rebuild/'), () => ({ registrations: () => [][Symbol.iterator](), bindings: () => [] }), log);
+    const w0 = performance.now();
+    const source = { address: '127.0.0.1', port: 1 };
+    const expiresAt = Date.now() + 3_600_000;
+    for (let i = 0; i < rebuildN; i++) {
+      writer.put({ prefix: makeEidPrefix('ipv6', prefixText(i, 3), PREFIX_LEN), siteName: 'bench', reply: encodeReply(record(i, 3, true)), source, registeredAt: Date.now(), refreshedAt: Date.now(), expiresAt });
+    }
+    await writer.drained(600_000);
+    const writesPerSecond = Math.round(rebuildN / ((performance.now() - w0) / 1000));
+    await writer.close();
+    console.log(`store writes: ${rebuildN} registrations into etcd at ${writesPerSecond}/s (transactions of 128 puts, 4 in flight)`);
+    for (const ms of servers.splice(0)) await ms.close();
+    const b0 = performance.now();
+    let readS = 0;
+    const late = await open(async (src) => {
+      const st = await EtcdStore.open(etcdCfg('/bench/rebuild/'), src, log);
+      readS = (performance.now() - b0) / 1000;
+      return st;
+    });
+    const rebuiltS = (performance.now() - b0) / 1000;
+    const lig = await ControlClient.open({ mapServer: { address: '127.0.0.1', port: late.port }, requestTimeoutMs: 1000, logger: log });
+    const res = await lig.resolve(prefixText(rebuildN - 1, 3) + '1');
+    const answeredS = (performance.now() - b0) / 1000;
+    await lig.close();
+    if (!res.records[0]?.locators.length || late.ms.registry.size !== rebuildN) throw new Error(`the late replica holds ${late.ms.registry.size} of ${rebuildN} entries`);
+    console.log(`a new replica rebuilt ${rebuildN} entries from etcd and listens after ${rebuiltS.toFixed(2)} s (${readS.toFixed(2)} s ranging and decoding, the rest the restore's checks), first answer after ${answeredS.toFixed(2)} s`);
+    console.log(
+      JSON.stringify({
+        bench: 'ms-store-etcd',
+        mode: quick ? 'quick' : 'full',
+        n: N,
+        embedded: { medianUs: le.median, p99Us: le.p99 },
+        etcd: { medianUs: ld.median, p99Us: ld.p99 },
+        ratio: { median: medianRatio, p99: p99Ratio },
+        register: {
+          count: reg.answered,
+          answeredPerSecond: registersPerSecond,
+          cpuUsEach: cpuPer(cpuEtcd, reg.answered),
+          embeddedAnsweredPerSecond: embeddedRegistersPerSecond,
+          embeddedCpuUsEach: cpuPer(cpuEmb, regEmb.answered),
+          inEtcdPerSecond: registersInEtcdPerSecond,
+        },
+        storeWritesPerSecond: writesPerSecond,
+        rebuild: { entries: rebuildN, readSeconds: Math.round(readS * 100) / 100, listeningSeconds: Math.round(rebuiltS * 100) / 100, firstAnswerSeconds: Math.round(answeredS * 100) / 100 },
+        targets: { within1_2x: { median: medianRatio <= 1.2, p99: p99Ratio <= 1.2 } },
+      }),
+    );
+  } finally {
+    for (const ms of servers) await ms.close();
+    await etcd.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const sizes = quick ? [10, 100, 1000, 10_000, 100_000] : [10, 100, 1000, 10_000, 100_000, 1_000_000];
+  const latencyCount = quick ? 1000 : 3000;
+  const throughputCount = quick ? 30_000 : 100_000;
+  const registerCount = quick ? 5000 : 20_000;
+  const gc = gcFunction();
+  canPin = (await hasCommand('taskset')) && (await run(['nproc'])).stdout.trim() !== '1';
+  // the generator is the site's xTR, heard on a socket bound to lo as on a control tunnel's
+  // interface (the path every site's request takes; a stranger's is answered without keys)
+  const config = benchConfig();
   const ms = new MapServer(config, { logger: createLogger({}, { level: 'warn' }) });
   const [ep] = await ms.start();
   const port = ep!.port;
@@ -426,7 +572,7 @@ if (process.argv[2] === '--generator') {
     process.stdout.write(JSON.stringify(r) + '\n');
   });
 } else {
-  main().catch((e: unknown) => {
+  (process.argv.includes('etcd') && process.argv.includes('--store') ? storeMain() : main()).catch((e: unknown) => {
     console.error(e);
     process.exit(1);
   });

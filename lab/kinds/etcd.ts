@@ -12,45 +12,12 @@ import { rlocOf } from '../roles.js';
 import type { LabModel } from '../topology/model.js';
 import type { Daemon, Kind } from './kind.js';
 import { tool } from './kind.js';
+import { etcdCommand, type EtcdMember } from '../etcd.js';
 
 export const ETCD_CLIENT_PORT = 2379;
 export const ETCD_PEER_PORT = 2380;
 /** What a member logs (zap, info) once it serves clients. */
 const SERVING = 'ready to serve client requests';
-
-export interface EtcdMember {
-  name: string;
-  /** http://ADDRESS:PORT the clients use. */
-  clientUrl: string;
-  /** http://ADDRESS:PORT the members speak Raft on. */
-  peerUrl: string;
-  dataDir: string;
-}
-
-/**
- * The argv that runs `member` of `cluster` (a new cluster: every member starts with the same
- * `--initial-cluster`; restarted on its data directory, a member ignores the initial flags).
- * `quotaBytes`: the backend's size limit (etcd's default is 2 GiB).
- */
-export function etcdCommand(member: EtcdMember, cluster: readonly EtcdMember[], opts: { token?: string; quotaBytes?: number; logLevel?: 'info' | 'error' } = {}): string[] {
-  return [
-    'etcd',
-    '--name', member.name,
-    '--data-dir', member.dataDir,
-    '--listen-client-urls', member.clientUrl,
-    '--advertise-client-urls', member.clientUrl,
-    '--listen-peer-urls', member.peerUrl,
-    '--initial-advertise-peer-urls', member.peerUrl,
-    '--initial-cluster', cluster.map((m) => `${m.name}=${m.peerUrl}`).join(','),
-    '--initial-cluster-state', 'new',
-    '--initial-cluster-token', opts.token ?? 'lispwg',
-    // a Map-Server batches its writes; etcd's default of 128 operations per transaction is the bound
-    '--max-txn-ops', '1024',
-    '--quota-backend-bytes', String(opts.quotaBytes ?? 8 * 2 ** 30),
-    '--logger', 'zap',
-    '--log-level', opts.logLevel ?? 'error',
-  ];
-}
 
 /** The lab's etcd members, in topology order. */
 export function etcdMembers(model: LabModel, dirOf: (node: string) => string): EtcdMember[] {

@@ -161,4 +161,13 @@ describe('Map-Server config: bounds and flags', () => {
     expect(errorOf(() => parseSiteFlag('name=a,key=k,prefix=10.0.0.0/8,colour=red')).message).toMatch(/unknown field 'colour'/);
     expect(errorOf(() => withSites(defaultConfig(), [s, { ...s }])).message).toMatch(/used twice/);
   });
+
+  it('reads an etcd store, with its defaults, and names what is wrong with one', () => {
+    const c = parseConfig('store: { kind: etcd, endpoints: [http://10.0.0.1:2379, http://10.0.0.2:2379] }');
+    expect(c.store).toEqual({ kind: 'etcd', fsyncMs: 1000, etcd: { endpoints: ['http://10.0.0.1:2379', 'http://10.0.0.2:2379'], prefix: '/lispwg/ms/', timeoutMs: 2000, queue: 1_000_000 } });
+    expect(parseConfig('store: { kind: etcd, endpoints: [http://e:2379], prefix: /lispwg/lab1/, timeout: 500ms, queue: 10 }').store.etcd).toEqual({ endpoints: ['http://e:2379'], prefix: '/lispwg/lab1/', timeoutMs: 500, queue: 10 });
+    expect(errorOf(() => parseConfig('store: { kind: etcd }', 'ms.yaml')).message).toMatch(/store: store kind etcd needs endpoints/);
+    expect(errorOf(() => parseConfig('store: { kind: etcd, endpoints: [10.0.0.1:2379] }', 'ms.yaml')).message).toMatch(/store\.endpoints\[0\]: an etcd endpoint is http:\/\/HOST:PORT/);
+    expect(errorOf(() => parseConfig('store: { kind: etcd, endpoints: [http://e:2379], prefix: lispwg }', 'ms.yaml')).message).toMatch(/store\.prefix: a key prefix starts and ends with \//);
+  });
 });

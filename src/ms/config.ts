@@ -24,6 +24,11 @@
  *   kind: embedded                  # embedded (a journal file, nothing to install) | memory
  *   path: /var/lib/lispwg/ms.db     # default: next to the admin socket (ms-ADDR-PORT.db)
  *   fsync: 1s                       # fdatasync interval of the journal; 0s: after every write
+ *   # kind: etcd                    # replicas sharing one etcd cluster (src/ms/etcd-store.ts):
+ *   # endpoints: [http://10.0.0.1:2379, http://10.0.0.2:2379, http://10.0.0.3:2379]
+ *   # prefix: /lispwg/ms/           # every key of this Map-Server cluster starts with it
+ *   # timeout: 2s                   # deadline of each etcd call
+ *   # queue: 1000000                # writes waiting for etcd at most (then counted, written again later)
  * grpc-port: 4343                   # optional: also resolve over gRPC (the control-channel baseline)
  * control-tunnel:                   # the static WireGuard tunnel the xTRs reach us through;
  *                                   # with it, the server also listens on its control address,
@@ -292,10 +297,15 @@ const fileSchema = z.strictObject({
     .prefault({}),
   store: z
     .strictObject({
-      kind: z.enum(['embedded', 'memory']).default('embedded'),
+      kind: z.enum(['embedded', 'memory', 'etcd']).default('embedded'),
       path: z.string().min(1).optional(),
       fsync: durationField({ max: 60_000 }).default(1000),
+      endpoints: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'an etcd endpoint is http://HOST:PORT')).min(1).optional(),
+      prefix: z.string().regex(/^\/[\x21-\x7e]*\/$/, 'a key prefix starts and ends with /, e.g. /lispwg/ms/').default('/lispwg/ms/'),
+      timeout: durationField({ max: 60_000 }).default(2000),
+      queue: uint(10_000_000).min(1).default(1_000_000),
     })
+    .refine((st) => st.kind !== 'etcd' || st.endpoints !== undefined, { message: 'store kind etcd needs endpoints, e.g. [http://127.0.0.1:2379]' })
     .prefault({}),
   'grpc-port': uint(65535).min(1).optional(),
   'control-tunnel': z
@@ -344,7 +354,12 @@ function fromFile(c: FileConfig, file: string | undefined, siteKey: (i: number, 
       strangers: { rate: c['rate-limit'].strangers.rate, burst: c['rate-limit'].strangers.burst },
     },
     limits: { registrations: c.limits.registrations },
-    store: { kind: c.store.kind, ...(c.store.path ? { path: c.store.path } : {}), fsyncMs: c.store.fsync },
+    store: {
+      kind: c.store.kind,
+      ...(c.store.path ? { path: c.store.path } : {}),
+      fsyncMs: c.store.fsync,
+      ...(c.store.kind === 'etcd' ? { etcd: { endpoints: c.store.endpoints!, prefix: c.store.prefix, timeoutMs: c.store.timeout, queue: c.store.queue } } : {}),
+    },
     ...(c['grpc-port'] !== undefined ? { grpcPort: c['grpc-port'] } : {}),
     sites: c.sites.map((s, i) => ({
       name: s.name,

@@ -15,6 +15,7 @@ import { loadConfig, type MsConfig } from './config.js';
 import { MapServer } from './server.js';
 import { EmbeddedStore, MemoryStore, type RegistrationStore } from './store.js';
 import { TunnelEndpoints } from './tunnel-endpoints.js';
+import { EtcdStore } from './etcd-store.js';
 
 export interface RunningMapServer {
   server: MapServer;
@@ -100,7 +101,13 @@ export async function runMapServer(config: MsConfig, opts: { adminSocket?: strin
   let server: MapServer;
   let store: RegistrationStore;
   try {
-    store = config.store.kind === 'memory' ? new MemoryStore() : new EmbeddedStore(config.store.path ?? defaultStorePath(path), config.store.fsyncMs, () => server.storeSource(), log);
+    const source = () => server.storeSource();
+    store =
+      config.store.kind === 'memory'
+        ? new MemoryStore()
+        : config.store.kind === 'etcd'
+          ? await EtcdStore.open(config.store.etcd!, source, log)
+          : new EmbeddedStore(config.store.path ?? defaultStorePath(path), config.store.fsyncMs, source, log);
     server = new MapServer(config, { logger: log, store });
   } catch (e) {
     await endpoints?.close();

@@ -80,6 +80,12 @@ export class KeyBindings {
     if (!this.bound.has(key)) this.add(site, key, false);
   }
 
+  /** Lets `key` go when another replica did, unless a registration here still carries it. */
+  forget(key: string): void {
+    const b = this.bound.get(key);
+    if (b && b.uses === 0) this.unbind(key, b.site);
+  }
+
   /** Every binding: key -> site. */
   *entries(): IterableIterator<[string, string]> {
     for (const [key, b] of this.bound) yield [key, b.site];

@@ -183,13 +183,14 @@ export class Registry {
   /**
    * Stores or refreshes a registration. `siteName` undefined makes a static mapping that never
    * expires. Returns what happened: a new prefix, the same record again, or a changed record
-   * (with the Map-Reply it answered with `before`).
+   * (with the Map-Reply it answered with `before`). `ttlLeftMs`: another replica's registration
+   * expires when it said (it joins the refresh order at the end: at most the replication lag late).
    */
-  upsert(prefix: EidPrefix, siteName: string | undefined, reply: Uint8Array, source: Endpoint | undefined): { reg: Registration; result: UpsertResult; before?: Buffer } {
+  upsert(prefix: EidPrefix, siteName: string | undefined, reply: Uint8Array, source: Endpoint | undefined, ttlLeftMs = this.ttlMs): { reg: Registration; result: UpsertResult; before?: Buffer } {
     this.maybeCompact(); // here, not on removal: a withdrawn registration's bytes are read just after
     const now = this.now();
     const wall = Date.now();
-    const expiresAt = siteName === undefined ? Infinity : now + this.ttlMs;
+    const expiresAt = siteName === undefined ? Infinity : now + ttlLeftMs;
     const old = this.db.get(prefix);
     if (old && old.siteName === siteName) {
       const changed = !this.store.equals(old.replyAt, old.replyLength, reply);

@@ -64,7 +64,7 @@ import { LispwgError } from '../util/errors.js';
 import type { MsConfig, StaticMappingConfig } from './config.js';
 import { Notifier, type NotifyKind } from './notifier.js';
 import { RateLimiter } from './rate-limit.js';
-import { MAP_REPLY_NONCE_OFFSET, MAP_REPLY_RECORDS_OFFSET, Registry, encodeReply, type Endpoint, type Registration } from './registry.js';
+import { MAP_REPLY_NONCE_OFFSET, MAP_REPLY_RECORDS_OFFSET, Registry, encodeReply, type Endpoint, type Registration, type UpsertResult } from './registry.js';
 import { SiteTable, type Site } from './sites.js';
 import { Counters, Histogram } from './stats.js';
 import { Subscriptions } from './subscriptions.js';
@@ -73,7 +73,7 @@ import { openUdpSocket } from '../net/udp.js';
 import { KeyBindings } from './key-bindings.js';
 import { RegisterReplay } from './replay.js';
 import { SiteAddresses } from './site-addresses.js';
-import { MemoryStore, type RegistrationStore, type StoreSource, type StoredRegistration } from './store.js';
+import { MemoryStore, type RegistrationStore, type StoreSource, type StoredRegistration, type StoredSubscription } from './store.js';
 
 /** EID records answered per Map-Request at most (the rest are counted and ignored). */
 const MAX_RECORDS_PER_REQUEST = 8;
@@ -126,6 +126,8 @@ export class MapServer {
   private readonly plainAddresses = new SiteAddresses();
   /** Where registrations and key bindings outlive the process (store.ts); never read on a Map-Request. */
   readonly store: RegistrationStore;
+  /** Applying what the store holds or another replica changed: nothing is written back. */
+  private remote = false;
 
   /** `store`: default a MemoryStore (nothing survives); the daemon gives the configured one. */
   constructor(config: MsConfig, opts: { logger?: Logger; store?: RegistrationStore } = {}) {
@@ -143,18 +145,22 @@ export class MapServer {
     this.keyBindings.configure(this.sites.all());
     this.applyStatic([], config.static);
     this.store = opts.store ?? new MemoryStore();
+    this.keyBindings.hooks = { bound: (key, site) => this.remote || this.store.bind(key, site), unbound: (key) => this.remote || this.store.unbind(key) };
     this.restore();
-    this.keyBindings.hooks = { bound: (key, site) => this.store.bind(key, site), unbound: (key) => this.store.unbind(key) };
   }
 
   /**
    * Puts back what the store kept (before any socket listens: a restarted Map-Server answers
    * from its first packet). What the configuration no longer allows (site gone, prefix or key no
-   * longer the site's, over a bound) is dropped and removed from the store.
+   * longer the site's, over a bound) is dropped, and removed from a store of its own (a shared
+   * store keeps it: the other replicas judge it by their configuration). A shared store then
+   * tells of the other replicas' changes (applyRemote...).
    */
   private restore(): void {
     const t0 = performance.now();
     const state = this.store.load();
+    const shared = this.store.kind === 'etcd';
+    this.remote = true; // what the store holds already: nothing is written back
     for (const [key, site] of state.bindings) {
       if (this.sites.byName(site) && (this.keyBindings.ownerOf(key) ?? site) === site) this.keyBindings.restore(site, key);
     }
@@ -162,35 +168,122 @@ export class MapServer {
     let loaded = 0;
     let refused = 0;
     for (const r of state.registrations) {
-      const site = this.sites.byName(r.siteName);
-      const rec = replyRecord(r.reply);
-      const wg = rec && recordKey(rec);
-      const key = wg && keyToBase64(wg);
-      const ok =
-        site &&
-        rec &&
-        this.sites.ownerOf(r.prefix)?.site === site &&
-        (!site.wireguardKeys || (key !== undefined && site.wireguardKeys.has(key))) &&
-        !this.registry.get(r.prefix) &&
-        this.registry.countOf(site.name) < site.maxRegistrations &&
-        this.registry.size < this.config.limits.registrations &&
-        (!key || this.keyBindings.bind(site.name, key, site.maxRegistrations) === 'ok');
+      const ok = !this.registry.get(r.prefix) && this.admit(r);
       if (!ok) {
         refused++;
-        this.store.remove(r.prefix);
+        if (!shared) this.store.remove(r.prefix);
         continue;
       }
-      const reg = this.registry.restore(r.prefix, r.siteName, r.reply, r.source, r.registeredAt, r.refreshedAt, r.expiresAt - now);
-      if (key) this.keyBindings.use(key);
-      if (!site.controlAddresses.size && r.source) this.plainAddresses.set(reg.prefix, site.name, [r.source.address, ...rlocAddresses(rec)]);
+      this.putBack(ok, this.registry.restore(r.prefix, r.siteName, r.reply, r.source, r.registeredAt, r.refreshedAt, r.expiresAt - now), 'new');
       loaded++;
     }
+    for (const sub of state.subscriptions ?? []) this.applyRemoteSubscription(sub);
+    this.remote = false;
     this.counters.inc('store-loaded', loaded);
     this.counters.inc('store-expired-at-load', state.expired);
     this.counters.inc('store-refused-at-load', refused);
     if (this.store.kind !== 'memory') {
-      this.log.info('registrations loaded from the store', { loaded, expired: state.expired, refused, bindings: state.bindings.size, ms: Math.round(performance.now() - t0), ...this.store.stats() });
+      this.log.info('registrations loaded from the store', { loaded, expired: state.expired, refused, bindings: state.bindings.size, subscriptions: state.subscriptions?.length ?? 0, ms: Math.round(performance.now() - t0), ...this.store.stats() });
     }
+    this.store.follow?.({
+      registered: (r) => this.asRemote(() => this.applyRemoteRegistration(r)),
+      withdrawn: (prefix) => this.asRemote(() => this.withdraw(prefix, 'withdrawn through another replica')),
+      bound: (key, site) => this.asRemote(() => this.applyRemoteBinding(key, site)),
+      unbound: (key) => this.asRemote(() => this.keyBindings.forget(key)),
+      subscribed: (sub) => this.asRemote(() => this.applyRemoteSubscription(sub)),
+    });
+  }
+
+  /**
+   * Whether a stored registration (a restart's, another replica's) may be held: the same checks
+   * as a Map-Register's, by this replica's configuration. Binds its key. Returns what putBack needs.
+   */
+  private admit(r: StoredRegistration): { site: Site; rec: MappingRecord; key: string | undefined } | undefined {
+    const site = this.sites.byName(r.siteName);
+    const rec = replyRecord(r.reply);
+    const wg = rec && recordKey(rec);
+    const key = wg ? keyToBase64(wg) : undefined;
+    let owner: Site | undefined;
+    try {
+      owner = this.sites.ownerOf(r.prefix)?.site;
+    } catch {
+      return undefined; // a prefix that does not parse
+    }
+    const held = this.registry.get(r.prefix);
+    const ok =
+      site &&
+      rec &&
+      owner === site &&
+      recordPrefix(rec) !== undefined &&
+      formatEidPrefix(recordPrefix(rec)!) === formatEidPrefix(r.prefix) &&
+      (!site.wireguardKeys || (key !== undefined && site.wireguardKeys.has(key))) &&
+      (held?.siteName === site.name || (this.registry.countOf(site.name) < site.maxRegistrations && this.registry.size < this.config.limits.registrations)) &&
+      (!key || this.keyBindings.bind(site.name, key, site.maxRegistrations) === 'ok');
+    return ok ? { site, rec, key } : undefined;
+  }
+
+  /** What a registration put back from a store holds besides the registry: its key's use, a plain site's addresses. */
+  private putBack(a: NonNullable<ReturnType<MapServer['admit']>>, reg: Registration, result: UpsertResult, before?: Buffer): void {
+    if (result === 'refreshed') return;
+    if (a.key) this.keyBindings.use(a.key);
+    const was = before && replyKey(before);
+    if (was) this.keyBindings.release(was);
+    if (!a.site.controlAddresses.size && reg.source) this.plainAddresses.set(reg.prefix, a.site.name, [reg.source.address, ...rlocAddresses(a.rec)]);
+  }
+
+  private asRemote(f: () => unknown): void {
+    this.remote = true;
+    try {
+      f();
+    } catch (e) {
+      this.counters.inc('store-remote-errors');
+      this.log.error('internal error applying another replica\'s change', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+    } finally {
+      this.remote = false;
+    }
+  }
+
+  /**
+   * Another replica's new, changed or refreshed registration. Where this replica heard the site
+   * itself (a source on one of its own sockets), that source stays: its Map-Notifies leave from
+   * here. A change is told to this replica's subscribers of it like a change made here: so a
+   * subscriber hears of a change made through any replica, at most once from each replica
+   * (a refresh, an echo or a second replica's write of the same record tells nobody).
+   */
+  private applyRemoteRegistration(r: StoredRegistration): void {
+    const a = this.admit(r);
+    if (!a) {
+      this.counters.inc('store-remote-refused');
+      return;
+    }
+    const held = this.registry.get(r.prefix);
+    const mine = (e: Endpoint | undefined) => e?.via !== undefined && [...this.localAddress.values()].includes(e.via);
+    const source = held?.siteName === r.siteName && mine(held.source) ? held.source : r.source && !mine(r.source) ? { address: r.source.address, port: r.source.port } : r.source;
+    const { reg, result, before } = this.registry.upsert(r.prefix, r.siteName, r.reply, source, r.expiresAt - Date.now());
+    this.putBack(a, reg, result, before);
+    this.counters.inc(`store-remote-${result}`);
+    if (result !== 'refreshed') {
+      this.log.info(result === 'new' ? 'registered through another replica' : 'registration changed through another replica', { site: r.siteName, prefix: formatEidPrefix(r.prefix) });
+      this.onSiteMappingChanged(reg);
+    }
+  }
+
+  private applyRemoteBinding(key: string, site: string): void {
+    if (!this.sites.byName(site)) return;
+    const owner = this.keyBindings.ownerOf(key);
+    if (owner === undefined || owner === site) this.keyBindings.restore(site, key);
+    else {
+      this.counters.inc('store-binding-conflicts');
+      this.log.warn('another replica bound a WireGuard key this one holds for another site: kept here', { site, owner });
+    }
+  }
+
+  private applyRemoteSubscription(s: StoredSubscription): void {
+    const left = s.expiresAt - Date.now();
+    if (left <= 0 || !this.config.subscriptions.enabled) return;
+    const { result, evicted } = this.subscriptions.add(s.publisher, s.subscriber, left);
+    if (result === 'added') this.counters.inc('subscriptions-added');
+    if (evicted) this.counters.inc('subscriptions-evicted');
   }
 
   /** What a store compaction reads: the live dynamic registrations, the key bindings. */
@@ -589,6 +682,8 @@ export class MapServer {
   private subscribe(publisher: Registration, subscriber: Registration): void {
     const ttlMin = Math.min(this.registry.ttlOf(publisher), this.config.subscriptions.maxTtl);
     const { result, evicted } = this.subscriptions.add(publisher.prefix, subscriber.prefix, ttlMin * 60_000);
+    // shared with the other replicas; one that subscribes in answer to another's change (a push back) leaves the writing to that one
+    if (!this.remote) this.store.subscribe?.({ publisher: publisher.prefix, subscriber: subscriber.prefix, expiresAt: Date.now() + ttlMin * 60_000 });
     if (result === 'added') this.counters.inc('subscriptions-added');
     if (evicted) this.counters.inc('subscriptions-evicted');
   }
@@ -769,7 +864,7 @@ export class MapServer {
         continue;
       }
       const { reg, result, before } = this.registry.upsert(prefix, site.name, encodeReply(rec), source);
-      if (result === 'refreshed') this.store.refresh(prefix, reg.refreshedAt, this.registry.wallExpiry(reg), source);
+      if (result === 'refreshed') this.store.refresh(this.stored(reg));
       else this.store.put(this.stored(reg));
       if (result !== 'refreshed') {
         if (key) this.keyBindings.use(keyToBase64(key));
@@ -903,7 +998,7 @@ export class MapServer {
   private withdraw(prefix: EidPrefix, why: string): Registration | undefined {
     const reg = this.registry.remove(prefix);
     if (!reg) return undefined;
-    if (reg.siteName !== undefined) this.store.remove(prefix);
+    if (reg.siteName !== undefined && !this.remote) this.store.remove(prefix);
     this.forget(reg);
     this.log.info('withdrawn', { prefix: formatEidPrefix(prefix), site: reg.siteName, why });
     this.notifySubscribers(prefix, () => withdrawalRecord(this.registry.recordOf(reg)));

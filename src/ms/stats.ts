@@ -37,6 +37,13 @@ const COUNTER_NAMES = [
   'store-loaded',
   'store-expired-at-load',
   'store-refused-at-load',
+  // another replica's changes (a shared store): applied, refused by this replica's configuration, failed
+  'store-remote-new',
+  'store-remote-changed',
+  'store-remote-refreshed',
+  'store-remote-refused',
+  'store-remote-errors',
+  'store-binding-conflicts',
   // strangers (no site's xTR): answered, never believed
   'rx-map-request-stranger',
   'reply-records-cut-amplification',

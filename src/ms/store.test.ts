@@ -137,7 +137,7 @@ describe('EmbeddedStore journal', () => {
       const r = reg(i);
       live.set(String(i), r);
       s.put(r);
-      s.refresh(r.prefix, 3, r.expiresAt, r.source); // garbage for the compaction to drop
+      s.refresh({ ...r, refreshedAt: 3 }); // garbage for the compaction to drop
     }
     const compaction = s.compact();
     // changes while it runs: a removal, a new one, a change of one it has not reached yet

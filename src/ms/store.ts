@@ -32,7 +32,7 @@ import { LispwgError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { Endpoint } from './registry.js';
 
-export type StoreKind = 'memory' | 'embedded';
+export type StoreKind = 'memory' | 'embedded' | 'etcd';
 
 export interface StoreConfig {
   kind: StoreKind;
@@ -40,6 +40,8 @@ export interface StoreConfig {
   path?: string;
   /** fdatasync interval (ms); 0 syncs after every write. */
   fsyncMs: number;
+  /** etcd: the members' client URLs, the key prefix, the deadline of a call, the write queue's bound. */
+  etcd?: { endpoints: string[]; prefix: string; timeoutMs: number; queue: number };
 }
 
 /** A registration as the store holds it. */
@@ -63,6 +65,24 @@ export interface StoredState {
   expired: number;
   /** Bytes cut off after a torn or corrupt record. */
   corruptBytes: number;
+  /** Subscriptions (a shared store only: etcd). */
+  subscriptions?: StoredSubscription[];
+}
+
+/** A subscription as a shared store holds it: `subscriber` told of `publisher`'s changes until `expiresAt` (wall ms). */
+export interface StoredSubscription {
+  publisher: EidPrefix;
+  subscriber: EidPrefix;
+  expiresAt: number;
+}
+
+/** What another replica changed (a shared store's watch): the Map-Server applies it as its own, without writing it back. */
+export interface ReplicaSink {
+  registered(r: StoredRegistration): void;
+  withdrawn(prefix: EidPrefix): void;
+  bound(key: string, site: string): void;
+  unbound(key: string): void;
+  subscribed(s: StoredSubscription): void;
 }
 
 /** What a compaction reads: the live registrations (a Set-backed iterator, safe across turns). */
@@ -78,10 +98,14 @@ export interface RegistrationStore {
   /** A new or changed registration. */
   put(r: StoredRegistration): void;
   /** A refresh: new expiry and source, same record. */
-  refresh(prefix: EidPrefix, refreshedAt: number, expiresAt: number, source: Endpoint | undefined): void;
+  refresh(r: StoredRegistration): void;
   remove(prefix: EidPrefix): void;
   bind(key: string, site: string): void;
   unbind(key: string): void;
+  /** A subscription added or renewed (a shared store only). */
+  subscribe?(s: StoredSubscription): void;
+  /** Starts applying the other replicas' changes, from where `load` read (a shared store only). */
+  follow?(sink: ReplicaSink): void;
   stats(): Record<string, number | string>;
   close(): Promise<void>;
 }
@@ -115,7 +139,8 @@ const HEADER = 8;
 const COMPACT_MIN_BYTES = 4 << 20;
 const COMPACT_CHUNK = 4096;
 
-class Writer {
+/** Builds one record: length, CRC-32, body (the journal's records, etcd's values). */
+export class Writer {
   private buf = Buffer.allocUnsafe(256);
   private at = HEADER;
 
@@ -180,7 +205,8 @@ class Writer {
   }
 }
 
-class Reader {
+/** Reads a record's body (bounds are the caller's: a short body throws a RangeError). */
+export class Reader {
   at = 0;
   constructor(private readonly b: Buffer) {}
   u8(): number {
@@ -228,7 +254,7 @@ class Reader {
   }
 }
 
-const keyOf = (p: EidPrefix) => `${p.iid}|${p.address}/${p.maskLen}`;
+export const keyOf = (p: EidPrefix) => `${p.iid}|${p.address}/${p.maskLen}`;
 
 function encodePut(r: StoredRegistration): Buffer {
   return new Writer().u8(PUT).prefix(r.prefix).str(r.siteName).f64(r.registeredAt).f64(r.refreshedAt).f64(r.expiresAt).source(r.source).bytes(r.reply).done();
@@ -362,8 +388,8 @@ export class EmbeddedStore implements RegistrationStore {
     this.append(encodePut(r), r.prefix);
   }
 
-  refresh(prefix: EidPrefix, refreshedAt: number, expiresAt: number, source: Endpoint | undefined): void {
-    this.append(new Writer().u8(REFRESH).prefix(prefix).f64(refreshedAt).f64(expiresAt).source(source).done(), prefix);
+  refresh(r: StoredRegistration): void {
+    this.append(new Writer().u8(REFRESH).prefix(r.prefix).f64(r.refreshedAt).f64(r.expiresAt).source(r.source).done(), r.prefix);
   }
 
   remove(prefix: EidPrefix): void {

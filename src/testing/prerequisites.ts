@@ -9,6 +9,7 @@
  * neither ship nor install; the suite then skips naming it.
  *
  *   const skip = await prerequisites('agent integration', { root: true, tools: ['wireguard-go'] });
+ *   const skip = await prerequisites('etcd store', ETCD);   // the replicated Map-Server store
  *   describe.skipIf(skip !== undefined)('...', () => ...);
  *
  * Test support: never part of the build.
@@ -34,6 +35,9 @@ export interface Needs {
   /** The real OOR (the user's build, never shipped): the one tool a suite may skip for in CI. */
   foreign?: readonly FeatureProbe[];
 }
+
+/** The replicated Map-Server store's suites: a real etcd (Debian's etcd-server, from lab/setup.sh): missing in CI fails. */
+export const ETCD: Needs = { tools: ['etcd', 'etcdctl'] };
 
 /** True when running in CI: the environment variable CI is set to anything but "" / "0" / "false". */
 export const inCi = (env: NodeJS.ProcessEnv = process.env): boolean => !!env.CI && env.CI !== '0' && env.CI.toLowerCase() !== 'false';
