@@ -6,7 +6,8 @@
  *   - `lab up` time (namespaces, links, daemons, every site registered);
  *   - memory: the drop of the machine's MemAvailable over `lab up` (everything, the kernel's
  *     namespaces and links included), and per mobile node its agent (`node`) and its two
- *     wireguard-go processes, separately (Pss and anonymous, lab/memory.ts);
+ *     wireguard-go processes, separately (Pss and anonymous, lab/usage.ts), and CPU time: the
+ *     machine's over `lab up`, and what each agent has used (its start-up, mostly);
  *   - `lab check` time, the pairs pinged (a sample past 4 000), those that needed the second try
  *     and those reported unreachable (a lab that works has none: each is a false failure);
  *   - `lab down` time, and what is left: namespaces, processes, interfaces and UAPI sockets named
@@ -23,7 +24,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { Lab } from '../../lab/lab.js';
 import { destroyLab } from '../../lab/down.js';
-import { memAvailableKiB, processMemory, summarizeMemory, type MemorySummary } from '../../lab/memory.js';
+import { memAvailableKiB, processUsage, summarizeUsage, type UsageSummary } from '../../lab/usage.js';
 import { labDir, labPrefix, wgPrefix } from '../../lab/names.js';
 import { listNetns } from '../../lab/net/ip.js';
 import { meshTopology } from '../../lab/topology/mesh.js';
@@ -36,14 +37,19 @@ interface SizeResult {
   /** MemAvailable before `lab up` minus after it (MiB): the whole lab. */
   memoryMiB: number;
   perNodeMiB: number;
-  agent: MemorySummary;
-  wireguardGo: MemorySummary;
-  ms: MemorySummary;
+  /** CPU seconds the whole machine spent over `lab up` (/proc/stat), per mobile node. */
+  upCpuS: number;
+  perNodeCpuS: number;
+  agent: UsageSummary;
+  wireguardGo: UsageSummary;
+  ms: UsageSummary;
   checkS: number;
   pairs: number;
   expectedPairs: number;
   retried: number;
   unreachable: number;
+  /** The kernel's "neighbor table overflow" count over up and check (it made pairs unreachable). */
+  neighbourOverflows: number;
   downS: number;
   left: { namespaces: number; processes: number; interfaces: number; sockets: number; dir: boolean };
 }
@@ -54,6 +60,18 @@ function sizes(): number[] {
   const list = (process.argv[i + 1] ?? '').split(',').map(Number);
   if (!list.length || list.some((n) => !Number.isInteger(n) || n < 2)) throw new Error(`--nodes wants sizes like 50,200,500, not '${process.argv[i + 1] ?? ''}'`);
   return list;
+}
+
+/** CPU seconds the machine has spent busy since boot (/proc/stat: all but idle and iowait). */
+async function busyCpuS(): Promise<number> {
+  const f = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return (f.reduce((a, b) => a + b, 0) - (f[3] ?? 0) - (f[4] ?? 0)) / 100;
+}
+
+/** Times the kernel's ARP table was full (/proc/net/stat/arp_cache, one hex row per CPU). */
+async function arpTableFulls(): Promise<number> {
+  const rows = (await readFile('/proc/net/stat/arp_cache', 'utf8')).trim().split('\n').slice(1);
+  return rows.reduce((n, r) => n + parseInt(r.trim().split(/\s+/).at(-1) ?? '0', 16), 0);
 }
 
 /** Processes, root-namespace interfaces and UAPI sockets that still carry the lab's name. */
@@ -87,6 +105,8 @@ async function measure(n: number): Promise<SizeResult> {
   process.once('SIGINT', onSignal);
   try {
     const before = await memAvailableKiB();
+    const fulls = await arpTableFulls();
+    const cpu0 = await busyCpuS();
     const t0 = performance.now();
     let last = 0;
     lab = await Lab.up(model, {
@@ -95,9 +115,10 @@ async function measure(n: number): Promise<SizeResult> {
       },
     });
     const upS = (performance.now() - t0) / 1000;
+    const upCpuS = (await busyCpuS()) - cpu0;
     const memoryMiB = (before - (await memAvailableKiB())) / 1024;
-    const procs = await processMemory(name, model.nodes.map((x) => x.name));
-    const of = (node: (x: string) => boolean, comm: string) => summarizeMemory(procs.filter((p) => node(p.node) && p.comm === comm));
+    const procs = await processUsage(name, model.nodes.map((x) => x.name));
+    const of = (node: (x: string) => boolean, comm: string) => summarizeUsage(procs.filter((p) => node(p.node) && p.comm === comm));
     const isMn = (x: string) => mns.includes(x);
     const agent = of(isMn, 'node');
     const wireguardGo = of(isMn, 'wireguard-go');
@@ -106,6 +127,7 @@ async function measure(n: number): Promise<SizeResult> {
 
     const check = await lab.check();
     say(check.line);
+    const neighbourOverflows = (await arpTableFulls()) - fulls;
     const t1 = performance.now();
     const down = await lab.down();
     const downS = (performance.now() - t1) / 1000;
@@ -117,6 +139,8 @@ async function measure(n: number): Promise<SizeResult> {
       upS: round1(upS),
       memoryMiB: Math.round(memoryMiB),
       perNodeMiB: round1(memoryMiB / n),
+      upCpuS: Math.round(upCpuS),
+      perNodeCpuS: Math.round((upCpuS / n) * 100) / 100,
       agent,
       wireguardGo,
       ms,
@@ -125,6 +149,7 @@ async function measure(n: number): Promise<SizeResult> {
       expectedPairs: check.expected,
       retried: check.retried,
       unreachable: check.failures.length,
+      neighbourOverflows,
       downS: round1(downS),
       left: await leftovers(name),
     };
@@ -140,19 +165,22 @@ const results: SizeResult[] = [];
 for (const n of sizes()) results.push(await measure(n));
 
 const rows = [
-  ['nodes', 'up s', 'MiB (all)', 'MiB/node', 'agent Pss', 'agent anon', 'wg-go Pss x2', 'check s', 'pairs', 'retried', 'unreachable', 'down s', 'left'],
+  ['nodes', 'up s', 'CPU s/node', 'MiB (all)', 'MiB/node', 'agent Pss', 'agent anon', 'agent CPU s', 'wg-go Pss (each)', 'check s', 'pairs', 'retried', 'unreachable', 'neigh. full', 'down s', 'left'],
   ...results.map((r) => [
     r.nodes,
     r.upS,
+    r.perNodeCpuS,
     r.memoryMiB,
     r.perNodeMiB,
     r.agent.pssMiB.mean,
     r.agent.anonMiB.mean,
+    r.agent.cpuS.mean,
     r.wireguardGo.pssMiB.mean,
     r.checkS,
     `${r.pairs}/${r.expectedPairs}`,
     r.retried,
     r.unreachable,
+    r.neighbourOverflows,
     r.downS,
     Object.values(r.left).filter(Boolean).length ? JSON.stringify(r.left) : 'nothing',
   ].map(String)),
