@@ -100,7 +100,7 @@ export const state: Experiment<StateSample, StateParams> = {
       notes: [
         'keys: distinct WireGuard public keys in the agent\'s map-cache (pulled, or pushed to it by the Map-Server when another node asked for it); peers: `wg show <data interface> peers`.',
         'push: every node is given a peer for each of the others, as a static full mesh (or a control plane pushing every key everywhere) would; its keys are those N - 1.',
-        'memory: Pss from /proc/PID/smaps_rollup. The peers live in the data interface\'s wireguard-go (about 12 KiB each); the agent is not told of pushed peers, so its memory is the same in both rows.',
+        'memory: Pss from /proc/PID/smaps_rollup. The peers live in the data interface\'s wireguard-go (12-26 KiB each); the agent is not told of pushed peers, so its memory is the same in both rows.',
       ],
     };
   },
