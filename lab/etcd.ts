@@ -13,8 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ResultPromise } from 'execa';
-import { spawn } from '../src/util/exec.js';
+import { spawn, type Child } from '../src/util/exec.js';
 
 export interface EtcdMember {
   name: string;
@@ -89,7 +88,7 @@ export async function startEtcd(opts: { members?: number; quotaBytes?: number; t
   for (let i = 0; i < n; i++) {
     members.push({ name: `m${i}`, clientUrl: `http://127.0.0.1:${await freePort()}`, peerUrl: `http://127.0.0.1:${await freePort()}`, dataDir: join(dir, `m${i}`) });
   }
-  const procs: Array<ResultPromise | undefined> = [];
+  const procs: Array<Child | undefined> = [];
   const stderr: string[] = members.map(() => '');
   const token = `lispwg-${process.pid}-${Date.now()}`; // one per cluster: members of another never join it
   const launch = (i: number) => {

@@ -1,9 +1,14 @@
 /**
- * The host limits a lab needs, checked before `lab up` creates anything. Today: inotify instances.
- * wireguard-go's UAPI listener takes one (fs.inotify.max_user_instances, 128 on Debian), and a
- * site runs two wireguard-go (control and data), so past about 60 sites every further one exited
- * with "too many open files". The limit is per user and a test-bed may raise it: `lab up` does,
- * and says what it changed and how to undo it; when it cannot, it stops with the exact command.
+ * The host limits a lab needs, checked before `lab up` creates anything; a test-bed may raise
+ * them, and `lab up` does, saying what it changed and how to undo it; when it cannot, it stops with
+ * the exact command.
+ *
+ * - inotify instances: wireguard-go's UAPI listener takes one (fs.inotify.max_user_instances, 128
+ *   on Debian), and a site runs two wireguard-go (control and data), so past about 60 sites every
+ *   further one exited with "too many open files".
+ * - neighbour (ARP, NDP) entries: the kernel has one table per family for all namespaces, with a
+ *   hard maximum (net.ipv4.neigh.default.gc_thresh3, 1024). A 200-node lab's check filled it
+ *   ("neighbor table overflow"), and pairs on one switch were reported unreachable.
  */
 import { readFile, readdir, readlink, writeFile } from 'node:fs/promises';
 import { LispwgError } from '../src/util/errors.js';
@@ -34,6 +39,57 @@ async function inotifyInUse(): Promise<number> {
 export function inotifyLimitFor(needed: number, used: number, limit: number): number | undefined {
   if (needed === 0 || used + needed + SPARE <= limit) return undefined;
   return used + needed + RAISE_SPARE;
+}
+
+/** Neighbour entries left free for the rest of the machine; the room a raise leaves. */
+const NEIGH_SPARE = 128;
+const NEIGH_RAISE_SPARE = 1024;
+
+/**
+ * gc_thresh3 (the hard maximum) for `needed` more neighbour entries, and gc_thresh2 (above it the
+ * kernel evicts entries older than 5 s) at half of it, as the kernel's defaults; undefined when
+ * there is room.
+ */
+export function neighbourLimitsFor(needed: number, used: number, gcThresh3: number): { gcThresh2: number; gcThresh3: number } | undefined {
+  if (needed === 0 || used + needed + NEIGH_SPARE <= gcThresh3) return undefined;
+  const gc3 = used + needed + NEIGH_RAISE_SPARE;
+  return { gcThresh2: Math.ceil(gc3 / 2), gcThresh3: gc3 };
+}
+
+/** Entries in the kernel's neighbour table of a family now (all namespaces): /proc/net/stat/<table>, hex. */
+async function neighbourEntries(table: 'arp_cache' | 'ndisc_cache'): Promise<number> {
+  const line = (await readFile(`/proc/net/stat/${table}`, 'utf8')).split('\n')[1] ?? '';
+  return parseInt(line.split(/\s+/)[0] ?? '0', 16) || 0;
+}
+
+/**
+ * Makes room in the neighbour tables for `needed` more IPv4 and IPv6 entries (the lab's bound:
+ * reach.ts neighbourBound), raising gc_thresh2 and gc_thresh3 where they must; returns what it
+ * changed (one line each), or nothing.
+ */
+export async function ensureNeighbourEntries(needed: { ipv4: number; ipv6: number }, what: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const [family, table, n] of [['ipv4', 'arp_cache', needed.ipv4], ['ipv6', 'ndisc_cache', needed.ipv6]] as const) {
+    const dir = `/proc/sys/net/${family}/neigh/default`;
+    const gc2 = Number((await readFile(`${dir}/gc_thresh2`, 'utf8')).trim());
+    const gc3 = Number((await readFile(`${dir}/gc_thresh3`, 'utf8')).trim());
+    const used = await neighbourEntries(table);
+    const want = neighbourLimitsFor(n, used, gc3);
+    if (!want) continue;
+    const key = `net.${family}.neigh.default.gc_thresh`;
+    try {
+      // the hard maximum first: gc_thresh2 may not exceed it
+      await writeFile(`${dir}/gc_thresh3`, `${want.gcThresh3}\n`);
+      if (want.gcThresh2 > gc2) await writeFile(`${dir}/gc_thresh2`, `${want.gcThresh2}\n`);
+    } catch (e) {
+      throw new LispwgError(
+        'LAB_HOST_LIMIT',
+        `${what} may need ${n} ${family} neighbour entries and ${used} of the ${gc3} allowed (${key}3) are in use; raising it failed (${(e as Error).message}): run 'sysctl -w ${key}3=${want.gcThresh3} ${key}2=${Math.max(gc2, want.gcThresh2)}' as root, or bring up fewer nodes`,
+      );
+    }
+    out.push(`raised ${key}3 from ${gc3} to ${want.gcThresh3}${want.gcThresh2 > gc2 ? ` and ${key}2 from ${gc2} to ${want.gcThresh2}` : ''} for ${what} (undo: sysctl -w ${key}2=${gc2} ${key}3=${gc3})`);
+  }
+  return out;
 }
 
 /**

@@ -26,9 +26,9 @@ import { requireNetem } from './net/features.js';
 import { associateLines, disassociateLines, needsNetem, nodeLines, shapedDevices, shapeLines, sysctls, vethLines } from './net/plumb.js';
 import { LabProcess } from './process.js';
 import { cmdline, startTime } from './procs.js';
-import { expectedPairs, samplePairs, type ReachPair, type Stations } from './reach.js';
+import { expectedPairs, neighbourBound, samplePairs, type ReachPair, type Stations } from './reach.js';
 import { checkRequirements, daemonOf, writeRoleConfigs } from './kinds/index.js';
-import { ensureInotifyInstances, wireguardGoCount } from './host-limits.js';
+import { ensureInotifyInstances, ensureNeighbourEntries, wireguardGoCount } from './host-limits.js';
 import { adminSocket, type RolePlan } from './roles.js';
 import { type LabState, readState, StateWriter } from './state.js';
 import { type Cidr, cidrText, contains, hostAt, hostNumber, ipText, parseCidr } from './topology/addr.js';
@@ -236,6 +236,7 @@ export class Lab {
     const wgGo = wireguardGoCount(model, opts.daemons !== false, await userspaceWireGuard(model, opts.daemons !== false));
     const raised = await ensureInotifyInstances(wgGo, `the ${wgGo} wireguard-go processes of lab ${name}`);
     if (raised) progress(0, raised);
+    for (const line of await ensureNeighbourEntries(neighbourBound(model), `the links of lab ${name}`)) progress(0, line);
     await backend.prepare();
 
     const dir = labDir(name);
@@ -288,18 +289,19 @@ export class Lab {
   }
 
   private async startNodeProcesses(roles: RolePlan[], daemons: boolean, say: (m: string) => void): Promise<void> {
-    // stage by stage (etcd, then the Map-Servers, then the sites), each up before the next starts
+    // stage by stage (etcd, then the Map-Servers, then the sites), each up before the next starts;
+    // within a stage a few at a time (each spawn is a few processes: one after the other, 500 sites took minutes)
     const stage = (r: RolePlan) => this.daemon(r.node).stage ?? 0;
     if (daemons) {
       const stages = [...new Set(roles.map(stage))].sort((a, b) => b - a);
       for (const s of stages) {
         const group = roles.filter((r) => stage(r) === s);
         const procs = new Map<string, LabProcess>();
-        for (const r of group) {
+        await mapLimit(group, PARALLEL, async (r) => {
           const d = this.daemon(r.node);
           procs.set(r.node, await this.spawn(r.node, d.process, r.cmd));
           say(`started ${d.label} on ${r.node}`);
-        }
+        });
         await this.daemonsUp(group, procs, say);
       }
       // then every daemon in service (every site registered with its Map-Server), so the overlay works
@@ -321,12 +323,13 @@ export class Lab {
     const deadline = Date.now() + DAEMON_READY_MS;
     let pending = roles.filter((r) => r.ready || r.readyLog);
     const up = (r: RolePlan) => (r.ready ? existsSync(r.ready) : existsSync(r.readyLog!.file) && readFileSync(r.readyLog!.file, 'utf8').includes(r.readyLog!.text));
-    while (pending.length) {
+    // whether a daemon still runs is asked once a second: hundreds of them are starting on two cores
+    for (let round = 0; pending.length; round++) {
       const left: RolePlan[] = [];
       for (const r of pending) {
         if (up(r)) continue;
         const p = procs.get(r.node)!;
-        if (!(await p.running())) throw new LispwgError('LAB_DAEMON_EXITED', `${this.daemon(r.node).process} on ${r.node} exited while starting (log ${p.log}): ${(await p.output()).trim().split('\n').filter((l) => !/^\s+at /.test(l)).slice(-5).join('\n')}`);
+        if (round % 20 === 0 && !(await p.running())) throw new LispwgError('LAB_DAEMON_EXITED', `${this.daemon(r.node).process} on ${r.node} exited while starting (log ${p.log}): ${(await p.output()).trim().split('\n').filter((l) => !/^\s+at /.test(l)).slice(-5).join('\n')}`);
         left.push(r);
       }
       pending = left;

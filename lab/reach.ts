@@ -62,6 +62,11 @@ class Net {
     }
   }
 
+  /** The L2 segment an interface is on (links joined by switches and APs). */
+  segment(node: string, iface: string): string {
+    return this.find(`${node}:${iface}`);
+  }
+
   private find(k: string): string {
     let p = this.parent.get(k) ?? k;
     while (p !== (this.parent.get(p) ?? p)) p = this.parent.get(p) ?? p;
@@ -136,6 +141,22 @@ export function expectedPairs(model: LabModel, stations: Stations = initialStati
       out.push({ from: s.name, to: a.node, address: ipText(a.cidr), iface: a.iface });
     }
   }
+  return out;
+}
+
+/**
+ * The most neighbour (ARP, NDP) entries the lab can make the kernel hold: on each L2 segment every
+ * address may learn every other address of its family there (the stations where they are now).
+ */
+export function neighbourBound(model: LabModel, stations: Stations = initialStations(model)): { ipv4: number; ipv6: number } {
+  const net = new Net(model, stations);
+  const count = new Map<string, number>();
+  for (const a of net.addrs) {
+    const k = `${a.cidr.family}|${net.segment(a.node, a.iface)}`;
+    count.set(k, (count.get(k) ?? 0) + 1);
+  }
+  const out = { ipv4: 0, ipv6: 0 };
+  for (const [k, n] of count) out[k.startsWith('ipv4') ? 'ipv4' : 'ipv6'] += n * (n - 1);
   return out;
 }
 

@@ -157,18 +157,18 @@ export async function saveKey(ctx: DaemonContext, which: 'control' | 'data'): Pr
 
 /**
  * Writes a lispwg daemon's config (the node's `config` merged over `config`) and returns the plan
- * that runs `lispwg <command> --config FILE <args>`, or the node's `cmd`. Its `ready` is the admin
+ * that runs `node <nodeFlags> lispwg <command> --config FILE <args>`, or the node's `cmd`. Its `ready` is the admin
  * socket the config names.
  */
 export async function lispwgPlan(
   ctx: DaemonContext,
-  d: { command: string; config: Json; args?: string[]; interfaces: string[]; publicKeys: RolePlan['publicKeys'] },
+  d: { command: string; config: Json; args?: string[]; interfaces: string[]; publicKeys: RolePlan['publicKeys']; nodeFlags?: string[] },
 ): Promise<RolePlan> {
   const role = ctx.node.role!;
   const configFile = join(ctx.dir, 'lispwg.yaml');
   const merged = merge(d.config, role.config);
   await writeFile(configFile, stringify(merged, { lineWidth: 0 }), { mode: 0o600 });
-  const cmd = role.cmd ?? [process.execPath, lispwgBin(), d.command, '--config', configFile, ...(d.args ?? [])];
+  const cmd = role.cmd ?? [process.execPath, ...(d.nodeFlags ?? []), lispwgBin(), d.command, '--config', configFile, ...(d.args ?? [])];
   const admin = typeof merged['admin-socket'] === 'string' ? merged['admin-socket'] : undefined;
   return {
     node: ctx.node.name,

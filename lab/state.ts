@@ -80,16 +80,27 @@ export async function listLabs(): Promise<string[]> {
   }
 }
 
-/** Serializes updates of one state object, so concurrent steps never lose each other's writes. */
+/**
+ * Serializes updates of one state object, so concurrent steps never lose each other's writes.
+ * Updates made while a write is under way are written together by the next one (a lab of 500
+ * nodes records a process per daemon, and its state file is large).
+ */
 export class StateWriter {
-  private chain: Promise<void> = Promise.resolve();
+  private writing: Promise<void> = Promise.resolve();
+  private next: Promise<void> | undefined;
 
   constructor(readonly state: LabState) {}
 
+  /** Resolves once a write holding this change is on disk. */
   update(change: (s: LabState) => void): Promise<void> {
     change(this.state);
-    const next = this.chain.then(() => writeState(this.state));
-    this.chain = next.catch(() => undefined);
-    return next;
+    this.next ??= this.writing
+      .catch(() => undefined)
+      .then(() => {
+        this.next = undefined;
+        return writeState(this.state);
+      });
+    this.writing = this.next;
+    return this.next;
   }
 }

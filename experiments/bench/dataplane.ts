@@ -120,7 +120,7 @@ async function main(): Promise<number> {
     }
     await Promise.all(lispNodes.map((p) => new Promise<void>((resolve, reject) => {
       p.stdout?.on('data', (d: Buffer) => d.toString().includes('"ready":true') && resolve());
-      void p.then((r) => reject(new Error(`lisp-dp exited before it was ready: ${String(r.stderr)}`)));
+      void p.then((r) => reject(new Error(`lisp-dp exited before it was ready (exit ${r.exitCode ?? r.signal ?? r.error?.message})`)));
     })));
 
     // --- LISP+WireGuard: the peers an agent installs, on wireguard-go ------------------------------

@@ -234,3 +234,12 @@ export function barsSpec(o: { title: string; yTitle: string; points: ReadonlyArr
     },
   } as Spec;
 }
+
+/** Two figures side by side under one title (each keeps its own axes: two units, one figure). */
+export function sideBySide(title: string, left: Spec, right: Spec): Spec {
+  const inner = (sp: Spec) => {
+    const { $schema: _s, background: _b, config: _c, ...rest } = sp as unknown as Record<string, unknown>;
+    return { ...rest, width: 340 };
+  };
+  return { $schema: base.$schema, background: base.background, config: base.config, title, hconcat: [inner(left), inner(right)] } as Spec;
+}

@@ -16,8 +16,8 @@ import { etcdCommand, type EtcdMember } from '../etcd.js';
 
 export const ETCD_CLIENT_PORT = 2379;
 export const ETCD_PEER_PORT = 2380;
-/** What a member logs (zap, info) once it serves clients. */
-const SERVING = 'ready to serve client requests';
+/** What a member logs (zap, info) once it joined the cluster (a quorum agreed) and serves clients. */
+const SERVING = 'published local member to cluster through raft';
 
 /** The lab's etcd members, in topology order. */
 export function etcdMembers(model: LabModel, dirOf: (node: string) => string): EtcdMember[] {

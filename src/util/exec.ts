@@ -2,8 +2,16 @@
  * The one helper through which lispwg runs external commands (ip, tc, wireguard-go, tshark...).
  * It logs what ran (LISPWG_DEBUG=exec) and fails with a CommandError that carries the command,
  * its exit code and its stderr, so a failure says what went wrong without re-running anything.
+ *
+ * `run` uses execa, loaded on its first call; `spawn` and `hasCommand` need only node:child_process
+ * and the file system. An agent runs no command to completion (it spawns wireguard-go), so it
+ * never loads execa: about 6 MB per agent process, which counts in a lab of hundreds of nodes.
  */
-import { execa, type Options, type ResultPromise } from 'execa';
+import { spawn as spawnChild, type ChildProcess, type IOType } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { access, constants, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Options } from 'execa';
 import { LispwgError } from './errors.js';
 
 class CommandError extends LispwgError {
@@ -57,6 +65,7 @@ export async function run(cmd: readonly string[], opts: RunOptions = {}): Promis
     ...(opts.env ? { env: opts.env } : {}),
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
   };
+  const { execa } = await import('execa');
   const r = await execa(file, args, options);
   const stdout = String(r.stdout ?? '');
   const stderr = String(r.stderr ?? '');
@@ -76,29 +85,65 @@ export async function run(cmd: readonly string[], opts: RunOptions = {}): Promis
 /** Where a spawned process's output goes: nowhere, to us, or appended to a log file. */
 export type Sink = 'ignore' | 'pipe' | 'inherit' | { file: string; append?: boolean };
 
+/** How a spawned process ended: its exit code, or the signal that ended it, or why it never ran. */
+export interface SpawnResult {
+  exitCode?: number;
+  signal?: NodeJS.Signals;
+  /** Set when it could not be started (ENOENT...). */
+  error?: Error;
+}
+
+/** A spawned process, also a promise of how it ended (it never rejects). */
+export type Child = ChildProcess & Promise<SpawnResult>;
+
 /** Starts a long-running command; the caller owns the returned child (kill it, await it). */
 export function spawn(
   cmd: readonly string[],
   opts: Omit<RunOptions, 'allowFail' | 'input'> & { stdout?: Sink; stderr?: Sink } = {},
-): ResultPromise {
+): Child {
   const [file, ...args] = argv(cmd, opts.netns);
   if (!file) throw new LispwgError('COMMAND_EMPTY', 'spawn() was given an empty command');
   if (debug) process.stderr.write(`spawn: ${[file, ...args].join(' ')}\n`);
-  const options: Options = {
-    reject: false,
-    stdin: 'ignore',
-    stdout: opts.stdout ?? 'ignore',
-    stderr: opts.stderr ?? 'pipe',
-    buffer: false,
-    ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
-    ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
-    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+  // a log file is opened here and handed to the child; stdout and stderr to one file share the fd
+  const opened = new Map<string, number>();
+  const sink = (s: Sink): IOType | number => {
+    if (typeof s === 'string') return s;
+    let fd = opened.get(s.file);
+    if (fd === undefined) opened.set(s.file, (fd = openSync(s.file, s.append ? 'a' : 'w')));
+    return fd;
   };
-  return execa(file, args, options);
+  let child: ChildProcess;
+  try {
+    child = spawnChild(file, args, {
+      stdio: ['ignore', sink(opts.stdout ?? 'ignore'), sink(opts.stderr ?? 'ignore')],
+      ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    });
+  } finally {
+    for (const fd of opened.values()) closeSync(fd);
+  }
+  const ended = new Promise<SpawnResult>((resolve) => {
+    child.once('error', (error) => resolve({ error }));
+    child.once('close', (code, signal) => resolve({ ...(code !== null ? { exitCode: code } : {}), ...(signal ? { signal } : {}) }));
+  });
+  if (opts.timeoutMs) {
+    const t = setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs);
+    void ended.then(() => clearTimeout(t));
+  }
+  return Object.assign(child, { then: ended.then.bind(ended), catch: ended.catch.bind(ended), finally: ended.finally.bind(ended) }) as unknown as Child;
 }
 
 /** True when an executable is on PATH (or in /usr/sbin, /sbin). */
 export async function hasCommand(name: string): Promise<boolean> {
-  const r = await run(['sh', '-c', `command -v ${name} || test -x /usr/sbin/${name} || test -x /sbin/${name}`], { allowFail: true });
-  return r.exitCode === 0;
+  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/sbin', '/sbin'];
+  for (const dir of dirs) {
+    const path = join(dir, name);
+    try {
+      await access(path, constants.X_OK);
+      if ((await stat(path)).isFile()) return true;
+    } catch {
+      /* not here */
+    }
+  }
+  return false;
 }

@@ -10,9 +10,8 @@
 import { createInterface } from 'node:readline';
 import { existsSync, unlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ResultPromise } from 'execa';
 import { LispwgError } from '../util/errors.js';
-import { hasCommand, spawn } from '../util/exec.js';
+import { type Child, hasCommand, spawn } from '../util/exec.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { Rtnetlink } from '../net/rtnetlink.js';
 import { keyToHex, publicKey as derivePublicKey } from './keys.js';
@@ -27,8 +26,6 @@ const STOP_TIMEOUT_MS = 3000;
 /** A death restarts at once; repeated deaths within STABLE_MS of starting back off 100 ms, 200 ms... up to MAX_BACKOFF_MS. */
 const STABLE_MS = 10_000;
 const MAX_BACKOFF_MS = 5000;
-
-type Child = ResultPromise<{ stdout: 'pipe'; stderr: 'pipe' }>;
 
 let setprivChecked: Promise<boolean> | undefined;
 
@@ -97,10 +94,10 @@ export class UserspaceWgDevice implements WgDevice {
       env: { WG_PROCESS_FOREGROUND: '1', LOG_LEVEL: process.env.LISPWG_LOG === 'debug' ? 'verbose' : 'error' },
       stdout: 'pipe',
       stderr: 'pipe',
-    }) as Child;
+    });
     this.child = child;
     const output: string[] = [];
-    for (const stream of [child.stdout, child.stderr]) {
+    for (const stream of [child.stdout!, child.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => {
         if (/^[\s│┌└─┐┘]*$/.test(line) || line.startsWith('│')) return; // the "kernel has WireGuard" banner
         output.push(line);

@@ -22,13 +22,11 @@ import { AgentCore } from './core.js';
 import type { DataPlane } from './dataplane.js';
 import { EventLog } from './events.js';
 import { loadOrCreateKey } from './key-source.js';
-import { PlainLispDataPlane } from './lisp-dataplane.js';
 import { openMappingSource } from './mapping-source.js';
 import { makePlan } from './plan.js';
 import type { AgentStatus } from './show.js';
 import { openControlTunnel, readRlocs, repointMapServer } from './site.js';
 import { StateFile, currentNetns, processMatches } from './state.js';
-import { WireGuardDataPlane } from './wg-dataplane.js';
 
 class Agent {
   private core: AgentCore | undefined;
@@ -77,7 +75,8 @@ class Agent {
     const control = this.control;
 
     const env = { config: c, plan, state: this.state, rt: this.rt, log: this.log };
-    const dataPlane: DataPlane = c.dataPlane === 'lisp' ? new PlainLispDataPlane(env) : new WireGuardDataPlane(env);
+    // only the data plane in use is loaded (the gRPC client likewise, in mapping-source.ts)
+    const dataPlane: DataPlane = c.dataPlane === 'lisp' ? new (await import('./lisp-dataplane.js')).PlainLispDataPlane(env) : new (await import('./wg-dataplane.js')).WireGuardDataPlane(env);
     const core = new AgentCore({
       config: c,
       log: this.log,
