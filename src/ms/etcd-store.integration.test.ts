@@ -149,6 +149,7 @@ describe.skipIf(skip !== undefined)('Map-Server replicas on etcd', { timeout: 30
     await etcd.kill(0);
     await etcd.restart(0, { wipe: true });
     await waitFor(() => Number(r1.store.stats()['ranges-again']) === 1 && Number(r1.store.stats().queued) === 0 && Number(r1.store.stats().resyncs) === 1, 15_000, () => `no re-read and re-write after the loss: ${JSON.stringify(r1.store.stats())}`);
+    await r1.store.drained(); // the rewrite's transactions committed, not only taken off the queue
     const late = await replica(etcd, prefix);
     expect(late.ms.counters.get('store-loaded')).toBe(1);
     expect(await answers(await client(late.port), '198.18.1.1', '198.19.0.1')).toBe(true);

@@ -222,13 +222,7 @@ export class EtcdStore implements RegistrationStore {
       const kind = r.u8();
       let out;
       if (kind === REGISTRATION) {
-        const prefix = r.prefix();
-        const siteName = r.str();
-        const registeredAt = r.f64();
-        const refreshedAt = r.f64();
-        const expiresAt = r.f64();
-        const source = r.source();
-        out = { replica, kind, reg: { prefix, siteName, registeredAt, refreshedAt, expiresAt, source, reply: r.bytes() } } as const; // a view: the registry copies it into its slabs
+        out = { replica, kind, reg: r.registration() } as const; // reply is a view: the registry copies it into its slabs
       } else if (kind === WITHDRAWN) out = { replica, kind, prefix: r.prefix() } as const;
       else if (kind === BINDING) out = { replica, kind, key: r.str(), site: r.str() } as const;
       else if (kind === SUBSCRIPTION) out = { replica, kind, sub: { publisher: r.prefix(), subscriber: r.prefix(), expiresAt: r.f64() } } as const;

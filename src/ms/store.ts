@@ -252,6 +252,16 @@ export class Reader {
     const via = this.str();
     return via ? { address, port, via } : { address, port };
   }
+  /** A registration as encodePut writes it after its type (the journal's and etcd's records). */
+  registration(): StoredRegistration {
+    const prefix = this.prefix();
+    const siteName = this.str();
+    const registeredAt = this.f64();
+    const refreshedAt = this.f64();
+    const expiresAt = this.f64();
+    const source = this.source();
+    return { prefix, siteName, registeredAt, refreshedAt, expiresAt, source, reply: this.bytes() };
+  }
 }
 
 export const keyOf = (p: EidPrefix) => `${p.iid}|${p.address}/${p.maskLen}`;
@@ -328,13 +338,8 @@ export class EmbeddedStore implements RegistrationStore {
         const r = new Reader(body);
         const type = r.u8();
         if (type === PUT) {
-          const prefix = r.prefix();
-          const siteName = r.str();
-          const registeredAt = r.f64();
-          const refreshedAt = r.f64();
-          const expiresAt = r.f64();
-          const source = r.source();
-          regs.set(keyOf(prefix), { prefix, siteName, registeredAt, refreshedAt, expiresAt, source, reply: r.bytes() });
+          const reg = r.registration();
+          regs.set(keyOf(reg.prefix), reg);
         } else if (type === REFRESH) {
           const prefix = r.prefix();
           const reg = regs.get(keyOf(prefix));
