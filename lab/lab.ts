@@ -23,7 +23,7 @@ import { destroyLab, type DownReport } from './down.js';
 import { labDir, labPrefix, netnsName, nodeDir, stationPort, containerName } from './names.js';
 import { ipBatch, listNetns, mapLimit, netnsPids, tcBatch } from './net/ip.js';
 import { requireNetem } from './net/features.js';
-import { associateLines, disassociateLines, needsNetem, nodeLines, shapedDevices, shapeLines, sysctls, vethLines } from './net/plumb.js';
+import { associateLines, carrierExpected, disassociateLines, needsNetem, nodeLines, shapedDevices, shapeLines, sysctls, vethLines } from './net/plumb.js';
 import { LabProcess } from './process.js';
 import { cmdline, startTime } from './procs.js';
 import { expectedPairs, neighbourBound, samplePairs, type ReachPair, type Stations } from './reach.js';
@@ -159,6 +159,34 @@ const nowUs = (): number => Math.round((performance.timeOrigin + performance.now
 const PARALLEL = Math.max(2, availableParallelism() * 2);
 /** How long the daemons of a lab may take to come up (51 of them share 2 cores in mesh-50). */
 const DAEMON_READY_MS = 120_000;
+/** How long the links of a new lab may take to carry traffic (the kernel passes carrier changes on about once a second). */
+const CARRIER_MS = 5000;
+
+/**
+ * Waits until every link end and associated station of the lab has carrier (operstate UP).
+ * Why: a veth's carrier reaches its peer through the kernel's linkwatch, which runs at most once a
+ * second; until then a bridge port is disabled and drops what arrives (the first ARP request, so the
+ * first packet across the LAN took a 1-s ARP retransmission, and a daemon's first handshake with it).
+ */
+async function waitForCarrier(lab: string, model: LabModel): Promise<void> {
+  const deadline = Date.now() + CARRIER_MS;
+  let pending = [...carrierExpected(model)];
+  while (pending.length) {
+    const left: typeof pending = [];
+    await mapLimit(pending, PARALLEL, async ([node, ifaces]) => {
+      const r = await run(['ip', '-j', '-n', netnsName(lab, node), 'link', 'show'], { allowFail: true });
+      const up = new Set(r.exitCode === 0 ? (JSON.parse(r.stdout) as { ifname: string; operstate: string }[]).filter((l) => l.operstate === 'UP').map((l) => l.ifname) : []);
+      const down = ifaces.filter((i) => !up.has(i));
+      if (down.length) left.push([node, down]);
+    });
+    pending = left;
+    if (!pending.length) return;
+    if (Date.now() > deadline) {
+      throw new LispwgError('LAB_NET_FAILED', `no carrier after ${CARRIER_MS / 1000} s on ${pending.map(([n, i]) => `${n}:${i.join(',')}`).slice(0, 10).join(' ')}`);
+    }
+    await sleep(50);
+  }
+}
 
 function backendFor(kind: BackendKind): NodeBackend {
   return kind === 'docker' ? new DockerBackend() : new NetnsBackend();
@@ -277,6 +305,8 @@ export class Lab {
         await tcBatch(shapedDevices(model, n).flatMap((d) => shapeLines(d.dev, d.shaping, d.mtu)), ns);
         progress(++done, `node ${n.name} up`);
       });
+      progress(done, 'waiting for carrier on every link');
+      await waitForCarrier(name, model);
       const roles = await writeRoleConfigs(name, model);
       await writer.update((s) => (s.wgInterfaces = roles.flatMap((r) => r.interfaces)));
       await lab.startNodeProcesses(roles, opts.daemons !== false, (m) => progress(done, m));

@@ -66,6 +66,25 @@ export function nodeLines(model: LabModel, node: NodeModel): string[] {
   return lines;
 }
 
+/**
+ * The interfaces of each namespace that carry traffic once the lab is up: both ends of every link,
+ * and both sides of every associated station (a station off its AP is down by design). Keyed by
+ * node name.
+ */
+export function carrierExpected(model: LabModel): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const add = (node: string, iface: string) => out.set(node, [...(out.get(node) ?? []), iface]);
+  for (const l of model.links) for (const e of [l.a, l.b]) add(e.node, e.iface);
+  for (const n of model.nodes) {
+    for (const s of n.wifi) {
+      if (!s.associated) continue;
+      add(n.name, s.iface);
+      add(s.ap, stationPort(n.name, s.iface));
+    }
+  }
+  return out;
+}
+
 /** Stations plugged into an AP when the lab comes up. */
 function stationsOn(model: LabModel, ap: string): (StationModel & { node: string })[] {
   return model.nodes.flatMap((n) => n.wifi.filter((s) => s.ap === ap).map((s) => ({ ...s, node: n.name })));

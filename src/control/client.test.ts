@@ -160,6 +160,26 @@ describe('control client: pushes are applied once', () => {
     for (let i = 1; i < nonces.length; i++) expect(nonces[i]!).toBeGreaterThan(nonces[i - 1]!);
     expect(Math.abs(Number(nonces[0]! >> 20n) - Date.now())).toBeLessThan(2000);
   });
+
+  it('calls the Map-Server silent from the third unanswered Map-Register, with when the last one went; resendTo sends one more at once', async () => {
+    const { client, ms } = await setUp();
+    const silent: Array<{ at: number; sentAt: number }> = [];
+    const sent: number[] = [];
+    ms.socket.on('message', () => sent.push(Date.now()));
+    client.on('silent', (e) => silent.push({ at: e.at, sentAt: e.sentAt }));
+    void client.register([record('198.18.100.1', '198.18.1.2')]).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 250)); // sent at 0, 100 (retry 100 ms) and 300 ms
+    expect(silent).toEqual([]); // two unanswered are not yet a sign (a move's first finds no route)
+    await new Promise((r) => setTimeout(r, 100));
+    expect(silent).toHaveLength(1);
+    // the Map-Register it reports unanswered is the one of 100 ms, not the one sent right after
+    expect(Math.abs(silent[0]!.sentAt - sent[1]!)).toBeLessThan(15);
+    const before = ms.received.length;
+    client.resendTo('127.0.0.1');
+    client.resendTo('127.0.0.2'); // not a Map-Server of ours: nothing
+    await settle();
+    expect(ms.received.length).toBe(before + 1);
+  });
 });
 
 describe('control client: several Map-Servers (replicas)', () => {

@@ -175,8 +175,8 @@ export interface ResolveOptions {
 export interface ControlClientEvents {
   registered: [RegisteredEvent];
   'register-timeout': [Timestamped & { attempts: number }];
-  /** A Map-Server left a Map-Request or a Map-Register unanswered within its timeout. */
-  silent: [Timestamped & { server: Endpoint }];
+  /** A Map-Server left a Map-Request or a Map-Register unanswered within its timeout; `sentAt` (epoch ms) is when that message went. */
+  silent: [Timestamped & { server: Endpoint; sentAt: number }];
   mapping: [MappingEvent];
   withdrawn: [WithdrawnEvent];
   'map-notify': [Timestamped & { notify: MapNotify; from: Endpoint }];
@@ -192,11 +192,15 @@ interface PendingRequest {
   retries: number;
   timeoutMs: number;
   timer: NodeJS.Timeout | undefined;
+  /** Where the last attempt went. */
+  server?: Endpoint;
   resolve: (r: Resolution) => void;
   reject: (e: Error) => void;
 }
 
 const stamp = (): Timestamped => ({ t: performance.now(), at: Date.now() });
+/** The epoch time (ms) of a performance.now() instant. */
+const epochOf = (t: number): number => Date.now() - (performance.now() - t);
 const text = (m: Endpoint): string => `${m.address}:${m.port}`;
 /** Set in our Map-Register nonces, never in the Map-Server's (it would need 2^19 Map-Notifies in one millisecond). */
 const REGISTER_NONCE_MARK = 1n << 19n;
@@ -227,6 +231,8 @@ const HURRY_MS = 3;
 /** One registration round: Map-Registers with backoff until a Map-Notify answers one of them. */
 interface RegisterRound {
   start: number;
+  /** When the last Map-Register of the round went (performance.now()). */
+  lastSent: number;
   attempts: number;
   timer: NodeJS.Timeout | undefined;
   done: boolean;
@@ -248,6 +254,8 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
   private preferred = 0;
   /** When each Map-Server last acknowledged a Map-Register of ours (performance.now()). */
   private readonly lastNotify = new Map<string, number>();
+  /** When we last sent each Map-Server (by address) a Map-Register or a Map-Request (performance.now()). */
+  private readonly lastSentTo = new Map<string, number>();
   private readonly opts: Required<Pick<ControlClientOptions, 'registerIntervalMs' | 'registerRetryMs' | 'registerAttempts' | 'requestTimeoutMs' | 'requestRetries'>>;
   private readonly log: Logger;
   private readonly site: { key: string; keyId: 1 | 2 } | undefined;
@@ -373,7 +381,7 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
   private startRound(refresh = true): void {
     if (this.closed) return;
     this.stopRegistering();
-    const round: RegisterRound = { start: performance.now(), attempts: 0, timer: undefined, done: false, nonces: new Set<bigint>(), unanswered: new Set(this.servers.map((m) => m.address)), resend: () => undefined };
+    const round: RegisterRound = { start: performance.now(), lastSent: performance.now(), attempts: 0, timer: undefined, done: false, nonces: new Set<bigint>(), unanswered: new Set(this.servers.map((m) => m.address)), resend: () => undefined };
     this.regRound = round;
     const send = () => {
       // bit 19 set: the Map-Server's own monotonic nonces (pushes) come from the same clock, and a
@@ -387,12 +395,17 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
         this.site!.keyId,
         this.site!.key,
       );
-      for (const m of this.servers) if (round.unanswered.has(m.address)) this.socket.send(bytes, m.port, m.address);
+      round.lastSent = performance.now();
+      for (const m of this.servers) {
+        if (!round.unanswered.has(m.address)) continue;
+        this.lastSentTo.set(m.address, round.lastSent);
+        this.socket.send(bytes, m.port, m.address);
+      }
     };
     const attempt = () => {
       if (!round.unanswered.size || this.regRound !== round) return;
       // two Map-Registers unanswered (not one: right after a move the first finds no route yet)
-      if (round.attempts >= 2) for (const m of this.servers) if (round.unanswered.has(m.address)) this.emit('silent', { ...stamp(), server: { ...m } });
+      if (round.attempts >= 2) for (const m of this.servers) if (round.unanswered.has(m.address)) this.emit('silent', { ...stamp(), server: { ...m }, sentAt: epochOf(round.lastSent) });
       round.attempts++;
       send();
       if (round.attempts === this.opts.registerAttempts && !round.done) {
@@ -426,6 +439,18 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
       if (round.unanswered.size && this.regRound === round && !this.closed) round.resend();
     }, HURRY_MS);
     round.hurry.unref();
+  }
+
+  /**
+   * Sends again, now, what the Map-Server at `address` has not answered: the Map-Register of the
+   * current round and the Map-Requests last sent to it. For when its WireGuard session was just
+   * renewed, which drops what wireguard-go had queued for it.
+   */
+  resendTo(address: string): void {
+    if (this.closed) return;
+    const round = this.regRound;
+    if (round?.unanswered.has(address)) round.resend();
+    for (const p of this.requests.values()) if (p.server?.address === address) this.socket.send(p.bytes, p.server.port, p.server.address);
   }
 
   private onRegisterNotify(n: MapNotify, from: Endpoint): void {
@@ -463,7 +488,10 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
       };
       this.requests.set(nonce, p);
       const k = o.attempt ?? 1;
-      if (k > 1) this.emit('silent', { ...stamp(), server: { ...this.serverFor(k - 1) } });
+      if (k > 1) {
+        const m = this.serverFor(k - 1);
+        this.emit('silent', { ...stamp(), server: { ...m }, sentAt: epochOf(this.lastSentTo.get(m.address) ?? now) });
+      }
       this.sendRequest(p, k - 1);
     });
   }
@@ -479,9 +507,11 @@ export class ControlClient extends EventEmitter<ControlClientEvents> {
     p.attempts++;
     p.lastSent = performance.now();
     const m = this.serverFor(earlier + p.attempts);
+    p.server = m;
+    this.lastSentTo.set(m.address, p.lastSent);
     this.socket.send(p.bytes, m.port, m.address);
     p.timer = setTimeout(() => {
-      this.emit('silent', { ...stamp(), server: { ...m } });
+      this.emit('silent', { ...stamp(), server: { ...m }, sentAt: epochOf(p.lastSent) });
       if (p.attempts <= p.retries) return this.sendRequest(p, earlier);
       this.requests.delete(p.nonce);
       p.reject(new LispwgError('RESOLVE_TIMEOUT', `no Map-Reply from ${this.servers.map(text).join(' or ')} after ${p.attempts} Map-Requests`));

@@ -11,7 +11,7 @@
  * Run under `flock /tmp/lispwg-netns.lock` (the npm script does not: the suite is serialised).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../util/exec.js';
 import { kernelDevice, prerequisites } from '../testing/prerequisites.js';
@@ -601,6 +601,13 @@ describe.skipIf(missing !== undefined)('agent: the Map-Server vanishes', () => {
   const mn1 = site(lab, 'mn1', 1, ['198.18.100.1/32']);
   const mn2 = site(lab, 'mn2', 2, ['198.18.100.2/32']);
   let ms: Child;
+  const agents: Record<string, { child: Child }> = {};
+  // records live 1 minute (the least a record TTL can be); a stale one is asked for every 5 s
+  const configOf = (s: Site) => agentConfig(lab, s, { mode: 'mn', msKey, rlocs: ['eth0'], eidSpace: ['198.18.64.0/18'], timers: ['record-ttl: 1m', 'stale-refresh: 5s'] });
+  const startMs = async () => {
+    ms = lab.start('ms', 'ms', ['node', lispwgBin(), 'ms', '--config', join(lab.dir, 'ms.yaml')]);
+    await waitFor(async () => (await msAdmin(join(lab.dir, 'ms.sock'), { cmd: 'show' }).catch(() => undefined)) !== undefined, 15_000, () => `the Map-Server did not start again:\n${lab.log('ms')}`);
+  };
 
   beforeAll(async () => {
     await lab.addNs('core', 'ms', 'mn1', 'mn2');
@@ -613,7 +620,7 @@ describe.skipIf(missing !== undefined)('agent: the Map-Server vanishes', () => {
     ms = lab.start('ms', 'ms', ['node', lispwgBin(), 'ms', '--config', join(lab.dir, 'ms.yaml')]);
     await waitFor(() => existsSync(join(lab.dir, 'ms.sock')), 15_000, () => `the Map-Server did not start:\n${lab.log('ms')}`);
     // records live 1 minute (the least a record TTL can be); a stale one is asked for every 5 s
-    for (const s of [mn1, mn2]) await startAgent(lab, s, agentConfig(lab, s, { mode: 'mn', msKey, rlocs: ['eth0'], eidSpace: ['198.18.64.0/18'], timers: ['record-ttl: 1m', 'stale-refresh: 5s'] }));
+    for (const s of [mn1, mn2]) agents[s.ns] = await startAgent(lab, s, configOf(s));
   }, 60_000);
 
   afterAll(() => lab.close(), 60_000);
@@ -642,9 +649,10 @@ describe.skipIf(missing !== undefined)('agent: the Map-Server vanishes', () => {
   }, 120_000);
 
   it('started again, the Map-Server reaches its sites at once: a cold start right after succeeds (their tunnel endpoints put back)', async () => {
-    ms = lab.start('ms', 'ms', ['node', lispwgBin(), 'ms', '--config', join(lab.dir, 'ms.yaml')]);
+    await sleep(1100); // the endpoints are saved every second
+    await lab.stop(ms, 'SIGKILL'); // (dead already after the test before)
     const started = Date.now();
-    await waitFor(async () => (await msAdmin(join(lab.dir, 'ms.sock'), { cmd: 'show' }).catch(() => undefined)) !== undefined, 15_000, () => `the Map-Server did not start again:\n${lab.log('ms')}`);
+    await startMs();
     expect(lab.log('ms')).toMatch(/control-tunnel endpoints put back: a handshake to each.*"peers":2/);
     // both agents emptied: mn1 must resolve, and the Map-Server push mn1's key to the quiet mn2 (whose end of the tunnel it knows again)
     for (const s of [mn1, mn2]) await adminRequest(join(lab.dir, 'run', `${s.agent}.sock`), 'flush');
@@ -654,5 +662,39 @@ describe.skipIf(missing !== undefined)('agent: the Map-Server vanishes', () => {
     expect(ms1).toBeLessThan(3000);
     expect((await status(lab, mn2)).peers.map((x) => x.eidPrefixes)).toEqual([['198.18.100.1/32']]);
     console.log(`Map-Server started again: a cold start answered ${ms1} ms after its start`);
+  }, 60_000);
+
+  it('a Map-Server started again without the endpoints file: the agent renews its WireGuard session at the first unanswered Map-Request and is answered', async () => {
+    await lab.stop(ms, 'SIGKILL');
+    rmSync(join(lab.dir, 'ms.endpoints.json'), { force: true });
+    await startMs();
+    // mn1's session is the old one, which the new wireguard-go drops: only a new handshake helps
+    const before = (await status(lab, mn1)).counters['control-session-renewed'] ?? 0;
+    await adminRequest(join(lab.dir, 'run', `${mn1.agent}.sock`), 'flush');
+    const t = Date.now();
+    await ping(lab, 'mn1', '198.18.100.2', ['-c', '1', '-W', '1']);
+    let counters = {};
+    await waitFor(async () => { const st = await status(lab, mn1); counters = st.counters; return st.peers.some((x) => x.eidPrefixes.includes('198.18.100.2/32')); }, 5000, () => `mn1 never resolved mn2: ${JSON.stringify(counters)} ${lab.log(mn1.agent).slice(-3000)}`);
+    const resolvedMs = Date.now() - t;
+    expect((await status(lab, mn1)).counters['control-session-renewed']).toBeGreaterThan(before);
+    console.log(`Map-Server started again without endpoints: mn1 resolved through a renewed session in ${resolvedMs} ms`);
+  }, 60_000);
+
+  it('an agent started while its Map-Server is away registers within seconds of its return: the retransmissions of its Map-Register are not thrown away', async () => {
+    await lab.stop(agents[mn2.ns]!.child);
+    await lab.stop(ms, 'SIGKILL');
+    // mn2 starts with no Map-Server: its Map-Registers go unanswered, the Map-Server looks silent,
+    // and with no session to renew its WireGuard handshake must be left to run
+    const file = join(lab.dir, `${mn2.agent}.yaml`);
+    writeFileSync(file, configOf(mn2));
+    agents[mn2.ns] = { child: lab.start(mn2.ns, mn2.agent, ['node', lispwgBin(), 'xtr', '--config', file]) };
+    await sleep(4000);
+    expect((await status(lab, mn2)).registration.state).not.toBe('registered');
+    await startMs();
+    const back = Date.now();
+    await waitFor(async () => (await status(lab, mn2)).registration.state === 'registered', 15_000, () => `mn2 did not register after the Map-Server came back:\n${lab.log(mn2.agent)}`);
+    const ms2 = Date.now() - back;
+    expect(ms2).toBeLessThan(5000); // 12 s when every retransmission was dropped by a renewal
+    console.log(`agent started before its Map-Server: registered ${ms2} ms after the Map-Server came back`);
   }, 60_000);
 });

@@ -75,8 +75,14 @@ export async function openMappingSource(config: AgentConfig, log: Logger, events
   client.on('silent', (e) => {
     if (!tunnel || performance.now() - (renewed.get(e.server.address) ?? -Infinity) < RENEW_MIN_MS) return;
     renewed.set(e.server.address, performance.now());
-    hooks.count('control-session-renewed');
-    renewMapServerSession(tunnel, config, e.server.address).catch((err: unknown) => log.warn('cannot renew the WireGuard session with a Map-Server', { server: e.server.address, error: (err as Error).message }));
+    renewMapServerSession(tunnel, config, e.server.address, e.sentAt)
+      .then((r) => {
+        log.debug('a Map-Server left a control message unanswered', { server: e.server.address, session: r, sentAt: new Date(e.sentAt).toISOString() });
+        if (r !== 'renewed') return;
+        hooks.count('control-session-renewed');
+        client.resendTo(e.server.address);
+      })
+      .catch((err: unknown) => log.warn('cannot renew the WireGuard session with a Map-Server', { server: e.server.address, error: (err as Error).message }));
   });
   client.on('register-timeout', (e) => log.warn('no Map-Notify from the Map-Server yet: still trying', { attempts: e.attempts }));
   client.on('drop', (e) => {

@@ -74,15 +74,24 @@ export async function openControlTunnel(config: AgentConfig, plan: Plan, private
  * A new WireGuard session with the Map-Server at `controlAddress`: its peer removed and set again
  * (keys dropped, so the next packet starts a handshake). A Map-Server that restarted lost its
  * session, and WireGuard drops what we send under the old one until our own rekey timer
- * (10 + 5 s of one-way traffic); an unanswered control message is the sign.
+ * (10 + 5 s of one-way traffic); a control message left unanswered is the sign.
+ *
+ * Only a session older than that message (sent at `sentAt`, epoch ms) is renewed. With none yet,
+ * wireguard-go is still handshaking; with one completed after it, the message went under that new
+ * session. Removing the peer then would only drop what wireguard-go had queued (the very message
+ * whose silence brought us here), again at every retransmission. 'renewed' means what was queued is
+ * gone: the caller sends it again.
  */
-export async function renewMapServerSession(control: WgDevice, config: AgentConfig, controlAddress: string): Promise<boolean> {
+export async function renewMapServerSession(control: WgDevice, config: AgentConfig, controlAddress: string, sentAt: number): Promise<'renewed' | 'no-session' | 'newer-session' | 'unknown'> {
   const m = mapServers(config).find((x) => x.controlAddress === controlAddress);
-  if (!m) return false;
+  if (!m) return 'unknown';
   const key = Buffer.from(m.publicKey, 'base64');
+  const status = (await control.peers()).find((p) => Buffer.from(p.publicKey).equals(key));
+  if (status && !status.lastHandshake) return 'no-session';
+  if (status?.lastHandshake && status.lastHandshake.getTime() >= sentAt) return 'newer-session';
   await control.removePeer(key);
   await control.setPeer({ publicKey: key, endpoint: { address: m.address, port: m.port }, allowedIps: [`${m.controlAddress}/${m.controlAddress.includes(':') ? 128 : 32}`], persistentKeepalive: config.control.persistentKeepaliveS });
-  return true;
+  return 'renewed';
 }
 
 /** The Map-Server and its replicas. */
