@@ -86,8 +86,10 @@ describe.skipIf(!!missing)('lab on the netns backend', () => {
     try {
       console.log(`mesh-50: up in ${(upMs / 1000).toFixed(2)} s (${model.nodes.length} namespaces, ${model.links.length} links)`);
       expect(upMs).toBeLessThan(30_000);
-      expect(progress).toContain(`[${model.nodes.length}/${model.nodes.length}] node ${progress.at(-1)!.split(' node ')[1]}`);
-      expect(progress.filter((p) => p.startsWith('['))).toHaveLength(model.nodes.length);
+      const nodeLines = progress.filter((p) => /^\[\d+\/\d+\] node /.test(p));
+      expect(nodeLines).toHaveLength(model.nodes.length);
+      expect(nodeLines.at(-1)).toMatch(new RegExp(`^\\[${model.nodes.length}/${model.nodes.length}\\] node `));
+      expect(progress.at(-1)).toBe(`[${model.nodes.length}/${model.nodes.length}] waiting for carrier on every link`);
       const r = await lab.check();
       console.log(r.line);
       expect(r.failures).toEqual([]);

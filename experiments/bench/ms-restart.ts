@@ -12,7 +12,7 @@ import { ControlClient } from '../../src/control/client.js';
 import { parseConfig } from '../../src/ms/config.js';
 import { encodeReply } from '../../src/ms/registry.js';
 import { MapServer } from '../../src/ms/server.js';
-import { EmbeddedStore } from '../../src/ms/store.js';
+import { EmbeddedStore, emptySource } from '../../src/ms/store.js';
 import { siteRecord } from '../../src/ms/testing/records.js';
 import { createLogger } from '../../src/util/log.js';
 
@@ -30,7 +30,7 @@ const eid = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 const key = (i: number) => Uint8Array.from({ length: 32 }, (_, j) => (i + j * 7) & 255);
 
 try {
-  const writer = new EmbeddedStore(path, 1000, () => ({ registrations: () => [][Symbol.iterator](), bindings: () => [] }), log);
+  const writer = new EmbeddedStore(path, 1000, emptySource, log);
   writer.load();
   const expiresAt = Date.now() + 180_000;
   for (let i = 0; i < n; i++) {

@@ -33,7 +33,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasCommand, run } from '../../src/util/exec.js';
 import { MapServer } from '../../src/ms/server.js';
-import { EmbeddedStore, type RegistrationStore } from '../../src/ms/store.js';
+import { EmbeddedStore, emptySource, type RegistrationStore } from '../../src/ms/store.js';
 import { EtcdStore } from '../../src/ms/etcd-store.js';
 import { startEtcd } from '../../lab/etcd.js';
 import { ControlClient } from '../../src/control/client.js';
@@ -373,7 +373,7 @@ async function storeMain(): Promise<void> {
     );
 
     // 3. store writes alone, and a new replica rebuilding rebuildN entries from etcd
-    const writer = await EtcdStore.open(etcdCfg('/bench/rebuild/'), () => ({ registrations: () => [][Symbol.iterator](), bindings: () => [] }), log);
+    const writer = await EtcdStore.open(etcdCfg('/bench/rebuild/'), emptySource, log);
     const w0 = performance.now();
     const source = { address: '127.0.0.1', port: 1 };
     const expiresAt = Date.now() + 3_600_000;

@@ -15,6 +15,7 @@ import { waitFor } from '../testing/wait.js';
 import { parseConfig } from './config.js';
 import { EtcdClient } from './etcd-client.js';
 import { EtcdStore } from './etcd-store.js';
+import { emptySource } from './store.js';
 import { MapServer } from './server.js';
 import { siteRecord } from './testing/records.js';
 
@@ -175,7 +176,7 @@ describe.skipIf(skip !== undefined)('Map-Server replicas on etcd', { timeout: 30
     const prefix = fresh();
     const r1 = await replica(etcd, prefix);
     // site b's registration for a prefix of site a, written by a replica with another configuration
-    const other = await EtcdStore.open({ endpoints: etcd.endpoints, prefix, timeoutMs: 1000, queue: 10 }, () => ({ registrations: () => [][Symbol.iterator](), bindings: () => [] }), quiet);
+    const other = await EtcdStore.open({ endpoints: etcd.endpoints, prefix, timeoutMs: 1000, queue: 10 }, emptySource, quiet);
     cleanup.push(() => other.close());
     const { encodeReply } = await import('./registry.js');
     other.put({ prefix: { iid: 0, afi: 'ipv4', address: '198.18.1.0', maskLen: 24 }, siteName: 'b', reply: encodeReply(siteRecord('198.18.1.0', 24, '198.19.0.66')), source: undefined, registeredAt: Date.now(), refreshedAt: Date.now(), expiresAt: Date.now() + 60_000 });

@@ -281,7 +281,7 @@ export class MapServer {
   private applyRemoteSubscription(s: StoredSubscription): void {
     const left = s.expiresAt - Date.now();
     if (left <= 0 || !this.config.subscriptions.enabled) return;
-    const { result, evicted } = this.subscriptions.add(s.publisher, s.subscriber, left);
+    const { result, evicted } = this.subscriptions.add(s.publisher, s.subscriber, left, true);
     if (result === 'added') this.counters.inc('subscriptions-added');
     if (evicted) this.counters.inc('subscriptions-evicted');
   }
@@ -299,6 +299,14 @@ export class MapServer {
         },
       }),
       bindings: () => this.keyBindings.entries(),
+      subscriptions: () => {
+        const now = Date.now();
+        const it = this.subscriptions.live();
+        return { next: () => {
+          const r = it.next();
+          return r.done ? { done: true, value: undefined } : { done: false, value: { publisher: r.value.publisher, subscriber: r.value.subscriber, expiresAt: now + r.value.leftMs } };
+        } };
+      },
     };
   }
 
@@ -681,9 +689,9 @@ export class MapServer {
 
   private subscribe(publisher: Registration, subscriber: Registration): void {
     const ttlMin = Math.min(this.registry.ttlOf(publisher), this.config.subscriptions.maxTtl);
-    const { result, evicted } = this.subscriptions.add(publisher.prefix, subscriber.prefix, ttlMin * 60_000);
-    // shared with the other replicas; one that subscribes in answer to another's change (a push back) leaves the writing to that one
-    if (!this.remote) this.store.subscribe?.({ publisher: publisher.prefix, subscriber: subscriber.prefix, expiresAt: Date.now() + ttlMin * 60_000 });
+    const { result, evicted, store } = this.subscriptions.add(publisher.prefix, subscriber.prefix, ttlMin * 60_000);
+    // stored (and shared with the other replicas); one that subscribes in answer to another's change (a push back) leaves the writing to that one
+    if (store && !this.remote) this.store.subscribe?.({ publisher: publisher.prefix, subscriber: subscriber.prefix, expiresAt: Date.now() + ttlMin * 60_000 });
     if (result === 'added') this.counters.inc('subscriptions-added');
     if (evicted) this.counters.inc('subscriptions-evicted');
   }

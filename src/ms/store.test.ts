@@ -14,7 +14,7 @@ import { createLogger } from '../util/log.js';
 import { parseConfig } from './config.js';
 import { encodeReply } from './registry.js';
 import { MapServer } from './server.js';
-import { EmbeddedStore, type StoredRegistration } from './store.js';
+import { EmbeddedStore, emptySource, type StoredRegistration } from './store.js';
 import { siteRecord } from './testing/records.js';
 
 const quiet = createLogger({}, { level: 'error' });
@@ -111,7 +111,7 @@ describe('EmbeddedStore journal', () => {
 
   it('cuts a torn tail and keeps every record before it', async () => {
     const path = tmp();
-    const s = new EmbeddedStore(path, 0, () => ({ registrations: () => [][Symbol.iterator](), bindings: () => [] }), quiet);
+    const s = new EmbeddedStore(path, 0, emptySource, quiet);
     expect(s.load().registrations).toHaveLength(0);
     for (let i = 0; i < 10; i++) s.put(reg(i));
     s.remove(reg(3).prefix);
@@ -119,7 +119,7 @@ describe('EmbeddedStore journal', () => {
     await s.close();
     const size = statSync(path).size;
     appendFileSync(path, Buffer.from([40, 0, 0, 0, 1, 2, 3])); // a record cut short by a crash
-    const t = new EmbeddedStore(path, 0, () => ({ registrations: () => [][Symbol.iterator](), bindings: () => [] }), quiet);
+    const t = new EmbeddedStore(path, 0, emptySource, quiet);
     const state = t.load();
     expect(state.registrations).toHaveLength(9);
     expect(state.bindings.get('k')).toBe('s');
@@ -131,7 +131,7 @@ describe('EmbeddedStore journal', () => {
   it('a compaction keeps the live state and every change made while it runs', async () => {
     const path = tmp();
     const live = new Map<string, StoredRegistration>();
-    const s = new EmbeddedStore(path, 1000, () => ({ registrations: () => [...live.values()][Symbol.iterator](), bindings: () => [['k', 's'] as [string, string]] }), quiet);
+    const s = new EmbeddedStore(path, 1000, () => ({ registrations: () => [...live.values()][Symbol.iterator](), bindings: () => [['k', 's'] as [string, string]], subscriptions: () => [][Symbol.iterator]() }), quiet);
     s.load();
     for (let i = 0; i < 20_000; i++) {
       const r = reg(i);
@@ -150,7 +150,7 @@ describe('EmbeddedStore journal', () => {
     const bytes = statSync(path).size;
     await s.close();
     expect(s.stats().compactions).toBe(1);
-    const t = new EmbeddedStore(path, 0, () => ({ registrations: () => [][Symbol.iterator](), bindings: () => [] }), quiet);
+    const t = new EmbeddedStore(path, 0, emptySource, quiet);
     const state = t.load();
     await t.close();
     expect(state.registrations).toHaveLength(20_000); // 20 000 - 1 removed + 1 new
@@ -160,5 +160,29 @@ describe('EmbeddedStore journal', () => {
     expect(byAddress.get(changed.prefix.address)!.refreshedAt).toBe(99);
     expect(state.bindings.get('k')).toBe('s');
     expect(bytes).toBeGreaterThan(0);
+  });
+
+  it('keeps subscriptions: the latest expiry of each, none that expired, and through a compaction', async () => {
+    const path = tmp();
+    const pfx = (i: number) => ({ iid: 0, afi: 'ipv4' as const, address: `198.19.${i}.0`, maskLen: 24 });
+    const now = Date.now();
+    const live = [{ publisher: pfx(1), subscriber: pfx(2), expiresAt: now + 120_000 }];
+    const s = new EmbeddedStore(path, 0, () => ({ registrations: () => [][Symbol.iterator](), bindings: () => [], subscriptions: () => live[Symbol.iterator]() }), quiet);
+    s.load();
+    s.subscribe({ publisher: pfx(1), subscriber: pfx(2), expiresAt: now + 60_000 });
+    s.subscribe({ publisher: pfx(1), subscriber: pfx(2), expiresAt: now + 120_000 }); // renewed
+    s.subscribe({ publisher: pfx(1), subscriber: pfx(3), expiresAt: now - 1 }); // expired while down
+    await s.close();
+    const t = new EmbeddedStore(path, 0, emptySource, quiet);
+    expect(t.load().subscriptions).toEqual([{ publisher: pfx(1), subscriber: pfx(2), expiresAt: now + 120_000 }]);
+    await t.close();
+    // a compaction writes the live ones from the source
+    const u = new EmbeddedStore(path, 0, () => ({ registrations: () => [][Symbol.iterator](), bindings: () => [], subscriptions: () => live[Symbol.iterator]() }), quiet);
+    u.load();
+    await u.compact();
+    await u.close();
+    const v = new EmbeddedStore(path, 0, emptySource, quiet);
+    expect(v.load().subscriptions).toEqual(live);
+    await v.close();
   });
 });

@@ -19,8 +19,9 @@
  *
  * Expiry is in wall-clock time in the file: a registration that expired while the Map-Server
  * was down is dropped at load; removals by expiry are not journaled (the load drops them).
- * Subscriptions and the plain sites' replay windows are not stored: a subscriber renews its
- * subscription with its next Map-Request, and a timestamp nonce is bounded by `replay-window`.
+ * Subscriptions are journaled too (when new, and a renewal once past half its TTL), so that a
+ * restarted Map-Server still tells the sites that asked for a mapping when it changes. The plain
+ * sites' replay windows are not stored: a timestamp nonce is bounded by `replay-window`.
  */
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { close as closeCb, fdatasync as fdatasyncCb, write as writeCb } from 'node:fs';
@@ -65,7 +66,7 @@ export interface StoredState {
   expired: number;
   /** Bytes cut off after a torn or corrupt record. */
   corruptBytes: number;
-  /** Subscriptions (a shared store only: etcd). */
+  /** Live subscriptions (embedded and etcd). */
   subscriptions?: StoredSubscription[];
 }
 
@@ -89,7 +90,11 @@ export interface ReplicaSink {
 export interface StoreSource {
   registrations(): Iterator<StoredRegistration | undefined>;
   bindings(): Iterable<[string, string]>;
+  subscriptions(): Iterator<StoredSubscription | undefined>;
 }
+
+/** A source with nothing live (a store that only writes, in benchmarks and tests). */
+export const emptySource = (): StoreSource => ({ registrations: () => [][Symbol.iterator](), bindings: () => [], subscriptions: () => [][Symbol.iterator]() });
 
 export interface RegistrationStore {
   readonly kind: StoreKind;
@@ -102,7 +107,7 @@ export interface RegistrationStore {
   remove(prefix: EidPrefix): void;
   bind(key: string, site: string): void;
   unbind(key: string): void;
-  /** A subscription added or renewed (a shared store only). */
+  /** A subscription added, or renewed past half its TTL. */
   subscribe?(s: StoredSubscription): void;
   /** Starts applying the other replicas' changes, from where `load` read (a shared store only). */
   follow?(sink: ReplicaSink): void;
@@ -134,6 +139,7 @@ const REFRESH = 2;
 const REMOVE = 3;
 const BIND = 4;
 const UNBIND = 5;
+const SUBSCRIBE = 6;
 /** length (u32) + CRC-32 of the body (u32). */
 const HEADER = 8;
 const COMPACT_MIN_BYTES = 4 << 20;
@@ -266,6 +272,8 @@ export class Reader {
 
 export const keyOf = (p: EidPrefix) => `${p.iid}|${p.address}/${p.maskLen}`;
 
+const encodeSubscribe = (s: StoredSubscription): Buffer => new Writer().u8(SUBSCRIBE).prefix(s.publisher).prefix(s.subscriber).f64(s.expiresAt).done();
+
 function encodePut(r: StoredRegistration): Buffer {
   return new Writer().u8(PUT).prefix(r.prefix).str(r.siteName).f64(r.registeredAt).f64(r.refreshedAt).f64(r.expiresAt).source(r.source).bytes(r.reply).done();
 }
@@ -316,6 +324,7 @@ export class EmbeddedStore implements RegistrationStore {
   load(): StoredState {
     const regs = new Map<string, StoredRegistration>();
     const bindings = new Map<string, string>();
+    const subs = new Map<string, StoredSubscription>();
     let data: Buffer;
     try {
       data = readFileSync(this.path);
@@ -352,7 +361,11 @@ export class EmbeddedStore implements RegistrationStore {
           const key = r.str();
           bindings.set(key, r.str());
         } else if (type === UNBIND) bindings.delete(r.str());
-        else break;
+        else if (type === SUBSCRIBE) {
+          const sub = { publisher: r.prefix(), subscriber: r.prefix(), expiresAt: r.f64() };
+          const key = `${keyOf(sub.publisher)}>${keyOf(sub.subscriber)}`;
+          if (sub.expiresAt > (subs.get(key)?.expiresAt ?? 0)) subs.set(key, sub);
+        } else break;
         end += HEADER + len;
       }
     }
@@ -364,7 +377,7 @@ export class EmbeddedStore implements RegistrationStore {
     this.prepare(end);
     this.bytes = Math.max(end, MAGIC.length);
     this.liveBytes = live.reduce((n, r) => n + r.reply.length + 64, 0);
-    return { registrations: live, bindings, expired: regs.size - live.length, corruptBytes };
+    return { registrations: live, bindings, expired: regs.size - live.length, corruptBytes, subscriptions: [...subs.values()].filter((x) => x.expiresAt > now) };
   }
 
   /** Cuts a bad tail at `end`, or writes the magic of a new file. */
@@ -407,6 +420,10 @@ export class EmbeddedStore implements RegistrationStore {
 
   unbind(key: string): void {
     this.append(new Writer().u8(UNBIND).str(key).done());
+  }
+
+  subscribe(sub: StoredSubscription): void {
+    this.append(encodeSubscribe(sub));
   }
 
   private schedule(): void {
@@ -470,22 +487,10 @@ export class EmbeddedStore implements RegistrationStore {
       const src = this.source();
       const head = [MAGIC, ...[...src.bindings()].map(([k, s]) => new Writer().u8(BIND).str(k).str(s).done())];
       this.queue.push(...head.map((bytes) => ({ bytes, compactOnly: true, late: false })));
-      const it = src.registrations();
-      for (;;) {
-        let n = 0;
-        let r: IteratorResult<StoredRegistration | undefined>;
-        while (n < COMPACT_CHUNK && !(r = it.next()).done) {
-          const reg = r.value;
-          n++;
-          if (!reg || this.touched.has(keyOf(reg.prefix))) continue;
-          this.queue.push({ bytes: encodePut(reg), compactOnly: true, late: false });
-        }
-        this.schedule();
-        await this.writing;
-        if (this.closed) throw new Error('closed during compaction');
-        if (n < COMPACT_CHUNK) break;
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      }
+      const touched = this.touched;
+      // the live registrations (one changed meanwhile is in the new file already), then the subscriptions (a later renewal there only extends them)
+      await this.copyChunked(src.registrations(), (reg) => (touched.has(keyOf(reg.prefix)) ? undefined : encodePut(reg)));
+      await this.copyChunked(src.subscriptions(), encodeSubscribe);
       await this.writing;
       const done = this.compactFile;
       await datasyncFd(done);
@@ -512,6 +517,24 @@ export class EmbeddedStore implements RegistrationStore {
     } finally {
       this.touched = undefined;
       this.compacting = undefined;
+    }
+  }
+
+  /** Queues what `it` yields (encoded) for the compacted file, COMPACT_CHUNK per event-loop turn. */
+  private async copyChunked<T>(it: Iterator<T | undefined>, encode: (v: T) => Buffer | undefined): Promise<void> {
+    for (;;) {
+      let n = 0;
+      let r: IteratorResult<T | undefined>;
+      while (n < COMPACT_CHUNK && !(r = it.next()).done) {
+        n++;
+        const bytes = r.value === undefined ? undefined : encode(r.value);
+        if (bytes) this.queue.push({ bytes, compactOnly: true, late: false });
+      }
+      this.schedule();
+      await this.writing;
+      if (this.closed) throw new Error('closed during compaction');
+      if (n < COMPACT_CHUNK) return;
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 

@@ -22,8 +22,11 @@ export interface Subscription {
 }
 
 interface Entry extends Subscription {
+  readonly publisher: EidPrefix;
   readonly publisherKey: string;
   readonly subscriberKey: string;
+  /** The expiry the store holds (this clock): renewals are written only once past half their TTL. */
+  storedUntil: number;
 }
 
 export class Subscriptions {
@@ -43,9 +46,12 @@ export class Subscriptions {
 
   /**
    * Subscribes `subscriber` to changes of `publisher` for `ttlMs`. Returns 'added' or 'renewed',
-   * and whether a live subscription was evicted to make room (the table held `max`).
+   * whether a live subscription was evicted to make room (the table held `max`), and whether the
+   * store should be written: when added, or when the expiry it holds is less than half the TTL
+   * away (a subscriber asking many times a second costs a write per half TTL, not per request).
+   * `stored`: the subscription comes from the store (it holds it already).
    */
-  add(publisher: EidPrefix, subscriber: EidPrefix, ttlMs: number): { result: 'added' | 'renewed'; evicted: boolean } {
+  add(publisher: EidPrefix, subscriber: EidPrefix, ttlMs: number, stored = false): { result: 'added' | 'renewed'; evicted: boolean; store: boolean } {
     const pk = eidPrefixKey(publisher);
     const sk = eidPrefixKey(subscriber);
     let subs = this.byPublisher.get(pk);
@@ -55,7 +61,9 @@ export class Subscriptions {
       existing.expiresAt = Math.max(existing.expiresAt, now + ttlMs);
       this.byRenewal.delete(existing);
       this.byRenewal.add(existing);
-      return { result: 'renewed', evicted: false };
+      const store = !stored && existing.storedUntil - now < ttlMs / 2;
+      if (store || stored) existing.storedUntil = Math.max(existing.storedUntil, now + ttlMs);
+      return { result: 'renewed', evicted: false, store };
     }
     let evicted = false;
     if (this.byRenewal.size >= this.max) {
@@ -70,10 +78,16 @@ export class Subscriptions {
       subs = new Map();
       this.byPublisher.set(pk, subs);
     }
-    const entry: Entry = { subscriber, expiresAt: now + ttlMs, publisherKey: pk, subscriberKey: sk };
+    const entry: Entry = { publisher, subscriber, expiresAt: now + ttlMs, publisherKey: pk, subscriberKey: sk, storedUntil: now + ttlMs };
     subs.set(sk, entry);
     this.byRenewal.add(entry);
-    return { result: 'added', evicted };
+    return { result: 'added', evicted, store: !stored };
+  }
+
+  /** The live subscriptions, with the time left (ms), least recently renewed first (what a store compaction writes). */
+  *live(): Generator<{ publisher: EidPrefix; subscriber: EidPrefix; leftMs: number }> {
+    const now = this.now();
+    for (const s of this.byRenewal) if (s.expiresAt > now) yield { publisher: s.publisher, subscriber: s.subscriber, leftMs: s.expiresAt - now };
   }
 
   /** The live subscribers of `publisher` (its expired ones are forgotten on the way). */
