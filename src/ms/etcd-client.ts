@@ -48,7 +48,7 @@ type Unary<Req, Res> = (req: Req, meta: grpc.Metadata, opts: grpc.CallOptions, c
 
 interface Clients {
   channel: grpc.Client;
-  kv: grpc.Client & { Range: Unary<object, { header: { revision: string }; kvs: KeyValue[]; more: boolean }>; Txn: Unary<{ success: TxnOp[] }, { header: { revision: string } }> };
+  kv: grpc.Client & { Range: Unary<object, { header: { revision: string }; kvs: KeyValue[]; more: boolean }>; Txn: Unary<{ success: TxnOp[]; compare?: object[] }, { header: { revision: string }; succeeded: boolean }> };
   lease: grpc.Client & { LeaseGrant: Unary<{ TTL: number }, { ID: string; TTL: string; error: string }> };
   watch: grpc.Client & { Watch: (meta: grpc.Metadata) => grpc.ClientDuplexStream<object, WatchResponse> };
 }
@@ -122,6 +122,11 @@ export class EtcdClient {
 
   txn(success: TxnOp[]) {
     return this.call((c) => c.kv.Txn, (c) => c.kv, { success });
+  }
+
+  /** A put only if `key` does not exist (its create revision is 0); `succeeded` says whether it was written. */
+  putIfAbsent(put: { key: Buffer; value: Buffer; lease?: string }) {
+    return this.call((c) => c.kv.Txn, (c) => c.kv, { compare: [{ result: 'EQUAL', target: 'CREATE', key: put.key, create_revision: '0' }], success: [{ request_put: put }] });
   }
 
   leaseGrant(ttlSeconds: number) {

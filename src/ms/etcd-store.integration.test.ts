@@ -101,6 +101,27 @@ describe.skipIf(skip !== undefined)('Map-Server replicas on etcd', { timeout: 30
     expect(r2.ms.counters.get('registrations-withdrawn') + r2.ms.counters.get('subscriptions-notified')).toBeGreaterThan(0);
   });
 
+  it('one WireGuard key registered by two sites at once, through two replicas: the binding etcd took first holds on both, the other site is withdrawn on both', async () => {
+    const prefix = fresh();
+    const r1 = await replica(etcd, prefix);
+    const r2 = await replica(etcd, prefix);
+    const a = await client(r1.port, 'key-a');
+    const b = await client(r2.port, 'key-b');
+    // the same key, each Map-Register answered by its replica before either hears of the other
+    await Promise.all([a.register([siteRecord('198.18.1.0', 24, '198.19.0.1', KEY_A)]), b.register([siteRecord('198.18.2.0', 24, '198.19.0.2', KEY_A)])]);
+    await Promise.all([r1.store.drained(), r2.store.drained()]);
+    const kv = await new EtcdClient(etcd.endpoints, 1000).range({ key: Buffer.from(`${prefix}k/`), range_end: Buffer.from(`${prefix}k0`), limit: 10 });
+    expect(kv.kvs).toHaveLength(1);
+    const winner = String.fromCharCode(kv.kvs[0]!.value.at(-1)!); // the value ends with the site's name
+    const [wEid, lEid] = winner === 'a' ? ['198.18.1.1', '198.18.2.1'] : ['198.18.2.1', '198.18.1.1'];
+    const [lig1, lig2] = [await client(r1.port), await client(r2.port)];
+    for (const lig of [lig1, lig2]) {
+      await waitFor(async () => (await lig.resolve(lEid)).records[0]?.locators.length === 0, 5000, () => `a replica still answers the site that lost the key (${lEid})`);
+      expect((await lig.resolve(wEid)).records[0]?.locators.length).toBe(1);
+    }
+    expect(r1.ms.counters.get('store-binding-conflicts') + r2.ms.counters.get('store-binding-conflicts')).toBeGreaterThanOrEqual(1);
+  });
+
   it('a replica started late rebuilds registrations, key bindings and subscriptions from etcd', async () => {
     const prefix = fresh();
     const r1 = await replica(etcd, prefix);

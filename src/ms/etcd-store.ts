@@ -77,6 +77,8 @@ interface Pending {
   expiresAt: number | undefined;
   /** A delete rather than a put. */
   del?: boolean;
+  /** Written only if the key does not exist (a key binding: the first replica to bind a key decides whose it is). */
+  ifAbsent?: boolean;
 }
 
 const prefixText = (p: EidPrefix) => `${p.iid}/${p.address}/${p.maskLen}`;
@@ -108,7 +110,7 @@ export class EtcdStore implements RegistrationStore {
   private lost = false;
   private closed = false;
   private readonly counts = {
-    'writes-queued': 0, 'writes-sent': 0, 'write-errors': 0, 'writes-refused-queue-full': 0, transactions: 0, 'leases-granted': 0,
+    'writes-queued': 0, 'writes-sent': 0, 'bindings-held-already': 0, 'write-errors': 0, 'writes-refused-queue-full': 0, transactions: 0, 'leases-granted': 0,
     'events-applied': 0, 'events-own': 0, 'corrupt-values': 0, 'watch-restarts': 0, 'ranges-again': 0, resyncs: 0,
   };
 
@@ -364,7 +366,9 @@ export class EtcdStore implements RegistrationStore {
   }
 
   bind(key: string, site: string): void {
-    this.enqueue(`${this.cfg.prefix}k/${key}`, { value: this.record(BINDING).str(key).str(site).done(), expiresAt: undefined });
+    const k = `${this.cfg.prefix}k/${key}`;
+    // let go and bound again before the delete went: the put replaces the delete, so it must not wait for the key to be absent
+    this.enqueue(k, { value: this.record(BINDING).str(key).str(site).done(), expiresAt: undefined, ifAbsent: !this.queue.get(k)?.del });
   }
 
   unbind(key: string): void {
@@ -441,12 +445,20 @@ export class EtcdStore implements RegistrationStore {
         if (!batch.length) return;
         try {
           const ops: TxnOp[] = [];
+          const ifAbsent: Buffer[] = [];
           for (const [k, p] of batch) {
             const key = Buffer.from(k);
             if (p.del) ops.push({ request_delete_range: { key } });
+            else if (p.ifAbsent) ifAbsent.push(key, p.value);
             else ops.push({ request_put: { key, value: p.value, ...(p.expiresAt !== undefined ? { lease: await this.leaseFor(p.expiresAt) } : {}) } });
           }
-          await this.client.txn(ops);
+          // bindings first, each its own transaction (a compare holds for a whole one): a replica
+          // that bound the key for another site hears whose it is before the registration that
+          // carries it (else it refuses that registration until its next refresh). One that finds
+          // the key bound already leaves it: that binding reaches every replica through the watch.
+          const done = await Promise.all(Array.from({ length: ifAbsent.length / 2 }, (_, j) => this.client.putIfAbsent({ key: ifAbsent[2 * j]!, value: ifAbsent[2 * j + 1]! })));
+          this.counts['bindings-held-already'] += done.filter((r) => !r.succeeded).length;
+          if (ops.length) await this.client.txn(ops);
         } catch (e) {
           for (const [k, p] of batch) if (!this.queue.has(k)) this.queue.set(k, p); // a newer write of the key wins
           this.counts['write-errors']++;

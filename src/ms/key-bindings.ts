@@ -53,6 +53,11 @@ export class KeyBindings {
     return this.bySite.has(site);
   }
 
+  /** Whether a site's configuration lists `key` (rather than a registration bound it). */
+  listed(key: string): boolean {
+    return this.configured.has(key);
+  }
+
   /** The site that owns `key`, if any. */
   ownerOf(key: string): string | undefined {
     return this.configured.get(key) ?? this.bound.get(key)?.site;

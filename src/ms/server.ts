@@ -268,14 +268,33 @@ export class MapServer {
     }
   }
 
+  /**
+   * Another replica bound a key. A binding is written to etcd only where the key is not bound yet,
+   * so what arrives is the key's first binding: when two sites registered one key at once through
+   * two replicas, the one etcd took first owns it on every replica. The other site's registrations
+   * here that carry the key are withdrawn (subscribers told). A key this replica's configuration
+   * lists for a site stays that site's.
+   */
   private applyRemoteBinding(key: string, site: string): void {
     if (!this.sites.byName(site)) return;
     const owner = this.keyBindings.ownerOf(key);
-    if (owner === undefined || owner === site) this.keyBindings.restore(site, key);
-    else {
-      this.counters.inc('store-binding-conflicts');
-      this.log.warn('another replica bound a WireGuard key this one holds for another site: kept here', { site, owner });
+    if (owner === undefined || owner === site) return this.keyBindings.restore(site, key);
+    this.counters.inc('store-binding-conflicts');
+    if (this.keyBindings.listed(key)) {
+      this.log.warn('another replica bound a WireGuard key that this one\'s configuration lists for another site: kept here', { key, site, listedFor: owner });
+      return;
     }
+    const doomed = [...this.registry.all()].filter((reg) => reg.siteName === owner && replyKey(this.registry.replyOf(reg)) === key);
+    // written as ours (a tombstone): the registration this replica took went to etcd, and must leave it
+    this.remote = false;
+    try {
+      for (const reg of doomed) this.withdraw(reg.prefix, 'its WireGuard key was bound to another site first');
+    } finally {
+      this.remote = true;
+    }
+    this.keyBindings.forget(key);
+    this.keyBindings.restore(site, key);
+    this.log.warn('a WireGuard key registered by two sites at once through two replicas: the first binding holds', { key, site, loser: owner, withdrawn: doomed.length });
   }
 
   private applyRemoteSubscription(s: StoredSubscription): void {
