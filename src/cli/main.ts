@@ -61,8 +61,16 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
+    const code = (err as { code?: unknown } | undefined)?.code;
     if (err instanceof LispwgError) process.stderr.write(`lispwg: ${err.message} [${err.code}]\n`);
-    else process.stderr.write(`lispwg: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    else if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) {
+      // node:util parseArgs: a flag the command does not have, or one without its value
+      const [name, verb] = process.argv.slice(2);
+      const what = [name, verb && !verb.startsWith('-') ? verb : undefined].filter(Boolean).join(' ');
+      process.stderr.write(`lispwg ${what}: ${(err as Error).message.split('. ')[0]} (see 'lispwg ${what} --help')\n`);
+      process.exitCode = 2;
+      return;
+    } else process.stderr.write(`lispwg: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = 1;
   },
 );
