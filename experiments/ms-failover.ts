@@ -203,7 +203,8 @@ async function oneFailure(lab: Lab, scenario: Scenario, run: number, p: MsFailov
   // the established tunnel carries traffic before, during and after the failure
   const eid2 = eidOf(lab, 'mn2');
   await lab.exec('mn1', ['ping', '-n', '-c', '3', '-i', '0.05', '-W', '1', eid2], { allowFail: true });
-  const ping = await lab.spawn('mn1', `ping-${scenario}-${run}`, ['ping', '-n', '-q', '-i', String(PING_INTERVAL_S), '-w', String(p.windowS + 1), eid2]);
+  // a count, not a deadline: ping then waits (-W) for the last replies, and a request still in flight when a deadline ended it is not counted lost
+  const ping = await lab.spawn('mn1', `ping-${scenario}-${run}`, ['ping', '-n', '-q', '-i', String(PING_INTERVAL_S), '-c', String(Math.round((p.windowS + 1) / PING_INTERVAL_S)), '-W', '1', eid2]);
   await sleep(500);
   let victim: { node: string; process: string };
   if (scenario === 'ms-replica' || scenario === 'lone-restart') victim = { node: 'ms1', process: 'lispwg' };
@@ -230,7 +231,7 @@ async function oneFailure(lab: Lab, scenario: Scenario, run: number, p: MsFailov
   // the traffic window ends, then what the surviving Map-Servers hold and the subscription
   const ended = Math.max(0, p.windowS * 1000 + 1500 - (performance.now() - t0));
   await sleep(ended);
-  await ping.stop('SIGINT');
+  if (!(await ping.exited(5000))) await ping.stop('SIGINT');
   const stats = pingStatistics(await ping.output());
   const alive = scenario === 'ms-replica' ? servers.filter((s) => s !== 'ms1') : servers;
   const held = scenario === 'lone-restart' ? [heldAtRestart!] : await Promise.all(alive.map((s) => sitesHeld(lab, s).then((n) => n ?? 0)));
