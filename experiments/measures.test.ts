@@ -5,7 +5,7 @@ import { firstReply } from './e2e.js';
 import { outage, STEADY } from './handover.js';
 import { parseNuttcp } from './throughput.js';
 import { trafficMatrix } from './state.js';
-import { pingStatistics } from './lib/ping.js';
+import { echoLoss, pingStatistics } from './lib/ping.js';
 
 const icmp = (type: 'echo-request' | 'echo-reply', seq: number, ms: number): IcmpEvent => ({ kind: 'icmp', type, seq, id: 1, icmpType: type === 'echo-request' ? 8 : 0, code: 0, timeUs: 1_000_000 + ms * 1000, length: 98, src: 'a', dst: 'b', ttl: 64 });
 
@@ -54,6 +54,26 @@ describe('tool output', () => {
   it('reads ping statistics, or says why ping did not run', () => {
     expect(pingStatistics('--- x ping statistics ---\n100 packets transmitted, 98 received, 2% packet loss')).toEqual({ transmitted: 100, received: 98 });
     expect(() => pingStatistics("ping: invalid argument: '8.5'")).toThrow(/ping did not run: ping: invalid argument/);
+  });
+  // ping -D -i 0.01 from t = 1000 s: a reply 1 ms after each request; `drop` lists the requests without one
+  const pingD = (sent: number, drop: (seq: number) => boolean) =>
+    Array.from({ length: sent }, (_, i) => i + 1).filter((q) => !drop(q)).map((q) => `[${(1000 + (q - 1) * 0.01 + 0.001).toFixed(6)}] 64 bytes from 198.19.2.1: icmp_seq=${q} ttl=63 time=1.00 ms`).join('\n') +
+    `\n--- 198.19.2.1 ping statistics ---\n${sent} packets transmitted, 0 received\n`;
+  it('places echo losses in time, and a request in flight at the stop is not lost', () => {
+    // requests 301-436 lost (1.36 s), the last one (1000) still in flight when ping stopped
+    const r = echoLoss(pingD(1000, (q) => (q > 300 && q <= 436) || q === 1000), 1_002_000, 1_000_000 + 999 * 10 + 200);
+    expect(r.sent).toBe(999);
+    expect(r.lost).toBe(136);
+    expect(r.outages).toHaveLength(1);
+    expect(r.outages[0]!.atMs).toBeCloseTo(1001, 0); // request 301 left at 3.00 s: 1 s after t0
+    expect(r.outages[0]!.ms).toBeCloseTo(1360, 0);
+    // the last 300 without a reply, ping stopped 0.5 s after the last was sent: 250 lost, 50 in flight
+    const tail = echoLoss(pingD(1000, (q) => q > 700), 1_000_000, 1_000_000 + 999 * 10 + 505);
+    expect(tail.lost).toBe(250);
+    expect(tail.sent).toBe(950);
+    expect(tail.outages[0]!.ms).toBeGreaterThan(2990);
+    // no loss
+    expect(echoLoss(pingD(100, () => false), 1_000_000, 1_000_000 + 2000)).toEqual({ sent: 100, lost: 0, outages: [] });
   });
 });
 

@@ -18,7 +18,8 @@
  * the next.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import { LispwgError } from '../src/util/errors.js';
 import { adminRequest } from '../src/ms/admin.js';
 import type { Lab } from '../lab/lab.js';
@@ -31,7 +32,7 @@ import { perRunSpec } from './lib/plot.js';
 import { round } from './lib/stats.js';
 import { topologyFile, upLab } from './lib/lab.js';
 import { agentsReady, eidOf, flush, status } from './lib/agents.js';
-import { pingStatistics } from './lib/ping.js';
+import { echoLoss } from './lib/ping.js';
 
 export interface MsFailoverSample extends Sample {
   run: number;
@@ -40,6 +41,10 @@ export interface MsFailoverSample extends Sample {
   /** echo requests on the established tunnel without a reply, and how many were sent */
   packetsLost?: number;
   packetsSent?: number;
+  /** runs of consecutive lost echo requests: ms after the failure that the first was sent, and how long the run lasted */
+  outages?: Array<{ atMs: number; ms: number }>;
+  /** where the daemons' logs of a run that lost packets were copied */
+  logs?: string;
   /** failure -> the first cold start that got its first echo reply */
   coldStartMs?: number;
   /** mn2's RLOC moved -> mn1's map-cache holds the new one */
@@ -197,14 +202,15 @@ async function inService(lab: Lab, servers: readonly string[], timeoutMs = 20_00
 }
 
 /** One failure, with traffic on mn1 -> mn2; the failed component is started again afterwards. */
-async function oneFailure(lab: Lab, scenario: Scenario, run: number, p: MsFailoverParams, counter: { moves: number }): Promise<Omit<MsFailoverSample, 'variant' | 'run'>> {
+async function oneFailure(lab: Lab, scenario: Scenario, run: number, p: MsFailoverParams, counter: { moves: number }, ctxDir: string): Promise<Omit<MsFailoverSample, 'variant' | 'run'>> {
   const servers = lab.model.nodes.filter((n) => n.kind === 'ms').map((n) => n.name);
   await inService(lab, servers);
   // the established tunnel carries traffic before, during and after the failure
   const eid2 = eidOf(lab, 'mn2');
   await lab.exec('mn1', ['ping', '-n', '-c', '3', '-i', '0.05', '-W', '1', eid2], { allowFail: true });
-  // a count, not a deadline: ping then waits (-W) for the last replies, and a request still in flight when a deadline ended it is not counted lost
-  const ping = await lab.spawn('mn1', `ping-${scenario}-${run}`, ['ping', '-n', '-q', '-i', String(PING_INTERVAL_S), '-c', String(Math.round((p.windowS + 1) / PING_INTERVAL_S)), '-W', '1', eid2]);
+  // -D: each reply stamped, so that a loss is placed in time against the failure; stopped by a
+  // signal once the window is over (a request in flight then is not lost: echoLoss)
+  const ping = await lab.spawn('mn1', `ping-${scenario}-${run}`, ['ping', '-n', '-D', '-i', String(PING_INTERVAL_S), eid2]);
   await sleep(500);
   let victim: { node: string; process: string };
   if (scenario === 'ms-replica' || scenario === 'lone-restart') victim = { node: 'ms1', process: 'lispwg' };
@@ -213,6 +219,7 @@ async function oneFailure(lab: Lab, scenario: Scenario, run: number, p: MsFailov
     victim = { node: scenario === 'etcd-leader' ? roles.leader : roles.followers[run % roles.followers.length]!, process: 'etcd' };
   }
   const t0 = performance.now();
+  const killedAt = Date.now();
   await lab.process(victim.node, victim.process)!.stop('SIGKILL', 0);
   let restartServedMs: number | undefined;
   let heldAtRestart: number | undefined;
@@ -231,20 +238,34 @@ async function oneFailure(lab: Lab, scenario: Scenario, run: number, p: MsFailov
   // the traffic window ends, then what the surviving Map-Servers hold and the subscription
   const ended = Math.max(0, p.windowS * 1000 + 1500 - (performance.now() - t0));
   await sleep(ended);
-  if (!(await ping.exited(5000))) await ping.stop('SIGINT');
-  const stats = pingStatistics(await ping.output());
+  const stoppedAt = Date.now();
+  await ping.stop('SIGINT');
+  const { sent, lost, outages } = echoLoss(await ping.output(), killedAt, stoppedAt);
+  const logs = outages.length ? await keepLogs(lab, ctxDir, `${scenario}-${run + 1}`) : undefined;
   const alive = scenario === 'ms-replica' ? servers.filter((s) => s !== 'ms1') : servers;
   const held = scenario === 'lone-restart' ? [heldAtRestart!] : await Promise.all(alive.map((s) => sitesHeld(lab, s).then((n) => n ?? 0)));
   const subscriberMs = await subscriberSees(lab, counter.moves++);
   if (scenario !== 'lone-restart') await lab.restart(victim.node, victim.process);
   return {
     registrationsLost: SITES.length - Math.min(...held),
-    packetsLost: stats.transmitted - stats.received,
-    packetsSent: stats.transmitted,
+    packetsLost: lost,
+    packetsSent: sent,
+    ...(outages.length ? { outages, logs } : {}),
     ...(coldStartMs !== undefined ? { coldStartMs } : { error: `no cold start succeeded within ${COLD_START_TIMEOUT_MS / 1000} s` }),
     ...(subscriberMs !== undefined ? { subscriberMs } : {}),
     ...(restartServedMs !== undefined ? { restartServedMs } : {}),
   };
+}
+
+/** Copies the logs of every daemon of the lab into the run directory; returns the folder. */
+async function keepLogs(lab: Lab, runDir: string, name: string): Promise<string> {
+  const dest = join(runDir, 'logs', name);
+  await mkdir(dest, { recursive: true });
+  for (const n of lab.model.nodes) {
+    const dir = nodeDir(lab.name, n.name);
+    for (const f of await readdir(dir).catch(() => [] as string[])) if (f.endsWith('.log')) await copyFile(join(dir, f), join(dest, `${n.name}-${f}`));
+  }
+  return relative(runDir, dest);
 }
 
 /** paper-lan-ha with one Map-Server and no etcd: the lone Map-Server with its embedded store. */
@@ -275,7 +296,7 @@ async function runMsFailover(ctx: RunContext<MsFailoverSample, MsFailoverParams>
   await alternateVariants(ctx, ctx.params.variants, ctx.params.runs, 'run', async (v, run) => {
     const which = v === 'lone-restart' ? 'lone' : 'ha';
     try {
-      return await oneFailure(labs[which]!, v as Scenario, run, ctx.params, counters[which]);
+      return await oneFailure(labs[which]!, v as Scenario, run, ctx.params, counters[which], ctx.run.dir);
     } catch (e) {
       return { error: e instanceof Error ? e.message : String(e) };
     }

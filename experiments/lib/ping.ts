@@ -39,3 +39,45 @@ export async function waitReplyAfter(log: string, us: number, timeoutMs: number,
   }
   return false;
 }
+
+export interface EchoLoss {
+  /** requests sent, and those without a reply (a request still in flight when ping stopped is not lost) */
+  sent: number;
+  lost: number;
+  /** runs of consecutive lost requests: ms after `t0` that the first was sent, and how long until a reply came again (or ping stopped) */
+  outages: Array<{ atMs: number; ms: number }>;
+}
+
+/**
+ * The losses in the output of `ping -D -i INTERVAL`, stopped by a signal at `stoppedAt` (epoch ms).
+ * A request is placed in time by the replies around it (ping sends one every interval); one sent
+ * less than `waitMs` before the stop is in flight, not lost (ping's own -W).
+ */
+export function echoLoss(out: string, t0: number, stoppedAt: number, waitMs = 1000): EchoLoss {
+  const { transmitted } = pingStatistics(out);
+  const replies = new Map<number, number>();
+  for (const m of out.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from .*icmp_seq=(\d+)/gm)) replies.set(Number(m[2]), Number(m[1]) * 1000);
+  const seqs = [...replies.keys()].sort((a, b) => a - b);
+  if (!seqs.length) return { sent: transmitted, lost: transmitted, outages: transmitted ? [{ atMs: NaN, ms: NaN }] : [] };
+  const [first, last] = [seqs[0]!, seqs[seqs.length - 1]!];
+  const interval = last > first ? (replies.get(last)! - replies.get(first)!) / (last - first) : 10;
+  const outages: EchoLoss['outages'] = [];
+  let lost = first - 1;
+  for (let i = 1; i < seqs.length; i++) {
+    const [a, b] = [seqs[i - 1]!, seqs[i]!];
+    if (b - a < 2) continue;
+    lost += b - a - 1;
+    // the first lost request left one interval after the reply before it; the run ends with the reply after it
+    const from = replies.get(a)! + interval;
+    outages.push({ atMs: Math.round((from - t0) * 100) / 100, ms: Math.round((replies.get(b)! - from) * 100) / 100 });
+  }
+  // after the last reply: lost if sent at least waitMs before the stop
+  let tail = 0;
+  for (let k = last + 1; k <= transmitted; k++) if (stoppedAt - (replies.get(last)! + (k - last) * interval) >= waitMs) tail++;
+  if (tail) {
+    lost += tail;
+    const from = replies.get(last)! + interval;
+    outages.push({ atMs: Math.round((from - t0) * 100) / 100, ms: Math.round((stoppedAt - from) * 100) / 100 });
+  }
+  return { sent: transmitted - (transmitted - last - tail), lost, outages };
+}

@@ -193,6 +193,41 @@ describe.skipIf(skip !== undefined)('Map-Server replicas on etcd', { timeout: 30
     expect(await answers(await client(late.port), '198.18.1.1', '198.19.0.1')).toBe(true);
   });
 
+  it('a change or withdrawal written late, older than what a replica heard, leaves the newer registration, on every replica and in etcd', async () => {
+    const prefix = fresh();
+    const r1 = await replica(etcd, prefix);
+    const r2 = await replica(etcd, prefix);
+    const a = await client(r1.port, 'key-a');
+    const t0 = Date.now();
+    await a.register([siteRecord('198.18.1.0', 24, '198.19.0.2', KEY_A)]); // a moved to .2
+    const [lig1, lig2] = [await client(r1.port), await client(r2.port)];
+    await waitFor(() => answers(lig2, '198.18.1.1', '198.19.0.2'), 5000, () => 'replica 2 never heard of the registration');
+    // a third replica's write that waited (its etcd member was down): a at its old RLOC, heard before the move
+    const late = await EtcdStore.open({ endpoints: etcd.endpoints, prefix, timeoutMs: 1000, queue: 10 }, emptySource, quiet);
+    cleanup.push(() => late.close());
+    const { encodeReply } = await import('./registry.js');
+    const eid = { iid: 0, afi: 'ipv4', address: '198.18.1.0', maskLen: 24 } as const;
+    late.put({ prefix: eid, siteName: 'a', reply: encodeReply(siteRecord('198.18.1.0', 24, '198.19.0.1', KEY_A)), source: undefined, registeredAt: t0 - 5000, refreshedAt: t0 - 1000, expiresAt: t0 + 59_000 });
+    await late.drained();
+    await waitFor(() => r1.ms.counters.get('store-remote-stale') + r2.ms.counters.get('store-remote-stale') >= 2, 5000, () => 'the replicas applied the older registration');
+    for (const lig of [lig1, lig2]) expect(await answers(lig, '198.18.1.1', '198.19.0.2')).toBe(true);
+    expect(r1.ms.counters.get('store-remote-changed') + r2.ms.counters.get('store-remote-changed')).toBe(0);
+    // the newer one was written again: a replica started now reads it from etcd
+    await Promise.all([r1.store.drained(), r2.store.drained()]);
+    const fresh3 = await replica(etcd, prefix);
+    expect(await answers(await client(fresh3.port), '198.18.1.1', '198.19.0.2')).toBe(true);
+    // a tombstone written by a replica before it heard a's latest Map-Register: a stays registered
+    const stale = r1.ms.counters.get('store-remote-stale') + r2.ms.counters.get('store-remote-stale');
+    late.remove(eid, t0 - 500);
+    await late.drained();
+    await waitFor(() => r1.ms.counters.get('store-remote-stale') + r2.ms.counters.get('store-remote-stale') >= stale + 2, 5000, () => 'the replicas applied the older withdrawal');
+    for (const lig of [lig1, lig2]) expect(await answers(lig, '198.18.1.1', '198.19.0.2')).toBe(true);
+    // and a withdrawal made after a's last Map-Register is applied everywhere
+    late.remove(eid);
+    await late.drained();
+    for (const lig of [lig1, lig2]) await waitFor(async () => (await lig.resolve('198.18.1.1')).records[0]?.locators.length === 0, 5000, () => 'a newer withdrawal was not applied');
+  });
+
   it('a well-formed value the configuration does not allow is refused, not served', async () => {
     const prefix = fresh();
     const r1 = await replica(etcd, prefix);

@@ -213,7 +213,7 @@ export class EtcdStore implements RegistrationStore {
 
   private decode(value: Buffer):
     | { replica: string; kind: typeof REGISTRATION; reg: StoredRegistration }
-    | { replica: string; kind: typeof WITHDRAWN; prefix: EidPrefix }
+    | { replica: string; kind: typeof WITHDRAWN; prefix: EidPrefix; at?: number }
     | { replica: string; kind: typeof BINDING; key: string; site: string }
     | { replica: string; kind: typeof SUBSCRIPTION; sub: StoredSubscription }
     | undefined {
@@ -225,7 +225,10 @@ export class EtcdStore implements RegistrationStore {
       let out;
       if (kind === REGISTRATION) {
         out = { replica, kind, reg: r.registration() } as const; // reply is a view: the registry copies it into its slabs
-      } else if (kind === WITHDRAWN) out = { replica, kind, prefix: r.prefix() } as const;
+      } else if (kind === WITHDRAWN) {
+        const prefix = r.prefix();
+        out = r.at < value.length - 8 ? ({ replica, kind, prefix, at: r.f64() } as const) : ({ replica, kind, prefix } as const);
+      }
       else if (kind === BINDING) out = { replica, kind, key: r.str(), site: r.str() } as const;
       else if (kind === SUBSCRIPTION) out = { replica, kind, sub: { publisher: r.prefix(), subscriber: r.prefix(), expiresAt: r.f64() } } as const;
       else throw new Error(`kind ${kind}`);
@@ -298,7 +301,7 @@ export class EtcdStore implements RegistrationStore {
     if (!v) return;
     this.counts['events-applied']++;
     if (v.kind === REGISTRATION) sink.registered(v.reg);
-    else if (v.kind === WITHDRAWN) sink.withdrawn(v.prefix);
+    else if (v.kind === WITHDRAWN) sink.withdrawn(v.prefix, v.at);
     else if (v.kind === BINDING) sink.bound(v.key, v.site);
     else sink.subscribed(v.sub);
   }
@@ -361,8 +364,9 @@ export class EtcdStore implements RegistrationStore {
     this.put(r);
   }
 
-  remove(prefix: EidPrefix): void {
-    this.enqueue(this.regKey(prefix), { value: this.record(WITHDRAWN).prefix(prefix).done(), expiresAt: Date.now() + TOMBSTONE_MS });
+  /** `at`: when it was withdrawn (a replica that heard the site later keeps the registration: server.ts) */
+  remove(prefix: EidPrefix, at = Date.now()): void {
+    this.enqueue(this.regKey(prefix), { value: this.record(WITHDRAWN).prefix(prefix).f64(at).done(), expiresAt: Date.now() + TOMBSTONE_MS });
   }
 
   bind(key: string, site: string): void {

@@ -145,6 +145,11 @@ export class Registry {
     return this.store.view(reg.replyAt, reg.replyLength);
   }
 
+  /** Whether `reg` answers with exactly `reply`. */
+  replyEquals(reg: Registration, reply: Uint8Array): boolean {
+    return this.store.equals(reg.replyAt, reg.replyLength, reply);
+  }
+
   /**
    * The reply (with `nonce`) of the registration covering an address, or undefined: read from
    * the trie's index and the reply slab alone, without touching the Registration object.
@@ -185,11 +190,12 @@ export class Registry {
    * expires. Returns what happened: a new prefix, the same record again, or a changed record
    * (with the Map-Reply it answered with `before`). `ttlLeftMs`: another replica's registration
    * expires when it said (it joins the refresh order at the end: at most the replication lag late).
+   * `heardAt`: wall-clock ms the site was heard (by another replica, for its registration).
    */
-  upsert(prefix: EidPrefix, siteName: string | undefined, reply: Uint8Array, source: Endpoint | undefined, ttlLeftMs = this.ttlMs): { reg: Registration; result: UpsertResult; before?: Buffer } {
+  upsert(prefix: EidPrefix, siteName: string | undefined, reply: Uint8Array, source: Endpoint | undefined, ttlLeftMs = this.ttlMs, heardAt = Date.now()): { reg: Registration; result: UpsertResult; before?: Buffer } {
     this.maybeCompact(); // here, not on removal: a withdrawn registration's bytes are read just after
     const now = this.now();
-    const wall = Date.now();
+    const wall = heardAt;
     const expiresAt = siteName === undefined ? Infinity : now + ttlLeftMs;
     const old = this.db.get(prefix);
     if (old && old.siteName === siteName) {
@@ -203,7 +209,7 @@ export class Registry {
         this.db.setPayload(prefix, old.replyAt, old.replyLength);
       }
       old.source = source;
-      old.refreshedAt = wall;
+      old.refreshedAt = Math.max(old.refreshedAt, wall);
       old.expiresAt = expiresAt;
       if (siteName !== undefined) {
         this.byAge.delete(old);

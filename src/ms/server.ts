@@ -187,7 +187,7 @@ export class MapServer {
     }
     this.store.follow?.({
       registered: (r) => this.asRemote(() => this.applyRemoteRegistration(r)),
-      withdrawn: (prefix) => this.asRemote(() => this.withdraw(prefix, 'withdrawn through another replica')),
+      withdrawn: (prefix, at) => this.asRemote(() => this.applyRemoteWithdrawal(prefix, at)),
       bound: (key, site) => this.asRemote(() => this.applyRemoteBinding(key, site)),
       unbound: (key) => this.asRemote(() => this.keyBindings.forget(key)),
       subscribed: (sub) => this.asRemote(() => this.applyRemoteSubscription(sub)),
@@ -257,15 +257,39 @@ export class MapServer {
       return;
     }
     const held = this.registry.get(r.prefix);
+    if (held?.siteName === r.siteName && r.refreshedAt < held.refreshedAt && !this.registry.replyEquals(held, r.reply)) return this.keepNewer(held, 'an older registration');
     const mine = (e: Endpoint | undefined) => e?.via !== undefined && [...this.localAddress.values()].includes(e.via);
     const source = held?.siteName === r.siteName && mine(held.source) ? held.source : r.source && !mine(r.source) ? { address: r.source.address, port: r.source.port } : r.source;
-    const { reg, result, before } = this.registry.upsert(r.prefix, r.siteName, r.reply, source, r.expiresAt - Date.now());
+    const { reg, result, before } = this.registry.upsert(r.prefix, r.siteName, r.reply, source, r.expiresAt - Date.now(), r.refreshedAt);
     this.putBack(a, reg, result, before);
     this.counters.inc(`store-remote-${result}`);
     if (result !== 'refreshed') {
       this.log.info(result === 'new' ? 'registered through another replica' : 'registration changed through another replica', { site: r.siteName, prefix: formatEidPrefix(r.prefix) });
       this.onSiteMappingChanged(reg);
     }
+  }
+
+  /**
+   * Another replica withdrew a registration. Where this replica heard the site after that, the
+   * withdrawal is older than what it holds (a tombstone that waited in a replica's queue): kept.
+   */
+  private applyRemoteWithdrawal(prefix: EidPrefix, at: number | undefined): void {
+    const held = this.registry.get(prefix);
+    if (held && at !== undefined && held.refreshedAt > at) return this.keepNewer(held, 'an older withdrawal');
+    this.withdraw(prefix, 'withdrawn through another replica');
+  }
+
+  /**
+   * Another replica's change is older than what this one heard of the site (its write waited, say
+   * while its etcd member was down, and landed after a newer one): applying it would take a site
+   * back to an RLOC or key it has left, and push that to its subscribers. The newer registration
+   * stays, and is written again so that etcd, and every replica through it, ends with the newest.
+   * The order is the replicas' wall clocks (in sync to far less than a site's registration interval).
+   */
+  private keepNewer(held: Registration, what: string): void {
+    this.counters.inc('store-remote-stale');
+    this.log.info(`kept a registration newer than ${what} from another replica`, { site: held.siteName, prefix: formatEidPrefix(held.prefix) });
+    this.store.put(this.stored(held));
   }
 
   /**

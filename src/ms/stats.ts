@@ -43,6 +43,7 @@ const COUNTER_NAMES = [
   'store-remote-refreshed',
   'store-remote-refused',
   'store-remote-errors',
+  'store-remote-stale',
   'store-binding-conflicts',
   // strangers (no site's xTR): answered, never believed
   'rx-map-request-stranger',

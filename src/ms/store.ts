@@ -80,7 +80,8 @@ export interface StoredSubscription {
 /** What another replica changed (a shared store's watch): the Map-Server applies it as its own, without writing it back. */
 export interface ReplicaSink {
   registered(r: StoredRegistration): void;
-  withdrawn(prefix: EidPrefix): void;
+  /** `at`: wall-clock ms the withdrawing replica withdrew it (absent in records written before it was kept) */
+  withdrawn(prefix: EidPrefix, at?: number): void;
   bound(key: string, site: string): void;
   unbound(key: string): void;
   subscribed(s: StoredSubscription): void;
