@@ -15,7 +15,7 @@ import { loadConfig, type MsConfig } from './config.js';
 import { MapServer } from './server.js';
 import { EmbeddedStore, MemoryStore, type RegistrationStore } from './store.js';
 import { TunnelEndpoints } from './tunnel-endpoints.js';
-import { EtcdStore } from './etcd-store.js';
+// the etcd client (gRPC, protobufjs) is loaded only where configured: it is most of a lone Map-Server's start-up
 
 export interface RunningMapServer {
   server: MapServer;
@@ -106,7 +106,7 @@ export async function runMapServer(config: MsConfig, opts: { adminSocket?: strin
       config.store.kind === 'memory'
         ? new MemoryStore()
         : config.store.kind === 'etcd'
-          ? await EtcdStore.open(config.store.etcd!, source, log)
+          ? await (await import('./etcd-store.js')).EtcdStore.open(config.store.etcd!, source, log)
           : new EmbeddedStore(config.store.path ?? defaultStorePath(path), config.store.fsyncMs, source, log);
     server = new MapServer(config, { logger: log, store });
   } catch (e) {
