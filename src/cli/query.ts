@@ -94,6 +94,8 @@ export async function main(argv: string[]): Promise<number> {
     logger: createLogger({ component: 'query' }, { level: 'error' }),
   });
   const opts = { iid, ...(values['source-eid'] ? { sourceEid: values['source-eid'] } : {}) };
+  // the RTT printed is the Map-Server's: the socket bound and our receive path run once before the send
+  await client.warmUp();
   try {
     let r: Resolution;
     try {
