@@ -2,6 +2,8 @@
  * `npm run figures [-- NAME ...] [--results DIR]`: re-renders the figure of every saved run
  * (SVG, PNG and the vega-lite spec) from its samples.jsonl, never by re-running; a finished
  * run's summary.json gets the analysis of the same samples again (timing and parameters kept).
+ * Runs of researchers' scripts (experiments/lib/script.ts) are included, each analysed as its
+ * metadata describes it.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,16 +12,19 @@ import { analyseAndPlot } from './lib/driver.js';
 import { parseOptions } from './lib/experiment.js';
 import { listRuns, samplesOf } from './lib/results.js';
 import { resultsRoot } from './lib/run.js';
-import { experiments, findExperiment } from './registry.js';
+import { experimentOf, experiments, scriptExperiments } from './registry.js';
 import type { Sample } from './lib/experiment.js';
 import { LispwgError } from '../src/util/errors.js';
 
 export async function renderAll(resultsDir: string, names: readonly string[] = []): Promise<Array<{ experiment: string; runId: string; svg: string }>> {
-  for (const n of names) if (!findExperiment(n)) throw new LispwgError('EXP_UNKNOWN', `no experiment '${n}' (known: ${experiments.map((e) => e.name).join(', ')})`);
+  const known = [...experiments.map((e) => e.name), ...scriptExperiments(resultsDir).map((e) => e.name)];
+  for (const n of names) if (!known.includes(n)) throw new LispwgError('EXP_UNKNOWN', `no experiment '${n}' (known: ${known.join(', ')})`);
   const out: Array<{ experiment: string; runId: string; svg: string }> = [];
-  for (const exp of experiments) {
-    if (names.length && !names.includes(exp.name)) continue;
-    for (const r of listRuns(resultsDir, exp.name)) {
+  for (const name of known) {
+    if (names.length && !names.includes(name)) continue;
+    for (const r of listRuns(resultsDir, name)) {
+      const exp = experimentOf(r);
+      if (!exp) continue; // in a script's folder, a run record() did not write
       const samples = samplesOf<Sample>(r);
       if (samples.length === 0) continue;
       const params = exp.params((r.metadata.params.mode as 'quick' | 'full') ?? 'quick', {});

@@ -141,23 +141,13 @@ export function outage(events: readonly IcmpEvent[], fromUs: number): { outageMs
   return { lost: reqs.slice(firstLost).filter(([seq]) => !answered.has(seq)).length, error: 'no steady replies before the end of the capture' };
 }
 
-function associated(lab: Lab, iface: string): boolean {
-  try {
-    lab.addressOf('mn', iface);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function oneHandover(lab: Lab, run: number, p: HandoverParams): Promise<Omit<HandoverSample, 'variant' | 'run'>> {
-  const to = associated(lab, 'wlan0') ? 'wlan1' : 'wlan0';
   const cap = await lab.capture('mn', 'any', { filter: 'icmp', snaplen: 96 });
   // -D: every reply line carries its time, so the run ends soon after replies are back
   const ping = await lab.spawn('mn', `ping-${run}`, ['ping', '-n', '-D', '-i', '0.0001', '-w', String(Math.ceil(p.beforeS + p.afterS)), eidOf(lab, 'cn')]);
   try {
     await sleep(p.beforeS * 1000);
-    const h = await lab.handover('mn', to);
+    const h = await lab.handover('mn'); // to the interface not in use: back and forth
     if (await waitReplyAfter(ping.log, h.steps.at(-1)!.timeUs + 200_000, (p.afterS + 5) * 1000, () => ping.running())) await sleep(200);
     await ping.stop('SIGINT');
     pingStatistics(await ping.output());

@@ -1,7 +1,7 @@
 /**
  * The report in a real browser: Debian's headless Chromium loads results/index.html built from
- * synthetic runs (written by this test into a temporary folder, never under results/) and must
- * show every figure with no console error. Takes about 3 s.
+ * synthetic runs (written by this test into a temporary folder, never under results/), a script's
+ * run among them, and must show every figure with no console error. Takes about 3 s.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { chromium } from 'playwright-core';
 import { finishRun } from './lib/driver.js';
 import { evaluateGates, type GateSummaries } from './lib/gates.js';
 import { ExperimentRun } from './lib/run.js';
+import { record } from './lib/script.js';
 import { syntheticSamples } from './lib/synthetic.js';
 import { experiments } from './registry.js';
 import { buildReport } from './report.js';
@@ -33,6 +34,10 @@ async function writeRuns(skip: string): Promise<void> {
     await quietly(() => finishRun(exp, run, params, 'quick'));
     summaries[exp.name] = JSON.parse(readFileSync(join(run.dir, 'summary.json'), 'utf8'));
   }
+  // a researcher's script (experiments/lib/script.ts): after the paper's, with its own figure
+  const rec = await quietly(() => record('my-probe', { resultsDir: dir, title: 'My own probe', metric: 'reply time', unit: 'ms' }));
+  for (const v of [3.1, 2.7, 4.2, 3.3]) rec.sample(v);
+  await quietly(() => rec.done());
   const gates = await ExperimentRun.start('gates', { resultsDir: dir, quiet: true });
   await quietly(async () => gates.finish({ pass: false, gates: evaluateGates(summaries as GateSummaries) }));
 }
@@ -67,7 +72,7 @@ describe.skipIf(missing !== undefined)(`the report in headless Chromium (${CHROM
         }),
       );
       expect(problems).toEqual([]);
-      expect(figures.length).toBe(experiments.length - 1);
+      expect(figures.length).toBe(experiments.length - 1 + 1); // one skipped, the script's run added
       for (const f of figures) {
         expect(f.complete, f.src ?? '').toBe(true);
         expect(f.natural, f.src ?? '').toBeGreaterThan(0);
@@ -77,6 +82,8 @@ describe.skipIf(missing !== undefined)(`the report in headless Chromium (${CHROM
       expect(text).toContain('What differs from the paper');
       expect(text).toContain('wireguard-go');
       expect(text).toContain('Not run yet');
+      expect(text).toContain('My own probe');
+      expect(text).toContain('A script of its own');
       expect(text).toMatch(/16\.61/); // the paper's OOR+WG cache-add mean, beside ours
       expect(await page.$$eval('td.fail', (xs) => xs.length)).toBeGreaterThan(0); // the skipped experiment's gate
     } finally {

@@ -1,18 +1,20 @@
 /**
  * `npm run report [-- --results DIR]`: one HTML page (results/index.html) with every experiment's
  * figure, our numbers beside the paper's, the same-run ratios, the gates, each run's metadata,
- * and what differs from the paper's set-up and why. Built from saved runs only; self-contained
- * apart from the figures it links (SVG files next to it), no script, no network.
+ * and what differs from the paper's set-up and why; then the newest finished run of each
+ * researcher's script (experiments/lib/script.ts), after the paper's. Built from saved runs only;
+ * self-contained apart from the figures it links (SVG files next to it), no script, no network.
  */
 import { writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseOptions, type Comparison } from './lib/experiment.js';
 import type { GateResult } from './lib/gates.js';
-import { latestFinished, type SavedRun } from './lib/results.js';
+import { latestFinished, listRuns, type SavedRun } from './lib/results.js';
 import { resultsRoot } from './lib/run.js';
 import type { Summary } from './lib/stats.js';
-import { experiments, type AnyExperiment } from './registry.js';
+import { scriptOf } from './lib/script-experiment.js';
+import { experimentOf, experiments, scriptExperiments, type AnyExperiment } from './registry.js';
 
 /** What differs from the paper's set-up, and why (shown at the top of the report). */
 const DIFFERENCES: ReadonlyArray<[string, string]> = [
@@ -80,7 +82,8 @@ function metadataBlock(run: SavedRun): string {
 
 function section(e: ReportEntry, outDir: string): string {
   const x = e.experiment;
-  const head = `<h2 id="${esc(x.name)}">${esc(x.title)} <span class="name">${esc(x.name)}</span></h2><p class="repro">Reproduces ${esc(x.reproduces)}.</p>`;
+  const script = e.run ? scriptOf(e.run.metadata) : undefined;
+  const head = `<h2 id="${esc(x.name)}">${esc(x.title)} <span class="name">${esc(x.name)}</span></h2>` + (script ? `<p class="repro">A script of its own: <code>${esc(script.file)}</code>.</p>` : `<p class="repro">Reproduces ${esc(x.reproduces)}.</p>`);
   if (!e.run?.summary) {
     return `<section class="missing">${head}<p><strong>Not run yet</strong>: no finished run under results/${esc(x.name)}/. Run <code>npm run exp:${esc(x.name)}</code>.</p></section>`;
   }
@@ -90,7 +93,7 @@ function section(e: ReportEntry, outDir: string): string {
   return `<section>${head}
 <p class="method">${esc(x.method)}</p>
 <figure><img src="${esc(rel(s.figure.svg))}" alt="${esc(x.title)}"><figcaption>${esc(x.title)} — <a href="${esc(rel(s.figure.png))}">PNG</a>, <a href="${esc(rel(s.figure.spec))}">vega-lite spec</a>, <a href="${esc(rel('samples.jsonl'))}">raw samples</a></figcaption></figure>
-<h3>Ours beside the paper's</h3>${paperTable(s.paper ?? [], x.labels)}
+${script ? '' : `<h3>Ours beside the paper's</h3>${paperTable(s.paper ?? [], x.labels)}`}
 <h3>${esc(s.metric)}</h3>${statsTable(s.variants ?? {}, s.unit, x.labels)}
 ${ratios.length ? `<h3>Ratios between variants (same run)</h3><ul>${ratios.map(([k, r]) => `<li>${esc(k)}: <strong>${num(r)}</strong></li>`).join('')}</ul>` : ''}
 ${s.notes?.length ? `<h3>Notes</h3><ul>${s.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
@@ -138,12 +141,16 @@ ${entries.map((e) => section(e, outDir)).join('\n')}
 `;
 }
 
-/** Writes <resultsDir>/index.html from the newest finished run of every experiment. */
+/** Writes <resultsDir>/index.html from the newest finished run of every experiment, and of every script that finished one. */
 export function buildReport(resultsDir: string): { file: string; included: string[]; missing: string[] } {
   const entries: ReportEntry[] = experiments.map((experiment) => {
     const run = latestFinished(resultsDir, experiment.name);
     return { experiment, ...(run ? { run } : {}) };
   });
+  for (const { name } of scriptExperiments(resultsDir)) {
+    const run = listRuns(resultsDir, name).filter((r) => r.summary && scriptOf(r.metadata)).pop();
+    if (run) entries.push({ experiment: experimentOf(run)!, run });
+  }
   const g = latestFinished(resultsDir, 'gates');
   const gates = g?.summary ? { runId: g.runId, results: (g.summary.gates as GateResult[]) ?? [] } : undefined;
   const file = join(resultsDir, 'index.html');

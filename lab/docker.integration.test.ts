@@ -4,6 +4,7 @@
  * skips, saying why, when Docker cannot run here.
  * Run under `flock /tmp/lispwg-netns.lock`.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -72,6 +73,9 @@ describe.skipIf(!status.ok)('lab on the docker backend', () => {
       // the tools come from the host's /usr, bound read-only into the image
       const tools = await lab.exec(lab.model.nodes[0]!.name, ['sh', '-c', 'for t in ip tc nuttcp tcpdump wireguard-go node; do command -v $t; done']);
       expect(tools.stdout.split('\n')).toHaveLength(6);
+      // the command line a caller spawns itself (zx's $ in a script) runs in the same container
+      const [file, ...args] = lab.command(lab.model.nodes[0]!.name, ['hostname']);
+      expect(spawnSync(file!, args, { encoding: 'utf8' }).stdout.trim()).toBe(lab.model.nodes[0]!.name);
     } finally {
       await lab.down();
       await assertGone(labName);

@@ -155,6 +155,11 @@ describe.skipIf(!!missing)('lab on the netns backend', () => {
       expect(move.steps.map((s) => s.step)).toEqual(['start', 'disassociated', 'moved', 'associated', 'up']);
       expect((await lab.exec('mn', ['ping', '-c1', '-W1', cn])).stdout).toMatch(/1 received/);
       expect((await lab.check()).failures).toEqual([]);
+
+      // no target named: to the one interface not in use (back and forth, as the handover experiment goes)
+      const back = await lab.handover('mn');
+      expect(back).toMatchObject({ from: 'wlan1', to: 'wlan0', ap: 'ap1', address: '198.18.10.10' });
+      expect((await lab.exec('mn', ['ping', '-c1', '-W1', cn])).stdout).toMatch(/1 received/);
     } finally {
       await lab.down();
       await assertGone(lab.name);

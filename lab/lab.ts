@@ -395,6 +395,15 @@ export class Lab {
     return this.backend.exec(this.name, node, cmd, opts);
   }
 
+  /**
+   * The host command line that runs `cmd` in a node as exec() does, for a caller that spawns it
+   * with its own stdio and streams its output (zx's `$`): `ip netns exec`, or `docker exec -i`.
+   */
+  command(node: string, cmd: readonly string[]): string[] {
+    this.node(node);
+    return this.backend.commandLine(this.name, node, cmd);
+  }
+
   /** Starts a long-running command in a node; its output goes to `<lab dir>/nodes/<node>/<name>.log`. */
   async spawn(node: string, name: string, cmd: readonly string[]): Promise<LabProcess> {
     this.node(node);
@@ -558,9 +567,11 @@ export class Lab {
   /**
    * The thesis' handover: a node with two Wi-Fi interfaces on two APs switches from the one in
    * use (or `from`) to `to`: the old interface goes down, the new AP's association delay passes,
-   * the new interface comes up with its address and the default route via its AP.
+   * the new interface comes up with its address and the default route via its AP. Without `to`,
+   * to the node's one Wi-Fi interface not in use (back and forth between two).
    */
-  async handover(node: string, to: string, opts: { from?: string } = {}): Promise<HandoverRecord> {
+  async handover(node: string, to?: string, opts: { from?: string } = {}): Promise<HandoverRecord> {
+    to ??= this.idleStation(node);
     const key = `${node}:${to}`;
     const target = this.state.stations[key];
     if (!target) throw new LispwgError('LAB_NO_STATION', `${node} has no Wi-Fi interface '${to}'`);
@@ -592,6 +603,16 @@ export class Lab {
       steps,
       totalMs: (steps.at(-1)!.timeUs - steps[0]!.timeUs) / 1000,
     };
+  }
+
+  /** The one Wi-Fi interface of a node that is not associated (where a handover goes). */
+  private idleStation(node: string): string {
+    this.node(node);
+    const idle = Object.entries(this.state.stations).filter(([k, v]) => k.startsWith(`${node}:`) && !v.associated).map(([k]) => k.slice(node.length + 1));
+    if (idle.length !== 1) {
+      throw new LispwgError('LAB_NO_STATION', `${node} has ${idle.length ? `${idle.length} idle Wi-Fi interfaces (${idle.join(', ')})` : 'no idle Wi-Fi interface'}: name the one to hand over to`);
+    }
+    return idle[0]!;
   }
 
   // ---------------------------------------------------------------------------------------------

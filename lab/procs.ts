@@ -2,6 +2,7 @@
  * Processes a lab started: recognise them by pid and start time (a recycled pid is never killed),
  * stop them with SIGTERM then SIGKILL, and wait until they are gone.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -16,13 +17,25 @@ export async function startTime(pid: number): Promise<string | undefined> {
   }
 }
 
+/** Whether a /proc/<pid>/stat is of a live process (not a zombie), started at `start` when given. */
+function live(stat: string, start?: string): boolean {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[0] !== 'Z' && fields[0] !== 'X' && (start === undefined || fields[19] === start);
+}
+
 /** True while the process exists and is not a zombie; with `start`, only if it is that process. */
 export async function alive(pid: number, start?: string): Promise<boolean> {
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields[0] === 'Z' || fields[0] === 'X') return false;
-    return start === undefined || fields[19] === start;
+    return live(await readFile(`/proc/${pid}/stat`, 'utf8'), start);
+  } catch {
+    return false;
+  }
+}
+
+/** alive(), for the one place that cannot wait: a process's 'exit' handler. */
+export function aliveSync(pid: number, start?: string): boolean {
+  try {
+    return live(readFileSync(`/proc/${pid}/stat`, 'utf8'), start);
   } catch {
     return false;
   }

@@ -24,6 +24,9 @@ export function eidOf(lab: Lab, node: string): string {
   return cidrText(e).split('/')[0]!;
 }
 
+/** The nodes that run a lispwg agent (`lispwg xtr`: xtr and mn nodes): those with its admin socket. */
+export const agentNodes = (lab: Lab): string[] => lab.model.nodes.map((n) => n.name).filter((n) => existsSync(agentSocket(lab, n)));
+
 export async function status(lab: Lab, node: string): Promise<AgentStatus> {
   return (await adminRequest(agentSocket(lab, node), 'show')) as AgentStatus;
 }

@@ -13,7 +13,7 @@ import { ExperimentRun, type RunMetadata } from './run.js';
 const FIGURE_BASENAME = 'figure';
 
 /** The tools every experiment's measurements go through, whose versions its metadata records. */
-const COMMON_TOOLS: Record<string, string[]> = {
+export const COMMON_TOOLS: Record<string, string[]> = {
   'wireguard-go': ['wireguard-go', '--version'],
   tcpdump: ['tcpdump', '--version'],
   ping: ['ping', '-V'],

@@ -29,6 +29,11 @@ export interface NodeBackend {
   exec(lab: string, node: string, cmd: readonly string[], opts?: ExecOptions): Promise<RunResult>;
   /** Starts a long-running command in a node, its output appended to `log`; returns its host pid. */
   spawn(lab: string, node: string, cmd: readonly string[], log: string, pidFile: string): Promise<number>;
+  /**
+   * The host command line that runs `cmd` in a node with the caller's stdio: what a caller that
+   * spawns and streams itself (zx's `$` in experiments/lib/script.ts) runs, where exec() buffers.
+   */
+  commandLine(lab: string, node: string, cmd: readonly string[]): string[];
   /** Removes the lab's nodes (those recorded, and any others carrying the lab's name). */
   destroy(lab: string, recorded: readonly string[]): Promise<string[]>;
 }

@@ -13,7 +13,7 @@ import { projectRoot } from '../../src/util/project.js';
 import { containerName, LABEL_LAB, LABEL_NODE, netnsName } from '../names.js';
 import { ipBatch, mapLimit } from '../net/ip.js';
 import { type ExecOptions, type NodeBackend, readPidFile, type RunResult, SPAWN_WRAPPER } from './backend.js';
-import { requireDockerd } from './dockerd.js';
+import { DOCKER_SOCKET, requireDockerd } from './dockerd.js';
 import { ensureImage, HOST_BINDS, IMAGE_INIT } from './image.js';
 
 /** Containers started at once (each start costs the daemon ~0.3 s of CPU). */
@@ -98,6 +98,11 @@ export class DockerBackend implements NodeBackend {
       throw new LispwgError('COMMAND_FAILED', `command failed in container ${containerName(lab, node)} (exit ${code}): ${cmd.join(' ')}${res.stderr ? `\n${res.stderr.trim()}` : ''}`);
     }
     return res;
+  }
+
+  /** The docker CLI's exec on the same daemon and container as exec() (dockerode cannot hand over a child process). */
+  commandLine(lab: string, node: string, cmd: readonly string[]): string[] {
+    return ['docker', '-H', `unix://${DOCKER_SOCKET}`, 'exec', '-i', containerName(lab, node), ...cmd];
   }
 
   async spawn(lab: string, node: string, cmd: readonly string[], log: string, pidFile: string): Promise<number> {

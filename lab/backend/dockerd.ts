@@ -12,7 +12,7 @@ import { LispwgError } from '../../src/util/errors.js';
 import { hasCommand, run } from '../../src/util/exec.js';
 import { stopProcesses } from '../procs.js';
 
-const DOCKER_SOCKET = process.env.LISPWG_DOCKER_SOCKET ?? '/var/run/docker.sock';
+export const DOCKER_SOCKET = process.env.LISPWG_DOCKER_SOCKET ?? '/var/run/docker.sock';
 const DOCKERD_LOG = '/var/log/lispwg/dockerd.log';
 const DOCKERD_PIDFILE = '/run/lispwg/dockerd.pid';
 const DOCKERD_ARGS = ['--iptables=false', '--ip6tables=false', '--bridge=none', '--ip-forward=false', '--ip-masq=false', '--userland-proxy=false'];

@@ -28,6 +28,11 @@ export class NetnsBackend implements NodeBackend {
     return run(cmd, { netns: netnsName(lab, node), ...opts });
   }
 
+  /** What exec() runs (`run(cmd, { netns })`), for a caller that spawns it itself. */
+  commandLine(lab: string, node: string, cmd: readonly string[]): string[] {
+    return ['ip', 'netns', 'exec', netnsName(lab, node), ...cmd];
+  }
+
   async spawn(lab: string, node: string, cmd: readonly string[], log: string, pidFile: string): Promise<number> {
     await run(['setsid', '-f', ...SPAWN_WRAPPER, pidFile, log, ...cmd], { netns: netnsName(lab, node) });
     return readPidFile(pidFile);
