@@ -43,41 +43,11 @@ import { Histogram } from '../../src/ms/stats.js';
 import { makeEidPrefix } from '../../src/mapping/eid.js';
 import { createLogger } from '../../src/util/log.js';
 import { MonotonicNonces } from '../../src/lisp/nonce.js';
-import { eidAddress, rewriteEcmNonce, encodeMessage, encodingLength, signMessage, wrapWireguardKey, type MapRequest, type MappingRecord } from '../../src/lisp/index.js';
+import { eidAddress, rewriteEcmNonce, encodeMessage, encodingLength, signMessage, type MapRequest } from '../../src/lisp/index.js';
+
+import { PREFIX_LEN, prefixText, record } from './eids.js';
 
 const SITE_KEY = 'bench-site-key';
-
-// --- the EID space ------------------------------------------------------------------------------
-
-/** A bijection on 32-bit integers, so entry i gets a random-looking but unique /80. */
-function perm(i: number): number {
-  let x = i >>> 0;
-  x = Math.imul(x ^ (x >>> 16), 0x45d9f3b) >>> 0;
-  x = Math.imul(x ^ (x >>> 16), 0x45d9f3b) >>> 0;
-  return (x ^ (x >>> 16)) >>> 0;
-}
-
-/** Entry i's /80 (region 0: keyed records; region 1: plain records; region 2: Map-Register run). */
-function prefixText(i: number, region: number): string {
-  const h = perm(i);
-  return `2001:db8:${region.toString(16)}:${(h >>> 16).toString(16)}:${(h & 0xffff).toString(16)}::`;
-}
-const PREFIX_LEN = 80;
-
-function record(i: number, region: number, withKey: boolean): MappingRecord {
-  const eid = eidAddress(prefixText(i, region));
-  const key = Buffer.alloc(32);
-  for (let w = 0; w < 8; w++) key.writeUInt32BE(perm(i * 8 + w + region * 0x10000000), w * 4);
-  return {
-    ttl: 1440,
-    maskLen: PREFIX_LEN,
-    action: 0,
-    authoritative: true,
-    mapVersion: 0,
-    eid: withKey ? wrapWireguardKey(eid, key) : eid,
-    locators: [{ priority: 1, weight: 100, mPriority: 255, mWeight: 0, local: true, probed: false, reachable: true, address: { afi: 'ipv4', address: `198.18.${(i >>> 8) & 255}.${i & 255}` } }],
-  };
-}
 
 // --- the load generator (second process) --------------------------------------------------------
 
