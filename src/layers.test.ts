@@ -11,7 +11,7 @@ import { projectRoot } from './util/project.js';
 /** Bottom first; packages on one line do not import each other. */
 const LAYERS: string[][] = [
   ['src/util'],
-  ['src/ip'],
+  ['src/ip', 'src/metrics'],
   ['src/lisp'],
   ['src/pcap', 'src/mapping', 'src/native'],
   ['src/net'],

@@ -11,6 +11,7 @@ import { createLogger, type Level } from '../util/log.js';
 import { defaultConfig, loadConfig, parseSiteFlag, withSites, PUSH_ORDERS, type MsConfig, type PushOrder } from '../ms/config.js';
 import { adminRequest, defaultAdminSocket } from '../ms/admin.js';
 import { runMapServer } from '../ms/daemon.js';
+import { parseListenAddress } from '../metrics/http.js';
 import type { MsSnapshot } from '../ms/server.js';
 
 const USAGE = `usage:
@@ -36,6 +37,8 @@ WireGuard key, answers Map-Requests, pushes the requester's key to the destinati
   --push-order O           push-then-reply | reply-then-push | parallel | off
   --push-wait D            how long a reply waits for the push's Map-Notify-Ack (default 10ms)
   --rate-limit R           packets per second per source (0: off; default 1000)
+  --metrics-listen A:P     serve Prometheus metrics at http://A:P/metrics (IPv6: [ADDR]:PORT;
+                           YAML: metrics-listen; off by default)
   --grpc-port N            also serve resolution over gRPC (the control-channel baseline) on
                            this TCP port of the control address (src/grpc; 4343 is usual;
                            YAML: grpc-port)
@@ -65,6 +68,7 @@ export async function main(argv: string[]): Promise<number> {
       'push-wait-ms': { type: 'string' }, // deprecated: --push-wait
       'rate-limit': { type: 'string' },
       'grpc-port': { type: 'string' },
+      'metrics-listen': { type: 'string' },
       'log-level': { type: 'string' },
       json: { type: 'boolean', default: false },
       limit: { type: 'string' },
@@ -138,7 +142,8 @@ export async function main(argv: string[]): Promise<number> {
   if (level && !['debug', 'info', 'warn', 'error'].includes(level)) throw new LispwgError('BAD_FLAG', `--log-level must be debug, info, warn or error`);
   const logger = createLogger({ component: 'ms' }, level ? { level } : {});
   const grpcPort = num('grpc-port', values['grpc-port'], 1, 65535) ?? config.grpcPort;
-  const running = await runMapServer(config, { ...(values.admin ? { adminSocket: values.admin } : {}), logger, handleSignals: true });
+  const metricsListen = values['metrics-listen'] !== undefined ? parseListenAddress(values['metrics-listen'], '--metrics-listen') : undefined;
+  const running = await runMapServer(config, { ...(values.admin ? { adminSocket: values.admin } : {}), ...(metricsListen ? { metricsListen } : {}), logger, handleSignals: true });
   // loaded only when asked for (grpc-js is not small); stops with the process
   if (grpcPort !== undefined) await (await import('../grpc/ms-front.js')).startGrpcFront(running.server, config, { port: grpcPort, log: logger });
   // runs until SIGINT/SIGTERM

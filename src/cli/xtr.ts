@@ -5,8 +5,9 @@ import { loadConfig } from '../xtr/config.js';
 import { makePlan, renderPlan } from '../xtr/plan.js';
 import { peekPublicKey } from '../xtr/key-source.js';
 import { LispwgError } from '../util/errors.js';
+import { parseListenAddress } from '../metrics/http.js';
 
-const HELP = `usage: lispwg xtr --config FILE [--dry-run] [--event-log FILE]
+const HELP = `usage: lispwg xtr --config FILE [--dry-run] [--event-log FILE] [--metrics-listen ADDR:PORT]
 
 Runs the LISP+WireGuard agent of a tunnel router (mode xtr: EID hosts behind it) or a mobile
 node (mode mn: the EID is on this node): a control WireGuard tunnel to the Map-Server, EID
@@ -17,6 +18,9 @@ options:
   -c, --config FILE     the agent's YAML config
       --dry-run         print what it would configure, change nothing
       --event-log FILE  append the event log (JSON lines) to FILE (overrides event-log:)
+      --metrics-listen ADDR:PORT
+                        serve Prometheus metrics at http://ADDR:PORT/metrics (IPv6: [ADDR]:PORT;
+                        overrides metrics-listen:)
   -h, --help            this text
 
 Watch a running agent with 'lispwg show'.`;
@@ -30,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         'dry-run': { type: 'boolean' },
         'event-log': { type: 'string' },
+        'metrics-listen': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -44,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!values.config) throw new LispwgError('USAGE', `lispwg xtr needs --config FILE\n\n${HELP}`);
   const config = loadConfig(values.config);
   if (values['event-log']) config.eventLog = values['event-log'];
+  if (values['metrics-listen'] !== undefined) config.metricsListen = parseListenAddress(values['metrics-listen'], '--metrics-listen');
 
   if (values['dry-run']) {
     const keys = {

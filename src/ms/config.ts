@@ -9,6 +9,7 @@
  * public-resolution: true           # answer Map-Requests from senders that are no site's xTR
  * replay-window: 60s                # plain sites' timestamp nonces: this close to our clock
  * admin-socket: /run/lispwg/ms.sock
+ * metrics-listen: 100.100.0.1:9142  # optional: Prometheus metrics, GET /metrics (IPv6: "[::1]:9142"); off by default
  * registration-ttl: 180s            # 3 x the xTRs' 60-s refresh, as OOR
  * negative-ttl: 15m                 # record TTL of negative replies outside every site (whole minutes)
  * unregistered-ttl: 1m              # ... inside a site with nothing registered there
@@ -75,6 +76,7 @@ import { MappingDatabase } from '../mapping/database.js';
 import { readSecretFile } from '../util/secret-file.js';
 import type { RateLimitConfig } from './rate-limit.js';
 import type { StoreConfig } from './store.js';
+import { parseListenAddress, type ListenAddress } from '../metrics/http.js';
 
 export type PushOrder = 'push-then-reply' | 'reply-then-push' | 'parallel' | 'off';
 export const PUSH_ORDERS: readonly PushOrder[] = ['push-then-reply', 'reply-then-push', 'parallel', 'off'];
@@ -160,6 +162,8 @@ export interface MsConfig {
   listenDefault: boolean;
   port: number;
   adminSocket?: string;
+  /** Where Prometheus metrics are served (src/ms/metrics.ts); none when absent. */
+  metricsListen?: ListenAddress;
   /** Seconds a registration lives without a refresh. */
   registrationTtl: number;
   /** Record TTL (minutes) of negative replies for EIDs outside every site. */
@@ -256,6 +260,16 @@ const fileSchema = z.strictObject({
   'replay-window': durationField({ positive: true, max: 3_600_000 }).default(60_000),
   port: uint(65535).default(4342),
   'admin-socket': z.string().optional(),
+  'metrics-listen': z
+    .string()
+    .transform((v, ctx) => {
+      try {
+        return parseListenAddress(v);
+      } catch (e) {
+        return custom(ctx, (e as Error).message);
+      }
+    })
+    .optional(),
   // seconds
   'registration-ttl': durationField({ positive: true })
     .transform((ms) => ms / 1000)
@@ -341,6 +355,7 @@ function fromFile(c: FileConfig, file: string | undefined, siteKey: (i: number, 
     replayWindowMs: c['replay-window'],
     port: c.port,
     ...(c['admin-socket'] ? { adminSocket: c['admin-socket'] } : {}),
+    ...(c['metrics-listen'] ? { metricsListen: c['metrics-listen'] } : {}),
     registrationTtl: c['registration-ttl'],
     negativeTtl: c['negative-ttl'],
     unregisteredTtl: c['unregistered-ttl'],

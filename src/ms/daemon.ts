@@ -1,6 +1,6 @@
 /**
  * The `lispwg ms` daemon: the control tunnel (when configured), the MapServer, the admin socket,
- * and the signals (SIGHUP reloads the config file; SIGINT/SIGTERM stop cleanly).
+ * the metrics listener (when configured), and the signals (SIGHUP reloads the config file; SIGINT/SIGTERM stop cleanly).
  */
 import { rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -16,10 +16,14 @@ import { MapServer } from './server.js';
 import { EmbeddedStore, MemoryStore, type RegistrationStore } from './store.js';
 import { TunnelEndpoints } from './tunnel-endpoints.js';
 // the etcd client (gRPC, protobufjs) is loaded only where configured: it is most of a lone Map-Server's start-up
+import { MetricsListener, type ListenAddress } from '../metrics/http.js';
+import { writeMsMetrics } from './metrics.js';
 
 export interface RunningMapServer {
   server: MapServer;
   admin: AdminServer;
+  /** The Prometheus listener (`metrics-listen`), when configured. */
+  metrics: MetricsListener | undefined;
   tunnel: WgDevice | undefined;
   /** Re-reads the config file and applies it (what SIGHUP does). */
   reload(): Promise<unknown>;
@@ -88,7 +92,8 @@ function defaultStorePath(adminSocket: string): string {
 }
 
 /** Starts everything; resolves once the Map-Server listens. */
-export async function runMapServer(config: MsConfig, opts: { adminSocket?: string; logger?: Logger; handleSignals?: boolean } = {}): Promise<RunningMapServer> {
+/** `metricsListen` overrides the config's `metrics-listen` (the --metrics-listen flag). */
+export async function runMapServer(config: MsConfig, opts: { adminSocket?: string; metricsListen?: ListenAddress; logger?: Logger; handleSignals?: boolean } = {}): Promise<RunningMapServer> {
   const log = opts.logger ?? createLogger({ component: 'ms' });
   const path = opts.adminSocket ?? config.adminSocket ?? defaultAdminSocket(config.listen[0] ?? '0.0.0.0', config.port);
   // before the control interface is touched: a live Map-Server's is not a leftover
@@ -115,16 +120,21 @@ export async function runMapServer(config: MsConfig, opts: { adminSocket?: strin
     throw e;
   }
   let admin: AdminServer | undefined;
+  let metrics: MetricsListener | undefined;
+  const metricsAt = opts.metricsListen ?? config.metricsListen;
   try {
     await server.start();
+    if (metricsAt) metrics = await MetricsListener.listen(metricsAt, (w) => writeMsMetrics(w, server), { prefix: 'lispwg_ms', log });
     admin = await AdminServer.listen(path, async (req) => (req.cmd === 'show' ? server.snapshot(req.limit) : reload()));
   } catch (e) {
+    await metrics?.close();
     await server.close();
     await endpoints?.close();
     await tunnel?.close();
     throw e;
   }
   log.info('admin socket', { path: admin.path });
+  if (metrics) log.info('metrics listening', { url: metrics.url });
 
   let current = config;
   const reload = async () => {
@@ -143,6 +153,7 @@ export async function runMapServer(config: MsConfig, opts: { adminSocket?: strin
   const stop = () =>
     (stopping ??= (async () => {
       process.off('SIGHUP', onHup);
+      await metrics?.close();
       await admin!.close();
       await server.close();
       await endpoints?.close();
@@ -157,5 +168,5 @@ export async function runMapServer(config: MsConfig, opts: { adminSocket?: strin
     process.once('SIGINT', onTerm);
     process.once('SIGTERM', onTerm);
   }
-  return { server, admin, tunnel, reload, stop };
+  return { server, admin, metrics, tunnel, reload, stop };
 }

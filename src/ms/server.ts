@@ -1167,6 +1167,24 @@ export class MapServer {
 
   // --- operations -------------------------------------------------------------------------------
 
+  /** The sizes a metrics scrape reads (src/ms/metrics.ts): counts only, nothing listed or decoded. */
+  gauges(): MsGauges {
+    return {
+      startedAt: this.startedAt,
+      sites: [...this.sites.all()].map((s: Site) => ({ name: s.name, registrations: this.registry.countOf(s.name), maxRegistrations: s.maxRegistrations })),
+      registrations: this.registry.size,
+      registrationLimit: this.config.limits.registrations,
+      keyBindings: this.keyBindings.size,
+      plainSiteAddresses: this.plainAddresses.size,
+      subscriptions: this.subscriptions.size,
+      subscriptionLimit: this.config.subscriptions.max,
+      pendingNotifies: this.notifier.size,
+      pushesInFlight: this.pushesInFlight.size,
+      rateLimiter: { siteSources: this.rateLimiter.size.sites, strangerSources: this.rateLimiter.size.strangers, tableSize: this.config.rateLimit.tableSize },
+      store: this.store.stats(),
+    };
+  }
+
   /** Everything `lispwg ms show` prints (at most `limit` registrations listed). */
   snapshot(limit = 1000): MsSnapshot {
     const now = performance.now();
@@ -1226,6 +1244,24 @@ export class MapServer {
       },
     };
   }
+}
+
+export interface MsGauges {
+  /** Date.now() at construction. */
+  startedAt: number;
+  sites: Array<{ name: string; registrations: number; maxRegistrations: number }>;
+  /** All registrations, static mappings included. */
+  registrations: number;
+  registrationLimit: number;
+  keyBindings: number;
+  plainSiteAddresses: number;
+  subscriptions: number;
+  subscriptionLimit: number;
+  /** Map-Notifies awaiting their Ack (pushes, subscriptions). */
+  pendingNotifies: number;
+  pushesInFlight: number;
+  rateLimiter: { siteSources: number; strangerSources: number; tableSize: number };
+  store: Record<string, number | string>;
 }
 
 export interface MsSnapshot {

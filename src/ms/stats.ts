@@ -158,6 +158,32 @@ export class Histogram {
     return this.n;
   }
 
+  /** The sum of every recorded duration (ns). */
+  get sumNs(): number {
+    return this.sum;
+  }
+
+  /**
+   * How many recorded durations are at most each bound (ns, ascending): the cumulative buckets of
+   * a Prometheus histogram (src/metrics/prometheus.ts). A log-linear bucket counts under a bound
+   * only when its upper edge (exclusive) is at most the bound, so every value counted under `b`
+   * is <= b; a bucket that straddles a bound goes to the next bound up. So each figure is a lower
+   * bound of the true count, short by at most the straddling bucket (1/16 of a power of two: 6 %
+   * of the bound's magnitude). One pass over the buckets, read on a scrape only.
+   */
+  cumulative(boundsNs: readonly number[]): number[] {
+    const out = new Array<number>(boundsNs.length);
+    let acc = 0;
+    let j = 0;
+    for (let i = 0; i < BUCKETS && j < boundsNs.length; i++) {
+      const upper = bucketLow(i + 1);
+      while (j < boundsNs.length && upper > boundsNs[j]!) out[j++] = acc;
+      acc += this.counts[i]!;
+    }
+    while (j < boundsNs.length) out[j++] = acc;
+    return out;
+  }
+
   /** The q-quantile (0..1) in nanoseconds (the middle of its bucket, clamped to min/max). */
   quantile(q: number): number {
     if (this.n === 0) return NaN;

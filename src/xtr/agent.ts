@@ -6,7 +6,7 @@
  * This file is the agent's shell around its core (core.ts): it cleans what a crashed predecessor
  * left, brings up the control WireGuard tunnel to the Map-Server (LISP control messages only
  * travel inside it), opens the data plane and the mapping source, watches the RLOC interfaces'
- * addresses, serves the admin socket, and undoes all of it on stop (state file, sysctls).
+ * addresses, serves the admin socket (and the metrics, with `metrics-listen`), and undoes all of it on stop (state file, sysctls).
  */
 import { writeFileSync, rmSync } from 'node:fs';
 import type { Server } from 'node:net';
@@ -27,12 +27,15 @@ import { makePlan } from './plan.js';
 import type { AgentStatus } from './show.js';
 import { openControlTunnel, readRlocs, repointMapServer } from './site.js';
 import { StateFile, currentNetns, processMatches } from './state.js';
+import { MetricsListener } from '../metrics/http.js';
+import { writeAgentMetrics } from './metrics.js';
 
 class Agent {
   private core: AgentCore | undefined;
   private control: WgDevice | undefined;
   private monitor: AddressMonitor | undefined;
   private admin: Server | undefined;
+  private metrics: MetricsListener | undefined;
   private stopping: Promise<void> | undefined;
 
   private constructor(
@@ -102,6 +105,10 @@ class Agent {
 
     this.admin = await serveAdmin(c.adminSocket, (cmd) => core.onAdmin(cmd));
     this.state.addFile(c.adminSocket);
+    if (c.metricsListen) {
+      this.metrics = await MetricsListener.listen(c.metricsListen, (w) => writeAgentMetrics(w, core), { prefix: 'lispwg_xtr', log: this.log });
+      this.log.info('metrics listening', { url: this.metrics.url });
+    }
     this.events.emit('agent-started', { mode: c.mode, instanceId: c.instanceId, dataPlane: dataPlane.kind, controlChannel: c.controlChannel.protocol, pid: process.pid });
     this.log.info(dataPlane.kind === 'lisp' ? 'plain LISP agent up' : 'agent up', { mode: c.mode, dataPlane: dataPlane.kind, control: c.control.interface, tun: c.tun.interface, controlChannel: c.controlChannel.protocol, ...(dataPlane.registrationKey ? { publicKey: keyToBase64(dataPlane.registrationKey) } : {}) });
   }
@@ -137,6 +144,7 @@ class Agent {
     const shutdown = new Shutdown(this.log);
     const { errors } = shutdown;
     this.monitor?.close();
+    if (this.metrics) await shutdown.attempt('closing the metrics listener', () => this.metrics!.close());
     if (this.admin) await shutdown.attempt('closing the admin socket', () => new Promise<void>((r) => this.admin!.close(() => r())));
     rmSync(this.config.adminSocket, { force: true });
     if (this.core) errors.push(...(await this.core.stop()));

@@ -56,6 +56,7 @@
  *   probe-replies: 100             # data-plane lisp: RLOC probes answered per second at most
  * state-dir: /run/lispwg           # admin socket <name>.sock, state file <name>.state.json
  * event-log: /var/log/lispwg/mn1.events.jsonl
+ * metrics-listen: 100.100.0.2:9142 # optional: Prometheus metrics, GET /metrics (IPv6: "[::1]:9142"); off by default
  * ```
  *
  * Deprecated (accepted with a warning until the next release): a bare number for a duration,
@@ -80,6 +81,7 @@ import { checkConfig, duration, readConfigText, type ConfigWarning, type Depreca
 import { parseKey } from '../wg/keys.js';
 import { KeyId } from '../lisp/types.js';
 import { readSecretFile } from '../util/secret-file.js';
+import { parseListenAddress, type ListenAddress } from '../metrics/http.js';
 
 export type Mode = 'xtr' | 'mn';
 export type MissPolicy = 'buffer' | 'drop';
@@ -203,6 +205,8 @@ export interface AgentConfig {
   adminSocket: string;
   stateFile: string;
   eventLog?: string;
+  /** Where Prometheus metrics are served (src/xtr/metrics.ts); none when absent. */
+  metricsListen?: ListenAddress;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -392,6 +396,17 @@ const schema = z
     'admin-socket': z.string().optional(),
     'state-dir': z.string().default('/run/lispwg'),
     'event-log': z.string().optional(),
+    'metrics-listen': z
+      .string()
+      .transform((v, ctx) => {
+        try {
+          return parseListenAddress(v);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message });
+          return z.NEVER;
+        }
+      })
+      .optional(),
   })
   .strict();
 
@@ -586,5 +601,6 @@ function resolveConfig(raw: Raw, source: string, fail: (path: Path, message: str
     adminSocket: abs(raw['admin-socket'] ?? `${stateDir}/${name}.sock`),
     stateFile: `${stateDir}/${name}.state.json`,
     ...(raw['event-log'] !== undefined ? { eventLog: abs(raw['event-log']) } : {}),
+    ...(raw['metrics-listen'] !== undefined ? { metricsListen: raw['metrics-listen'] } : {}),
   };
 }

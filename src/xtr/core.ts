@@ -36,6 +36,7 @@ import type { MappingSource, MappingSourceHooks } from './mapping-source.js';
 import { Resolver } from './resolver.js';
 import { resolverStatus, type AgentStatus, type ControlInterfaceStatus, type MapCacheStatus } from './show.js';
 import { sameRlocs, siteRecords, type Rloc } from './site.js';
+import { Histogram } from '../ms/stats.js';
 
 type CacheValue =
   | {
@@ -95,11 +96,16 @@ export class AgentCore {
   private readonly resolver: Resolver;
   private readonly counters: Record<string, number> = {};
   private readonly missToInstalledMs: number[] = [];
+  /**
+   * Since start, for the metrics (ns): first Map-Request to answer (the resolver's), and miss to
+   * installed; `show` prints the last 1024 of each instead.
+   */
+  readonly histograms: { resolution: Histogram; missToInstalled: Histogram };
   private readonly ownEids: Partial<Record<'ipv4' | 'ipv6', string>> = {};
   private readonly eidSpace: EidPrefix[];
   private readonly now: () => number;
   private readonly started: number;
-  private readonly config: AgentConfig;
+  readonly config: AgentConfig;
   private readonly log: Logger;
   private readonly events: EventLog;
   private readonly dp: DataPlane;
@@ -127,6 +133,7 @@ export class AgentCore {
       { send: (dest, attempt) => this.sendMapRequest(dest, attempt), giveUp: (dest, attempts) => this.onGiveUp(dest, attempts) },
       this.now,
     );
+    this.histograms = { resolution: this.resolver.histogram, missToInstalled: new Histogram() };
     this.eidSpace = this.config.eidSpace.map((p) => prefixOf(0, p.family, p.address, p.length));
     for (const e of this.config.eidPrefixes) this.ownEids[e.prefix.family] ??= e.address ?? e.prefix.address;
   }
@@ -162,6 +169,7 @@ export class AgentCore {
     missToInstalled: (ms) => {
       this.missToInstalledMs.push(ms);
       if (this.missToInstalledMs.length > MISS_SAMPLES) this.missToInstalledMs.shift();
+      this.histograms.missToInstalled.record(ms * 1e6);
     },
     emit: (event, fields, mono) => void this.events.emit(event, fields, mono),
     count: (what) => this.count(what),

@@ -3,6 +3,7 @@
  * the control peer, the routes into the TUN, sysctls, and what it registers. The agent brings
  * itself up from this plan, and `lispwg xtr --dry-run` prints it, so the two never disagree.
  */
+import { formatListenAddress } from '../metrics/http.js';
 import type { AgentConfig, Prefix } from './config.js';
 import { familyBits, type IpFamily } from '../ip/ip.js';
 
@@ -55,6 +56,8 @@ export interface Plan {
   adminSocket: string;
   stateFile: string;
   eventLog?: string;
+  /** http://ADDR:PORT/metrics, when metrics-listen is set. */
+  metrics?: string;
 }
 
 const hostLen = familyBits;
@@ -120,6 +123,7 @@ export function makePlan(c: AgentConfig): Plan {
     adminSocket: c.adminSocket,
     stateFile: c.stateFile,
     ...(c.eventLog ? { eventLog: c.eventLog } : {}),
+    ...(c.metricsListen ? { metrics: `http://${formatListenAddress(c.metricsListen)}/metrics` } : {}),
   };
 }
 
@@ -150,6 +154,6 @@ export function renderPlan(p: Plan, keys: { control: string; data: string }, rlo
   }
   const srcs = Object.values(p.install.src);
   out.push('', `on a Map-Reply or a pushed Map-Notify: peer on ${p.install.dataInterface} (endpoint RLOC:${p.install.endpointPort}, allowed ips = the EID prefix), route EID prefix dev ${p.install.dataInterface}${p.install.table !== 254 ? ` table ${p.install.table}` : ''}${srcs.length ? ` src ${srcs.join(' / ')}` : ''}`);
-  out.push(`miss policy: ${p.missPolicy}`, `admin socket: ${p.adminSocket}`, `state file: ${p.stateFile}`, `event log: ${p.eventLog ?? 'off'}`);
+  out.push(`miss policy: ${p.missPolicy}`, `admin socket: ${p.adminSocket}`, `state file: ${p.stateFile}`, `event log: ${p.eventLog ?? 'off'}`, `metrics: ${p.metrics ?? 'off'}`);
   return out.join('\n');
 }

@@ -8,6 +8,7 @@
  * Negative answers are cached by the agent's map-cache, by prefix, for their TTL: a miss that
  * hits one never gets here.
  */
+import { Histogram } from '../ms/stats.js';
 
 export interface ResolveTimers {
   /** Wait before the first retransmission (ms). */
@@ -51,6 +52,8 @@ const LATENCY_WINDOW = 1024;
 export class Resolver {
   private readonly inFlight = new Map<string, InFlight>();
   private readonly latencies: number[] = [];
+  /** Every resolution latency since start (ns), for the metrics (the window above is for `show`). */
+  readonly histogram = new Histogram();
   private requestsSent = 0;
   private retransmissions = 0;
   private answeredCount = 0;
@@ -95,6 +98,7 @@ export class Resolver {
     const latency = this.now() - f.started;
     this.latencies.push(latency);
     if (this.latencies.length > LATENCY_WINDOW) this.latencies.shift();
+    this.histogram.record(latency * 1e6);
     this.answeredCount++;
     return latency;
   }
