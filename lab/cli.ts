@@ -8,7 +8,10 @@ import { destroyLab, type DownReport } from './down.js';
 import { nodeDir } from './names.js';
 import { CHECK_SAMPLE, Lab, type LabInspection } from './lab.js';
 import { meshTopology, MESH_LIMITS } from './topology/mesh.js';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parseDuration } from '../src/util/config-file.js';
+import { startScrape } from './metrics.js';
 import { listLabs, readState } from './state.js';
 import { mermaid } from './topology/graph.js';
 import { loadTopology } from './topology/load.js';
@@ -16,8 +19,11 @@ import { BACKENDS, type BackendKind } from './topology/schema.js';
 
 const HELP = () => `usage: lispwg lab <verb> ...
 
-  up FILE [--backend netns|docker] [--name NAME] [--no-daemons] [--oor PATH]
-                             bring a topology up (progress on stderr); Ctrl-C removes it again
+  up FILE [--backend netns|docker] [--name NAME] [--no-daemons] [--oor PATH] [--scrape DIR [--scrape-interval 1s]]
+                             bring a topology up (progress on stderr); Ctrl-C removes it again.
+                             Every lispwg daemon serves Prometheus metrics on its control address,
+                             port 9464; --scrape: each Map-Server reads its own and its sites' every
+                             interval (default 1s) into DIR/metrics-<ms>.jsonl until lab down
   down NAME                  remove everything of a lab (also after a crash)
   inspect NAME [--json]      nodes, daemon status, interfaces, addresses, processes, WireGuard peers
   exec NAME NODE -- CMD...   run a command in a node, print its output, exit with its code
@@ -85,7 +91,7 @@ function one(positionals: string[], what: string): string {
 }
 
 async function up(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { backend: { type: 'string' }, name: { type: 'string' }, 'no-daemons': { type: 'boolean' }, oor: { type: 'string' } });
+  const { values, positionals } = parse(argv, { backend: { type: 'string' }, name: { type: 'string' }, 'no-daemons': { type: 'boolean' }, oor: { type: 'string' }, scrape: { type: 'string' }, 'scrape-interval': { type: 'string' } });
   if (values.help) return (out(HELP()), 0);
   const file = one(positionals, 'a topology file: lispwg lab up FILE');
   const backend = values.backend as string | undefined;
@@ -114,6 +120,15 @@ async function up(argv: string[]): Promise<number> {
     if (interrupted) {
       await lab.down();
       return 130;
+    }
+    if (typeof values.scrape === 'string') {
+      if (values['no-daemons']) throw usage('--scrape reads the daemons: not with --no-daemons');
+      const interval = values['scrape-interval'] === undefined ? 1000 : parseDuration(values['scrape-interval'] as string);
+      if (typeof interval === 'string') throw usage(`--scrape-interval: ${interval}`);
+      const intervalMs = interval;
+      await mkdir(values.scrape, { recursive: true });
+      const { files } = await startScrape(lab, { dir: resolve(values.scrape), intervalMs });
+      err(`scraping metrics every ${intervalMs} ms into ${files.join(', ')}`);
     }
     const s = ((performance.now() - t0) / 1000).toFixed(1);
     out(`lab ${lab.name} up: ${model.nodes.length} nodes, ${model.links.length} links (${lab.backendKind}) in ${s} s; 'lispwg lab inspect ${lab.name}', 'lispwg lab down ${lab.name}'`);

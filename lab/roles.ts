@@ -24,6 +24,8 @@ import { nodeDir } from './names.js';
 
 /** The Map-Server's control WireGuard port. */
 export const CONTROL_PORT = 51820;
+/** Where a lab's lispwg daemons serve Prometheus metrics, on their control address (lab/metrics.ts). */
+export const METRICS_PORT = 9464;
 
 export interface RolePlan {
   node: string;

@@ -12,7 +12,7 @@ declare -A need=(
   [wireguard-go]=wireguard-go [wg]=wireguard-tools [ip]=iproute2 [nuttcp]=nuttcp
   [tshark]=tshark [ping]=iputils-ping [fping]=fping [tcpdump]=tcpdump [nft]=nftables
   [tc]=iproute2 [dockerd]=docker.io [busybox]=busybox-static [chromium]=chromium
-  [etcd]=etcd-server [etcdctl]=etcd-client
+  [etcd]=etcd-server [etcdctl]=etcd-client [curl]=curl [python3]=python3
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -4,6 +4,7 @@
  * teardown registered before anything is created (it runs on failure and Ctrl-C too), and the
  * lab's backend recorded in the run's metadata.
  */
+import { startScrape } from '../../lab/metrics.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { projectRoot } from '../../src/util/project.js';
@@ -68,7 +69,7 @@ export async function upLab<S extends Sample, P>(
   ctx: RunContext<S, P>,
   topology: string | LabModel,
   prefix: string,
-  opts: Omit<UpOptions, 'name'> & { settings?: NodeSettings | ((lab: string) => NodeSettings) } = {},
+  opts: Omit<UpOptions, 'name'> & { settings?: NodeSettings | ((lab: string) => NodeSettings); scrapeMs?: number } = {},
 ): Promise<Lab> {
   const loaded = typeof topology === 'string' ? await loadTopology(topologyFile(topology)) : topology;
   const name = `${prefix}${randomBytes(2).toString('hex')}`;
@@ -79,8 +80,10 @@ export async function upLab<S extends Sample, P>(
     if (r.notes.length) ctx.log(`lab ${name} down: ${r.notes.join('; ')}`);
   });
   const t0 = Date.now();
-  const { settings: _settings, ...up } = opts;
+  const { settings: _settings, scrapeMs, ...up } = opts;
   const lab = await Lab.up(model, { ...up, name });
+  // the daemons' counters over time, in the run directory beside the samples (lab/metrics.ts)
+  if (scrapeMs) await startScrape(lab, { dir: ctx.run.dir, intervalMs: scrapeMs });
   ctx.log(`lab ${name} (${loaded.name}, ${lab.backendKind}) up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   ctx.run.annotate({ labBackend: lab.backendKind, labs: [...((ctx.run.metadata.labs as string[] | undefined) ?? []), `${name} (${loaded.name})`] });
   return lab;

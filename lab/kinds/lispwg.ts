@@ -7,7 +7,7 @@ import { LispwgError } from '../../src/util/errors.js';
 import { adminRequest } from '../../src/xtr/admin.js';
 import { lispwgBin, nativeAddonPath } from '../../src/util/project.js';
 import { wgInterface } from '../names.js';
-import { CONTROL_PORT, type DaemonContext, lispwgPlan, rlocInterfaces, rlocOf, saveKey, shortName } from '../roles.js';
+import { CONTROL_PORT, METRICS_PORT, type DaemonContext, lispwgPlan, rlocInterfaces, rlocOf, saveKey, shortName } from '../roles.js';
 import { cidrText, ipText } from '../topology/addr.js';
 import type { NodeModel } from '../topology/model.js';
 import type { Daemon, Requirement } from './kind.js';
@@ -89,6 +89,7 @@ async function sitePlan(ctx: DaemonContext, mode: 'xtr' | 'mn') {
     'eid-space': ctx.space,
     'state-dir': dir,
     'admin-socket': join(dir, SITE_SOCKET),
+    'metrics-listen': `${ipText(role.control)}:${METRICS_PORT}`,
   };
   return lispwgPlan(ctx, {
     command: 'xtr',

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { adminRequest } from '../../src/ms/admin.js';
 import { LispwgError } from '../../src/util/errors.js';
 import { wgInterface } from '../names.js';
-import { CONTROL_PORT, lispwgPlan, registersWith, rlocOf, saveKey } from '../roles.js';
+import { CONTROL_PORT, METRICS_PORT, lispwgPlan, registersWith, rlocOf, saveKey } from '../roles.js';
 import { cidrText, ipText } from '../topology/addr.js';
 import type { NodeModel } from '../topology/model.js';
 import type { Kind } from './kind.js';
@@ -51,6 +51,7 @@ export const ms: Kind = {
       const members = etcdMembers(model, (name) => join(dir, '..', name));
       const config = {
         'admin-socket': join(dir, SOCKET),
+        'metrics-listen': `${ipText(n.role!.control)}:${METRICS_PORT}`,
         ...(members.length ? { store: { kind: 'etcd', endpoints: members.map((m) => m.clientUrl), prefix: `/lispwg/${lab}/` } } : {}),
         ...(sites.some(plain) ? { listen: [underlay] } : {}),
         'control-tunnel': { interface: controlIf, 'private-key-file': controlKey, 'listen-port': CONTROL_PORT, address: cidrText(n.role!.control) },
