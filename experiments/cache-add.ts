@@ -57,6 +57,7 @@ export const cacheAdd: Experiment<CacheAddSample, CacheAddParams> = {
     'The variants alternate repetition by repetition. The first repetition of each variant is a warm-up and is not counted.',
   labels,
   paperValues: PAPER,
+  headline: { metric: 'cache-add delay', lispWg: ['lisp-wg'], lisp: 'lisp', also: [{ metric: 'LISP+WG - plain LISP (mean)', variant: 'lisp-wg' }] },
   options: [
     '--reps=N          repetitions per variant (plus one warm-up)',
     '--variants=a,b    of lisp-wg, lisp, lisp-push, grpc',

@@ -32,6 +32,13 @@ export const controlChannel: Experiment<CacheAddSample, CacheAddParams> = {
     'The variants alternate repetition by repetition; the first of each is a warm-up (it also opens the gRPC connection).',
   labels,
   paperValues: PAPER,
+  headline: {
+    ours: { stat: 'median' },
+    lispWg: ['lisp'],
+    noLisp: 'both control channels run inside the WireGuard control tunnel',
+    noPaper: 'Fig. 7 gives gRPC only relative to OOR+WG (below)',
+    also: [{ metric: 'gRPC / LISP (median)', variant: 'grpc' }],
+  },
   options: [
     '--reps=N          repetitions per variant (plus one warm-up)',
     '--variants=a,b    of lisp, grpc',

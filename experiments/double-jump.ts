@@ -47,6 +47,13 @@ export const doubleJump: Experiment<DoubleJumpSample, DoubleJumpParams> = {
     'and WireGuard roaming alone (the same agents with silence detection off and a Map-Server without subscriptions): the paper says it cannot recover.',
   labels,
   paperValues: PAPER,
+  headline: {
+    ours: { stat: 'median' },
+    lispWg: ['lisp-wg'],
+    noLisp: 'the paper compares with WireGuard roaming alone (below)',
+    noPaper: 'it says only that the data plane alone cannot recover',
+    also: [{ metric: 'runs recovered by WireGuard roaming alone', variant: 'data-plane-only' }],
+  },
   options: [
     '--reps=N          double moves per variant',
     '--variants=a,b    of lisp-wg, data-plane-only',

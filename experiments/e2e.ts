@@ -60,6 +60,7 @@ export const e2e: Experiment<E2eSample, E2eParams> = {
     'plain LISP encapsulating in userspace and dropping while resolving (lispwg set up as OOR), and, where its binary exists, the real OOR as both mobile nodes (its map-cache emptied by restarting it, ready again once the Map-Server acknowledged its registration). Variants alternate repetition by repetition; the first of each is a warm-up, not counted.',
   labels,
   paperValues: PAPER,
+  headline: { metric: 'first request -> first reply', lispWg: ['lisp-wg', 'lisp-wg-drop'], lisp: 'lisp', oor: 'oor' },
   options: [
     '--reps=N          repetitions per variant (plus one warm-up)',
     '--variants=a,b    of lisp-wg, lisp-wg-drop, lisp, oor (the real OOR; by default where its binary exists)',

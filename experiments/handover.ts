@@ -59,6 +59,7 @@ export const handover: Experiment<HandoverSample, HandoverParams> = {
     'Runs alternate between the variants and the direction of the switch.',
   labels,
   paperValues: PAPER,
+  headline: { metric: 'handover outage', lispWg: ['lisp-wg'], lisp: 'lisp', oor: 'oor' },
   options: [
     '--reps=N          handovers per variant',
     '--variants=a,b    of lisp-wg, lisp, oor (the real OOR; by default where its binary exists)',

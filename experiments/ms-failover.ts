@@ -90,6 +90,12 @@ export const msFailover: Experiment<MsFailoverSample, MsFailoverParams> = {
   labels,
   // the paper proposes replication and measures none
   paperValues: [],
+  headline: {
+    ours: { stat: 'median' },
+    lispWg: SCENARIOS,
+    noLisp: 'every scenario fails a part of the LISP+WG control plane',
+    noPaper: 'it proposes replicated Map-Servers and measures none',
+  },
   options: ['--reps=N          failures per scenario', `--variants=a,b    of ${SCENARIOS.join(', ')}`, '--window=S        traffic after each failure (s)'],
   params(mode: Mode, o: Record<string, string>): MsFailoverParams {
     const runs = Number(o.reps ?? (mode === 'full' ? 10 : 1));

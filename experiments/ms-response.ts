@@ -100,6 +100,17 @@ export const msResponse: Experiment<MsResponseSample, MsResponseParams> = {
     'Where its binary exists, the real OOR runs as the Map-Server too (variant oor: `operating-mode = MS`, one lisp-site 2001:db8::/32 accepting more specifics, proxy-replied, loaded with the same plain Map-Registers 30 records at a time: OOR fails to send the Map-Notify for 50 of them); it has no histogram of its own.',
   labels,
   paperValues: PAPER,
+  headline: {
+    ours: { stat: 'median' },
+    lispWg: ['lisp-wg'],
+    lisp: 'lisp',
+    oor: 'oor',
+    noPaper: 'Fig. 8 plots the delay against N; the text states only the key\'s cost and the flatness (below)',
+    also: [
+      { metric: 'WG records - plain records (processing, mean of per-N medians)', variant: 'lisp-wg' },
+      { metric: 'median at the largest N / at the smallest N', variant: 'lisp-wg' },
+    ],
+  },
   options: [
     '--sizes=a,b,...   numbers of registered entries',
     '--queries=N       Map-Requests per size and variant (plus 10 warm-up)',

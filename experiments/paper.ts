@@ -28,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
   const skip = new Set(values.skip ? values.skip.split(',') : []);
   const resultsDir = values.results ?? resultsRoot();
   const todo = experiments.filter((e) => !skip.has(e.name));
-  const run = await ExperimentRun.start('paper', { params: { mode, skip: [...skip] }, resultsDir });
+  const run = await ExperimentRun.start('paper', { params: { mode, skip: [...skip] }, command: `npm run paper -- --${mode}${skip.size ? ` --skip=${[...skip].join(',')}` : ''}`, resultsDir });
   const outcome: Record<string, unknown> = {};
   const ok: Record<string, Record<string, unknown>> = {};
   for (const [i, exp] of todo.entries()) {

@@ -1,30 +1,31 @@
 /**
- * The report in a real browser: Debian's headless Chromium loads results/index.html built from
- * synthetic runs (written by this test into a temporary folder, never under results/), a script's
- * run among them, and must show every figure with no console error. Takes about 3 s.
+ * The report in a real browser: Debian's headless Chromium (lib/browser-check.ts, what `npm run
+ * report` runs) loads results/index.html built from synthetic runs, and from a copy of the
+ * committed reference runs (a researcher's script run among the synthetic ones), all in temporary folders (never under results/). It must show every
+ * figure, with every link resolving and no console error, and must fail when a figure or a
+ * linked file is missing. About 10 s.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { chromium } from 'playwright-core';
+import { CHROMIUM } from './lib/browser-check.js';
 import { finishRun } from './lib/driver.js';
 import { evaluateGates, type GateSummaries } from './lib/gates.js';
-import { ExperimentRun } from './lib/run.js';
+import { latestFinished } from './lib/results.js';
+import { ExperimentRun, resultsRoot } from './lib/run.js';
 import { record } from './lib/script.js';
 import { syntheticSamples } from './lib/synthetic.js';
 import { experiments } from './registry.js';
-import { buildReport } from './report.js';
+import { buildReport, checkBuiltReport } from './report.js';
 import { quietly } from './testing/quietly.js';
 import { prerequisites } from '../src/testing/prerequisites.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const dir = mkdtempSync(join(tmpdir(), 'lispwg-report-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const tmp = mkdtempSync(join(tmpdir(), 'lispwg-report-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** Saves one synthetic run of every experiment but `skip` (the report must say "not run") and a gates run. */
-async function writeRuns(skip: string): Promise<void> {
+async function writeRuns(dir: string, skip: string): Promise<void> {
   const summaries: Record<string, unknown> = {};
   for (const exp of experiments) {
     if (exp.name === skip) continue;
@@ -42,52 +43,50 @@ async function writeRuns(skip: string): Promise<void> {
   await quietly(async () => gates.finish({ pass: false, gates: evaluateGates(summaries as GateSummaries) }));
 }
 
+const isPng = (file: string): boolean => readFileSync(file).subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+
 const missing = await prerequisites('the report in Chromium', { tools: [CHROMIUM] });
 
 describe.skipIf(missing !== undefined)(`the report in headless Chromium (${CHROMIUM})`, () => {
-  it('loads with no console error and shows every figure', async () => {
+  it('shows every figure of synthetic runs with no console error, the headline rows and a screenshot of the overview', async () => {
+    const dir = join(tmp, 'synthetic');
     const skipped = 'handover'; // a gated experiment: its gate must show as failed
-    await writeRuns(skipped);
+    await writeRuns(dir, skipped);
     const report = buildReport(dir);
     expect(report.missing).toEqual([skipped]);
 
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    try {
-      const page = await browser.newPage();
-      const problems: string[] = [];
-      page.on('console', (m) => {
-        if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-      });
-      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-      page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
-      await page.goto(pathToFileURL(report.file).href, { waitUntil: 'load' });
-      const figures = await page.$$eval('figure img', (imgs) =>
-        imgs.map((i) => {
-          const img = i as HTMLImageElement;
-          const box = img.getBoundingClientRect();
-          return { src: img.getAttribute('src'), complete: img.complete, natural: img.naturalWidth, width: box.width, height: box.height };
-        }),
-      );
-      expect(problems).toEqual([]);
-      expect(figures.length).toBe(experiments.length - 1 + 1); // one skipped, the script's run added
-      for (const f of figures) {
-        expect(f.complete, f.src ?? '').toBe(true);
-        expect(f.natural, f.src ?? '').toBeGreaterThan(0);
-        expect(f.width * f.height, f.src ?? '').toBeGreaterThan(10_000);
-      }
-      const text = await page.innerText('body');
-      expect(text).toContain('What differs from the paper');
-      expect(text).toContain('wireguard-go');
-      expect(text).toContain('Not run yet');
-      expect(text).toContain('My own probe');
-      expect(text).toContain('A script of its own');
-      expect(text).toMatch(/16\.61/); // the paper's OOR+WG cache-add mean, beside ours
-      expect(await page.$$eval('td.fail', (xs) => xs.length)).toBeGreaterThan(0); // the skipped experiment's gate
-    } finally {
-      await browser.close();
-    }
+    const c = await checkBuiltReport(report, dir);
+    expect(c.problems).toEqual([]);
+    expect(c.figures.length).toBe(experiments.length - 1 + 1); // one skipped, the script's run added
+    for (const f of c.figures) expect(f.width * f.height, f.src).toBeGreaterThan(10_000);
+    expect(c.screenshot).toBe(join(dir, 'overview.png'));
+    expect(isPng(c.screenshot!)).toBe(true);
+
+    expect(c.text).toContain('What differs from the paper');
+    expect(c.text).toContain('wireguard-go');
+    expect(c.text).toContain('not run yet');
+    expect(c.text).toContain('My own probe');
+    expect(c.text).toContain('A script of its own');
+    expect(c.text).toMatch(/OOR\+WG\s+16\.61\s+ms/); // the paper's OOR+WG cache-add mean in the overview
+    expect(c.text).toMatch(/OOR\s+13\.24\s+ms/); // and its OOR
+    expect(c.text).toContain('Reproduce: npm run exp:cache-add -- --quick');
+    expect(readFileSync(report.file, 'utf8')).toContain('class="fail"'); // the skipped experiment's gate
+  });
+
+  it('passes on the committed reference runs, and fails when one figure or one linked file is missing', async () => {
+    const dir = join(tmp, 'reference');
+    cpSync(resultsRoot(), dir, { recursive: true });
+    const report = buildReport(dir);
+    expect(report.missing).toEqual([]);
+    expect((await checkBuiltReport(report, dir)).problems).toEqual([]);
+
+    const cacheAdd = latestFinished(dir, 'cache-add')!;
+    rmSync(join(cacheAdd.dir, 'figure.svg'));
+    rmSync(join(latestFinished(dir, 'state')!.dir, 'samples.jsonl'));
+    const broken = await checkBuiltReport(report, dir);
+    const svg = `cache-add/${cacheAdd.runId}/figure.svg`;
+    expect(broken.problems).toContainEqual(expect.stringMatching(new RegExp(`^figure did not load: img ${svg}`)));
+    expect(broken.problems).toContainEqual(expect.stringMatching(new RegExp(`^request failed: .*${svg} \\(HTTP 404\\)`)));
+    expect(broken.problems).toContainEqual(expect.stringMatching(/^link to a missing file: state\/.*\/samples\.jsonl$/));
   });
 });

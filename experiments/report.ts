@@ -1,15 +1,22 @@
 /**
- * `npm run report [-- --results DIR]`: one HTML page (results/index.html) with every experiment's
- * figure, our numbers beside the paper's, the same-run ratios, the gates, each run's metadata,
- * and what differs from the paper's set-up and why; then the newest finished run of each
- * researcher's script (experiments/lib/script.ts), after the paper's. Built from saved runs only;
- * self-contained apart from the figures it links (SVG files next to it), no script, no network.
+ * `npm run report [-- --results DIR] [--no-browser]`: one HTML page (results/index.html) with an
+ * overview of the paper's comparisons (LISP+WG beside OOR+WG, plain LISP beside OOR, ours / paper),
+ * every experiment's figure with its samples, metadata, summary and the command that reproduces
+ * it, the same-run ratios, the gates, and what differs from the paper's set-up and why. Built from
+ * saved runs only; self-contained apart from the files it links, no script, no network. Then,
+ * where Chromium is installed, the page is checked in it (lib/browser-check.ts) and the overview
+ * saved as results/overview.png. After the paper's experiments, the newest finished run of each
+ * researcher's script (experiments/lib/script.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LispwgError } from '../src/util/errors.js';
+import { checkReport, chromiumPath, CHROMIUM, CHROMIUM_MISSING, type ReportCheck } from './lib/browser-check.js';
+import { runCommand } from './lib/command.js';
 import { parseOptions, type Comparison } from './lib/experiment.js';
 import type { GateResult } from './lib/gates.js';
+import { headlineRows, type HeadlineRow, type HeadlineSummary } from './lib/headline.js';
 import { latestFinished, listRuns, type SavedRun } from './lib/results.js';
 import { resultsRoot } from './lib/run.js';
 import type { Summary } from './lib/stats.js';
@@ -64,6 +71,7 @@ function metadataBlock(run: SavedRun): string {
   const m = run.metadata;
   const rows: Array<[string, unknown]> = [
     ['run', `${run.experiment}/${run.runId}`],
+    ['command', m.command ?? '— (not recorded: runs before the command was kept)'],
     ['mode', m.params.mode],
     ['parameters', JSON.stringify(Object.fromEntries(Object.entries(m.params).filter(([k]) => k !== 'mode')))],
     ['started', m.startedAt],
@@ -90,15 +98,45 @@ function section(e: ReportEntry, outDir: string): string {
   const s = e.run.summary as Record<string, unknown> & { metric: string; unit: string; variants: Record<string, Summary>; ratios: Record<string, number>; paper: Comparison[]; notes: string[]; figure: { svg: string; png: string; spec: string } };
   const rel = (f: string): string => relative(outDir, join(e.run!.dir, f)).split('\\').join('/');
   const ratios = Object.entries(s.ratios ?? {});
+  const link = (f: string, text = f): string => `<a href="${esc(rel(f))}">${esc(text)}</a>`;
+  // a script is run again as it was: its file, with the parameters it recorded as flags
+  const scriptArgs = script ? Object.entries(e.run.metadata.params).filter(([k]) => k !== 'mode').map(([k, v]) => ` --${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join('') : '';
+  const cmd = script ? { command: `npx zx ${script.file}${scriptArgs}`, recorded: true, unset: [] as string[] } : runCommand(x, e.run.metadata);
+  const how = script
+    ? "the script's file and the parameters it recorded"
+    : cmd.recorded
+    ? 'as recorded in metadata.json'
+    : `rebuilt from the recorded mode and parameters${cmd.unset.length ? `; today's options do not give exactly ${cmd.unset.map((k) => `${k}=${JSON.stringify(e.run!.metadata.params[k])}`).join(', ')} (the run's code: commit ${e.run.metadata.gitCommit ?? 'unknown'})` : ''}`;
   return `<section>${head}
 <p class="method">${esc(x.method)}</p>
-<figure><img src="${esc(rel(s.figure.svg))}" alt="${esc(x.title)}"><figcaption>${esc(x.title)} — <a href="${esc(rel(s.figure.png))}">PNG</a>, <a href="${esc(rel(s.figure.spec))}">vega-lite spec</a>, <a href="${esc(rel('samples.jsonl'))}">raw samples</a></figcaption></figure>
+<figure><img src="${esc(rel(s.figure.svg))}" alt="${esc(x.title)}"><figcaption>${esc(x.title)}. Run ${esc(e.run.runId)}: ${link('samples.jsonl')} (raw samples), ${link('metadata.json')}, ${link('summary.json')}; figure as ${link(s.figure.png, 'PNG')}, ${link(s.figure.spec, 'vega-lite spec')}.
+<span class="cmd">Reproduce: <code>${esc(cmd.command)}</code> <span class="how">(${esc(how)})</span></span></figcaption></figure>
 ${script ? '' : `<h3>Ours beside the paper's</h3>${paperTable(s.paper ?? [], x.labels)}`}
 <h3>${esc(s.metric)}</h3>${statsTable(s.variants ?? {}, s.unit, x.labels)}
 ${ratios.length ? `<h3>Ratios between variants (same run)</h3><ul>${ratios.map(([k, r]) => `<li>${esc(k)}: <strong>${num(r)}</strong></li>`).join('')}</ul>` : ''}
 ${s.notes?.length ? `<h3>Notes</h3><ul>${s.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
 ${metadataBlock(e.run)}
 </section>`;
+}
+
+const ROLE: Record<HeadlineRow['role'], string> = { 'lisp-wg': 'LISP+WG', lisp: 'plain LISP', oor: 'real OOR', claim: 'claim' };
+
+/** One experiment's rows of the overview: its headline (lib/headline.ts), the experiment named once. */
+function overviewRows(e: ReportEntry): string {
+  const x = e.experiment;
+  const name = `<a href="#${esc(x.name)}">${esc(x.name)}</a><span class="repro">${esc(x.reproduces)}</span>`;
+  if (!e.run?.summary) return `<tbody><tr><td class="exp">${name}</td><td colspan="4"><em>not run yet</em>: <code>npm run exp:${esc(x.name)}</code></td></tr></tbody>`;
+  const summary = e.run.summary as unknown as HeadlineSummary & { metric?: string };
+  const rows = headlineRows(x, summary);
+  const metric = `<span class="metric">${esc(x.headline.metric ?? summary.metric ?? '')}</span>`;
+  const said = new Set<string>(); // a reason shared by several rows is given once
+  const body = rows.map((r, i) => {
+    const notes = r.notes.filter((n) => !said.has(n) && said.add(n));
+    const ours = r.ours === null ? '<span class="none">—</span>' : `<strong>${num(r.ours)}</strong> ${esc(r.unit)}${r.stat ? ` <span class="stat">${esc(r.stat)}</span>` : ''}`;
+    const paper = r.paper === null ? '<span class="none">no number</span>' : `${r.paperLabel ? `${esc(r.paperLabel)} ` : ''}<strong>${num(r.paper)}</strong> ${esc(r.unit)}`;
+    return `<tr>${i === 0 ? `<td class="exp" rowspan="${rows.length}">${name}${metric}</td>` : ''}<td><span class="role ${r.role}">${ROLE[r.role]}</span>${esc(r.label)}${notes.length ? `<span class="note">${esc(notes.join('; '))}</span>` : ''}</td><td class="n">${ours}</td><td class="n"${r.source ? ` title="${esc(r.source)}"` : ''}>${paper}</td><td class="n">${r.ratio === null ? '<span class="none">—</span>' : `<strong>${num(r.ratio)}</strong>`}</td></tr>`;
+  });
+  return `<tbody>${body.join('')}</tbody>`;
 }
 
 function gatesBlock(gates: { runId: string; results: GateResult[] } | undefined): string {
@@ -111,15 +149,9 @@ function gatesBlock(gates: { runId: string; results: GateResult[] } | undefined)
 
 /** The page, from the chosen runs (pure: no file access). */
 function renderReport(entries: readonly ReportEntry[], outDir: string, gates?: { runId: string; results: GateResult[] }, generatedAt = new Date().toISOString()): string {
-  const overview = entries
-    .map((e) => {
-      const s = e.run?.summary as { paper?: Comparison[] } | undefined;
-      const first = s?.paper?.find((c) => c.ours !== null);
-      return `<tr><td><a href="#${esc(e.experiment.name)}">${esc(e.experiment.name)}</a></td><td>${esc(e.experiment.reproduces)}</td><td>${e.run?.summary ? esc(e.run.runId) : '<em>not run</em>'}</td><td>${first ? `${esc(first.metric)} [${esc(e.experiment.labels[first.variant] ?? first.variant)}]: ours <strong>${num(first.ours)}</strong> vs paper ${num(first.paper)} ${esc(first.unit)}` : '—'}</td></tr>`;
-    })
-    .join('');
+  const overview = entries.map(overviewRows).join('');
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <title>lispwg: reproducing "A Control Plane for WireGuard"</title>
 <style>
 body{font-family:"DejaVu Sans",system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -128,11 +160,21 @@ table{border-collapse:collapse;margin:.5em 0;font-size:.9em}th,td{border:1px sol
 th{background:#f4f4f4}td.ours{font-weight:bold}td.src{color:#555;font-size:.9em}.unit{color:#666;font-size:.85em;margin:0}
 figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:.85em;color:#555}
 .pass{color:#080}.fail{color:#b00}section.missing{color:#777}table.meta th{width:9em}code{background:#f4f4f4;padding:0 .2em}
+figcaption .cmd{display:block;margin-top:.3em;color:#222}figcaption .how{color:#777}
+.lead{color:#444;font-size:.92em}
+table.overview{width:100%;font-size:.86em}table.overview tbody{border-top:2px solid #bbb}
+table.overview td.exp{width:11em;background:#fafafa}table.overview td.exp a{font-weight:bold;font-family:monospace;font-size:1.1em}
+table.overview .repro,table.overview .metric{display:block;color:#666;font-size:.88em}table.overview .metric{font-style:italic}
+table.overview th.n,table.overview td.n{text-align:right;white-space:nowrap}
+.role{display:inline-block;min-width:5.6em;font-weight:bold;font-size:.85em;color:#fff;background:#567;border-radius:3px;padding:0 .3em;margin-right:.3em;text-align:center}
+.role.lisp-wg{background:#1f6f43}.role.lisp{background:#8a5a00}.role.oor{background:#6b3fa0}.role.claim{background:#777}
+.note{display:block;color:#666;font-size:.9em}.none{color:#999}.stat{color:#777;font-size:.9em}
 </style></head><body>
 <h1>lispwg: reproducing <em>A Control Plane for WireGuard</em> (ICCCN 2021)</h1>
 <p>Every figure of the paper and thesis, measured by this repository's experiments, with the paper's numbers beside ours. Generated ${esc(generatedAt)} from the saved runs under <code>results/</code> (<code>npm run report</code>; figures re-rendered from samples by <code>npm run figures</code>).</p>
-<h2 id="overview">Overview</h2>
-<table><thead><tr><th>experiment</th><th>reproduces</th><th>run</th><th>headline</th></tr></thead><tbody>${overview}</tbody></table>
+<section id="overview"><h2>Overview: the paper's comparisons</h2>
+<p class="lead">For each experiment: our LISP+WG beside the paper's OOR+WG, and plain LISP (lispwg set up as OOR; the real OOR when it ran) beside the paper's OOR, with ours / paper; then the paper's other claims for that figure. Our statistic is the one the paper reports.</p>
+<table class="overview"><thead><tr><th>experiment, metric</th><th>our variant</th><th class="n">ours</th><th class="n">paper</th><th class="n">ours / paper</th></tr></thead>${overview}</table></section>
 <h2 id="gates">CI performance gates</h2>${gatesBlock(gates)}
 <h2 id="differences">What differs from the paper's set-up, and why</h2>
 <dl>${DIFFERENCES.map(([k, v]) => `<dt><strong>${esc(k)}</strong></dt><dd>${esc(v)}</dd>`).join('')}</dl>
@@ -158,16 +200,51 @@ export function buildReport(resultsDir: string): { file: string; included: strin
   return { file, included: entries.filter((e) => e.run).map((e) => e.experiment.name), missing: entries.filter((e) => !e.run).map((e) => e.experiment.name) };
 }
 
+/** The files every figure links to. */
+export const FIGURE_LINKS = ['samples.jsonl', 'metadata.json', 'summary.json'] as const;
+
+/** Checks a built report in Chromium, the overview's screenshot written as <dir>/overview.png. */
+export function checkBuiltReport(report: { file: string; included: string[] }, resultsDir: string, executablePath?: string): Promise<ReportCheck> {
+  return checkReport(report.file, {
+    ...(executablePath ? { executablePath } : {}),
+    figures: report.included.length,
+    figureLinks: FIGURE_LINKS,
+    screenshot: { file: join(resultsDir, 'overview.png'), until: 'overview' },
+  });
+}
+
+const USAGE = `usage: npm run report [-- --results DIR] [--no-browser]
+writes DIR/index.html (default results/index.html) from the newest finished run of every experiment,
+then checks it in headless Chromium (${CHROMIUM}, or LISPWG_CHROMIUM) and saves the overview as DIR/overview.png
+  --no-browser   write the page only
+`;
+
 export async function main(argv: string[]): Promise<number> {
-  const { flags, values } = parseOptions(argv);
+  const { flags, values, rest } = parseOptions(argv);
   if (flags.has('help')) {
-    process.stdout.write('usage: npm run report [-- --results DIR]\nwrites DIR/index.html (default results/index.html) from the newest finished run of every experiment\n');
+    process.stdout.write(USAGE);
     return 0;
   }
-  const r = buildReport(values.results ?? resultsRoot());
+  for (const f of flags) if (f !== 'no-browser') throw new LispwgError('REPORT_OPTIONS', `unknown flag --${f} (see --help)`);
+  for (const k of Object.keys(values)) if (k !== 'results') throw new LispwgError('REPORT_OPTIONS', `unknown option --${k} (see --help)`);
+  if (rest.length) throw new LispwgError('REPORT_OPTIONS', `unexpected argument '${rest[0]}' (see --help)`);
+  const dir = values.results ?? resultsRoot();
+  const r = buildReport(dir);
   process.stderr.write(`report: ${r.file} (${r.included.length} experiments${r.missing.length ? `; not run yet: ${r.missing.join(', ')}` : ''})\n`);
-  process.stdout.write(JSON.stringify(r) + '\n');
-  return 0;
+  let browser: { checked: false; why: string } | { checked: true; problems: string[]; figures: number; links: number; screenshot?: string };
+  const chromium = chromiumPath();
+  if (flags.has('no-browser')) browser = { checked: false, why: '--no-browser' };
+  else if (!chromium) {
+    browser = { checked: false, why: CHROMIUM_MISSING };
+    process.stderr.write(`report: ${CHROMIUM_MISSING}; the page was not checked in a browser and no overview.png was taken\n`);
+  } else {
+    const c = await checkBuiltReport(r, dir, chromium);
+    browser = { checked: true, problems: c.problems, figures: c.figures.length, links: c.links, ...(c.screenshot ? { screenshot: c.screenshot } : {}) };
+    if (c.problems.length) for (const p of c.problems) process.stderr.write(`report: in Chromium: ${p}\n`);
+    else process.stderr.write(`report: checked in Chromium (${chromium}): ${c.figures.length} figures shown, ${c.links} links resolve, no console error or failed request; overview: ${c.screenshot ?? '-'}\n`);
+  }
+  process.stdout.write(JSON.stringify({ ...r, browser }) + '\n');
+  return browser.checked && browser.problems.length ? 1 : 0;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -58,6 +58,13 @@ export const state: Experiment<StateSample, StateParams> = {
     'Then push every key to every node, as a static full mesh would: each node\'s data interface gets a peer for each of the others (`wg addconf`), and is read again.',
   labels,
   paperValues: PAPER,
+  headline: {
+    ours: { stat: 'mean' },
+    lispWg: ['pull'],
+    noLisp: 'both variants use WireGuard: keys pulled on demand, or pushed to every node',
+    noPaper: 'it argues for pulling keys on demand and measures no state',
+    also: [{ metric: 'peers per node, push every key (mean)', variant: 'push' }],
+  },
   options: [
     '--nodes=N,N       mesh sizes (default 50 quick, 50,200,500 full)',
     '--flows=N         destinations each node talks to',

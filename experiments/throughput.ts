@@ -68,6 +68,14 @@ export const throughput: Experiment<ThroughputSample, ThroughputParams> = {
     '"no tunnel" sends the same stream to mn2\'s underlay address: what the emulated link and this machine carry without any encapsulation.',
   labels,
   paperValues: PAPER,
+  headline: {
+    metric: 'saturation (output rate where it stops following the input)',
+    ours: { extra: 'saturationMbps', what: 'saturation' },
+    lispWg: ['lisp-wg'],
+    lisp: 'lisp',
+    oor: 'oor',
+    also: [{ metric: 'saturation (output rate where it stops following the input)', variant: 'ipsec' }],
+  },
   options: [
     '--rates=a,b,...   input rates, Mb/s',
     '--duration=S      seconds per rate (nuttcp -T)',

@@ -20,6 +20,7 @@ function counting(failAt: number | undefined, torn: string[]): Experiment<DelayS
     method: 'counts',
     labels: { a: 'A', b: 'B' },
     paperValues: [{ metric: 'delay', variant: 'a', stat: 'mean', value: 5, unit: 'ms', source: 'made up' }],
+    headline: { metric: 'delay', lispWg: ['a'], lisp: 'b' },
     options: ['--reps=N  repetitions'],
     params: (_m, o) => ({ reps: Number(o.reps ?? 6) }),
     async run(ctx) {
@@ -62,7 +63,17 @@ describe('runExperiment', () => {
     expect(summary.paper[0]).toMatchObject({ variant: 'a', ours: 2.5, paper: 5, ratio: 0.5 });
     const meta = JSON.parse(readFileSync(join(runs, id!, 'metadata.json'), 'utf8'));
     expect(meta.resumedAt).toHaveLength(1);
+    expect(meta.command).toBe('npm run exp:counting -- --quick'); // where the run went, and the resume, are not part of it
     expect(existsSync(join(runs, id!, 'figure.svg'))).toBe(true);
+  });
+
+  it('records the command that reproduces the run, its options as given', async () => {
+    const other = join(dir, 'command');
+    expect(await quietly(() => runExperiment(counting(undefined, []) as unknown as Experiment<Sample, object>, ['--full', '--reps', '2', '--results', other]))).toBe(0);
+    const [id] = readdirSync(join(other, 'counting'));
+    const meta = JSON.parse(readFileSync(join(other, 'counting', id!, 'metadata.json'), 'utf8'));
+    expect(meta.command).toBe('npm run exp:counting -- --full --reps=2');
+    expect(meta.params).toEqual({ mode: 'full', reps: 2 });
   });
 
   it('refuses to resume when there is nothing unfinished with these parameters', async () => {

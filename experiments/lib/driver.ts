@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { LispwgError } from '../../src/util/errors.js';
 import type { Experiment, ExperimentSummary, Mode, RunContext, Sample } from './experiment.js';
 import { parseOptions } from './experiment.js';
+import { commandLine } from './command.js';
 import { writeFigure } from './render.js';
 import { ExperimentRun, type RunMetadata } from './run.js';
 
@@ -98,6 +99,7 @@ export async function runExperiment<S extends Sample, P extends object>(exp: Exp
 
   const run = await ExperimentRun.start(exp.name, {
     params: { mode, ...(params as Record<string, unknown>) },
+    command: commandLine(exp as unknown as Experiment<Sample, object>, mode, overrides),
     tools: { ...COMMON_TOOLS, ...(exp.tools ?? {}) },
     ...(resultsDir ? { resultsDir } : {}),
     ...(resume ? { resume } : {}),

@@ -41,6 +41,35 @@ export interface Comparison {
   note?: string;
 }
 
+/**
+ * The comparison the paper makes, as the report's overview shows it: which of our variants is
+ * LISP+WG (beside the paper's OOR+WG), which is plain LISP set up as OOR and which is the real OOR
+ * (both beside the paper's OOR). The numbers themselves come from the run's summary and
+ * `paperValues`, never from here.
+ */
+export interface Headline {
+  /** the `paperValues` metric holding the paper's OOR+WG and OOR numbers (omitted: the paper gives none) */
+  metric?: string;
+  /**
+   * Where our number comes from when the paper states no statistic for it (no paper number, or
+   * one of stat 'value', or the real OOR's row): a statistic of the summary's variants, or a
+   * field of its `extra` holding one number per variant. Default: the median.
+   */
+  ours?: { stat: 'mean' | 'median' | 'max' } | { extra: string; what: string };
+  /** our LISP+WG variants, as built first */
+  lispWg: readonly string[];
+  /** plain LISP: lispwg set up as OOR */
+  lisp?: string;
+  /** why the experiment has no plain-LISP variant (shown in that row's place) */
+  noLisp?: string;
+  /** the real OOR, where its binary exists */
+  oor?: string;
+  /** why the paper gives no number to set beside ours */
+  noPaper?: string;
+  /** more of the paper's comparisons (its relative claims), by metric and variant of `paperValues` */
+  also?: ReadonlyArray<{ metric: string; variant: string }>;
+}
+
 export interface ExperimentSummary {
   /** what the per-variant statistics measure, e.g. "cache-add delay" */
   metric: string;
@@ -81,6 +110,8 @@ export interface Experiment<S extends Sample = Sample, P extends object = Record
   method: string;
   labels: Record<string, string>;
   paperValues: readonly PaperValue[];
+  /** the report's headline: which variants the paper's comparison sets side by side */
+  headline: Headline;
   /** the experiment's own options, one line each: `--reps=N  repetitions per variant` */
   options: readonly string[];
   params(mode: Mode, overrides: Record<string, string>): P;

@@ -12,6 +12,8 @@ import { LispwgError } from '../../src/util/errors.js';
 
 export interface RunOptions {
   params?: Record<string, unknown>;
+  /** the command that reproduces the run (`npm run exp:<name> -- --quick ...`), kept in metadata.json */
+  command?: string;
   /** Tools whose versions go into the metadata: name -> command printing the version. */
   tools?: Record<string, string[]>;
   /** Where results go (default: <project>/results). */
@@ -24,7 +26,7 @@ export interface RunOptions {
   resume?: string | boolean;
 }
 
-export type RunMetadata = Metadata & { experiment: string; runId: string; params: Record<string, unknown>; resumedAt?: string[]; [fact: string]: unknown };
+export type RunMetadata = Metadata & { experiment: string; runId: string; command?: string; params: Record<string, unknown>; resumedAt?: string[]; [fact: string]: unknown };
 
 export const resultsRoot = (): string => join(projectRoot(), 'results');
 
@@ -73,7 +75,7 @@ export class ExperimentRun {
     const id = new Date().toISOString().replace(/[:.]/g, '-').replace('Z', '');
     const dir = join(root, id);
     mkdirSync(dir, { recursive: true });
-    const metadata: RunMetadata = { experiment: name, runId: id, params, ...(await collectMetadata(opts.tools)) };
+    const metadata: RunMetadata = { experiment: name, runId: id, ...(opts.command ? { command: opts.command } : {}), params, ...(await collectMetadata(opts.tools)) };
     writeFileSync(join(dir, 'metadata.json'), JSON.stringify(metadata, null, 2) + '\n');
     return new ExperimentRun(name, id, dir, metadata, opts.quiet ?? false, []);
   }

@@ -46,6 +46,8 @@ export function scriptExperiment(name: string, d: ScriptDescription): ScriptExpe
     method: d.description ?? `Written as a script (${d.file}) with experiments/lib/script.ts: each sample's \`${d.value}\` is the ${d.metric} (${d.unit}); per variant, its statistics and CDF.`,
     labels: {},
     paperValues: [],
+    // the overview lists the paper's experiments only
+    headline: { lispWg: [], noLisp: 'a script of its own', noPaper: 'a script of its own' },
     options: [],
     script: d,
     params: () => ({}),
