@@ -31,8 +31,6 @@
  *   # timeout: 2s                   # deadline of each etcd call
  *   # queue: 1000000                # writes waiting for etcd at most (then counted, written again later)
  * grpc-port: 4343                   # optional: also resolve over gRPC (the control-channel baseline)
- * warm-up: 5000                     # made-up Map-Requests run at start, so that sparse queries find
- *                                   # the path compiled (V8 optimises after many calls); 0: none
  * control-tunnel:                   # the static WireGuard tunnel the xTRs reach us through;
  *                                   # with it, the server also listens on its control address,
  *                                   # bound to this interface (it hears only what came through)
@@ -179,8 +177,6 @@ export interface MsConfig {
   store: StoreConfig;
   /** Also serve resolution over gRPC on this TCP port of the control address (src/grpc). */
   grpcPort?: number;
-  /** Made-up Map-Requests run at start so that the first real ones find the path compiled (0: none). */
-  warmUp: number;
   sites: SiteConfig[];
   static: StaticMappingConfig[];
   controlTunnel?: ControlTunnelConfig;
@@ -326,7 +322,6 @@ const fileSchema = z.strictObject({
     .refine((st) => st.kind !== 'etcd' || st.endpoints !== undefined, { message: 'store kind etcd needs endpoints, e.g. [http://127.0.0.1:2379]' })
     .prefault({}),
   'grpc-port': uint(65535).min(1).optional(),
-  'warm-up': uint(1_000_000).default(5000),
   'control-tunnel': z
     .strictObject({
       interface: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'an interface name is 1-15 characters'),
@@ -381,7 +376,6 @@ function fromFile(c: FileConfig, file: string | undefined, siteKey: (i: number, 
       ...(c.store.kind === 'etcd' ? { etcd: { endpoints: c.store.endpoints!, prefix: c.store.prefix, timeoutMs: c.store.timeout, queue: c.store.queue } } : {}),
     },
     ...(c['grpc-port'] !== undefined ? { grpcPort: c['grpc-port'] } : {}),
-    warmUp: c['warm-up'],
     sites: c.sites.map((s, i) => ({
       name: s.name,
       key: s.key ?? siteKey(i, s['key-file']!),

@@ -97,12 +97,6 @@ export interface Histograms {
 }
 
 const RECV_BUFFER_BYTES = 4 << 20;
-/**
- * Made-up Map-Requests run at start (warmUp): enough for V8's optimising tiers. In slices small
- * enough (under 1 ms even before they are compiled) that a real request waits on none for long.
- */
-const WARM_UP_REQUESTS = 5000;
-const WARM_UP_SLICE = 10;
 
 export class MapServer {
   readonly counters = new Counters();
@@ -136,12 +130,8 @@ export class MapServer {
   private remote = false;
 
   /** `store`: default a MemoryStore (nothing survives); the daemon gives the configured one. */
-  private readonly warmUpRequests: number;
-
-  /** `warmUp`: made-up Map-Requests run at start (0: none; tests that count every packet). */
-  constructor(config: MsConfig, opts: { logger?: Logger; store?: RegistrationStore; warmUp?: number } = {}) {
+  constructor(config: MsConfig, opts: { logger?: Logger; store?: RegistrationStore } = {}) {
     this.config = config;
-    this.warmUpRequests = opts.warmUp ?? config.warmUp ?? WARM_UP_REQUESTS;
     this.log = opts.logger ?? createLogger({ component: 'ms' });
     this.sites = new SiteTable(config.sites);
     this.registry = new Registry(config.registrationTtl * 1000);
@@ -416,48 +406,7 @@ export class MapServer {
     this.sweepTimer.unref();
     const bound = this.addresses();
     this.log.info('map-server listening', { addresses: bound.map((b) => `${b.address}:${b.port}`), sites: this.sites.size, static: this.config.static.length });
-    if (this.warmUpRequests > 0) this.warmUp(this.warmUpRequests);
     return bound;
-  }
-
-  /**
-   * Runs the Map-Request path `rounds` times on made-up requests (a stranger asking for a held and
-   * for an unregistered EID; the replies go nowhere), in slices between real datagrams. V8 compiles
-   * a function with its optimising tiers only after many calls: with queries one every 50 ms (lig,
-   * the paper's Fig. 8) the path otherwise stays in the interpreter for minutes, at about 0.7 ms
-   * per query here against 0.5 ms once optimised. What it counts is put back after each slice.
-   */
-  private warmUp(rounds: number): void {
-    const held = this.registry.all().next();
-    const iid = held.done ? 0 : held.value.prefix.iid;
-    const eids = [held.done ? '198.18.0.1' : held.value.prefix.address, '192.0.2.1'];
-    const requests = eids.map((eid, i) =>
-      encodeMessage({
-        type: 'ecm', security: false, ddt: false,
-        inner: { source: '192.0.2.2', destination: '192.0.2.3', sourcePort: 4342, destinationPort: 4342, ttl: 64 },
-        message: { type: 'map-request', authoritative: false, mapDataPresent: false, probe: false, smr: false, pitr: false, smrInvoked: false, nonce: BigInt(i + 1), sourceEid: { afi: 'none' }, itrRlocs: [{ afi: 'ipv4', address: '192.0.2.2' }], records: [{ maskLen: isIPv6(eid) ? 128 : 32, eid: eidAddress(eid, iid) }] },
-      }),
-    );
-    const sink = { send() {} } as unknown as dgram.Socket;
-    const rinfo: dgram.RemoteInfo = { address: '192.0.2.2', port: 4342, family: 'IPv4', size: 0 };
-    const slice = (left: number): void => {
-      if (!this.sockets.length || left <= 0) return; // closed
-      const counts = this.counters.save();
-      const real = this.histograms;
-      (this as { histograms: Histograms }).histograms = { mapRequest: new Histogram(), mapRequestCompute: new Histogram(), mapRequestPushed: new Histogram(), mapRegister: new Histogram() };
-      try {
-        for (let i = 0; i < WARM_UP_SLICE; i++) {
-          const buf = requests[i % requests.length]!;
-          const m = decodeMessage(buf);
-          if (m.type === 'ecm' && m.message.type === 'map-request') this.onMapRequest(m.message, m, buf.length, rinfo, sink, process.hrtime.bigint());
-        }
-      } finally {
-        this.counters.restore(counts);
-        (this as { histograms: Histograms }).histograms = real;
-      }
-      setImmediate(() => slice(left - WARM_UP_SLICE)).unref();
-    };
-    slice(rounds);
   }
 
   addresses(): Endpoint[] {

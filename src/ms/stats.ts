@@ -93,15 +93,6 @@ export class Counters {
     return this.values[COUNTER_INDEX.get(name)!]!;
   }
 
-  /** A copy of every counter, for `restore`. */
-  save(): Float64Array {
-    return this.values.slice();
-  }
-
-  restore(saved: Float64Array): void {
-    this.values.set(saved);
-  }
-
   /** Every counter, zeros included, in a fixed order. */
   toJSON(): Record<CounterName, number> {
     return Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, this.values[i]!])) as Record<CounterName, number>;
