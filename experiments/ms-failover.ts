@@ -296,7 +296,8 @@ async function runMsFailover(ctx: RunContext<MsFailoverSample, MsFailoverParams>
   for (const v of ctx.params.variants) {
     const which = v === 'lone-restart' ? 'lone' : 'ha';
     if (labs[which]) continue;
-    labs[which] = await upLab(ctx, which === 'ha' ? 'paper-lan-ha' : await loneModel(), `msf-${which}-`);
+    // the daemons' counters every second, in the run directory (lab/metrics.ts)
+    labs[which] = await upLab(ctx, which === 'ha' ? 'paper-lan-ha' : await loneModel(), `msf-${which}-`, { scrapeMs: 1000 });
     await agentsReady(ctx.run, labs[which]!, SITES);
   }
   await alternateVariants(ctx, ctx.params.variants, ctx.params.runs, 'run', async (v, run) => {

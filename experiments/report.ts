@@ -9,6 +9,7 @@
  * researcher's script (experiments/lib/script.ts).
  */
 import { writeFileSync } from 'node:fs';
+import { scrapeFiles } from './lib/scrape-figure.js';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LispwgError } from '../src/util/errors.js';
@@ -99,6 +100,8 @@ function section(e: ReportEntry, outDir: string): string {
   const rel = (f: string): string => relative(outDir, join(e.run!.dir, f)).split('\\').join('/');
   const ratios = Object.entries(s.ratios ?? {});
   const link = (f: string, text = f): string => `<a href="${esc(rel(f))}">${esc(text)}</a>`;
+  const scraped = scrapeFiles(e.run.dir);
+  const mf = (s as { figure: { metrics?: { svg: string; png: string; spec: string } } }).figure.metrics;
   // a script is run again as it was: its file, with the parameters it recorded as flags
   const scriptArgs = script ? Object.entries(e.run.metadata.params).filter(([k]) => k !== 'mode').map(([k, v]) => ` --${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join('') : '';
   const cmd = script ? { command: `npx zx ${script.file}${scriptArgs}`, recorded: true, unset: [] as string[] } : runCommand(x, e.run.metadata);
@@ -109,9 +112,9 @@ function section(e: ReportEntry, outDir: string): string {
     : `rebuilt from the recorded mode and parameters${cmd.unset.length ? `; today's options do not give exactly ${cmd.unset.map((k) => `${k}=${JSON.stringify(e.run!.metadata.params[k])}`).join(', ')} (the run's code: commit ${e.run.metadata.gitCommit ?? 'unknown'})` : ''}`;
   return `<section>${head}
 <p class="method">${esc(x.method)}</p>
-<figure><img src="${esc(rel(s.figure.svg))}" alt="${esc(x.title)}"><figcaption>${esc(x.title)}. Run ${esc(e.run.runId)}: ${link('samples.jsonl')} (raw samples), ${link('metadata.json')}, ${link('summary.json')}; figure as ${link(s.figure.png, 'PNG')}, ${link(s.figure.spec, 'vega-lite spec')}.
+<figure><img src="${esc(rel(s.figure.svg))}" alt="${esc(x.title)}"><figcaption>${esc(x.title)}. Run ${esc(e.run.runId)}: ${link('samples.jsonl')} (raw samples), ${link('metadata.json')}, ${link('summary.json')}${scraped.length ? `; the daemons' counters over time (lab metrics scrape): ${scraped.map((f) => link(f)).join(', ')}` : ''}; figure as ${link(s.figure.png, 'PNG')}, ${link(s.figure.spec, 'vega-lite spec')}.
 <span class="cmd">Reproduce: <code>${esc(cmd.command)}</code> <span class="how">(${esc(how)})</span></span></figcaption></figure>
-${script ? '' : `<h3>Ours beside the paper's</h3>${paperTable(s.paper ?? [], x.labels)}`}
+${mf ? `<figure><img src="${esc(rel(mf.svg))}" alt="the daemons over the run"><figcaption>The daemons' CPU and memory over the run, from the lab's metrics scrape (${scraped.map((f) => link(f)).join(', ')}) of the run with ${link('samples.jsonl')}, ${link('metadata.json')}, ${link('summary.json')}; figure as ${link(mf.png, 'PNG')}, ${link(mf.spec, 'vega-lite spec')}.</figcaption></figure>\n` : ''}${script ? '' : `<h3>Ours beside the paper's</h3>${paperTable(s.paper ?? [], x.labels)}`}
 <h3>${esc(s.metric)}</h3>${statsTable(s.variants ?? {}, s.unit, x.labels)}
 ${ratios.length ? `<h3>Ratios between variants (same run)</h3><ul>${ratios.map(([k, r]) => `<li>${esc(k)}: <strong>${num(r)}</strong></li>`).join('')}</ul>` : ''}
 ${s.notes?.length ? `<h3>Notes</h3><ul>${s.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
@@ -184,7 +187,7 @@ ${entries.map((e) => section(e, outDir)).join('\n')}
 }
 
 /** Writes <resultsDir>/index.html from the newest finished run of every experiment, and of every script that finished one. */
-export function buildReport(resultsDir: string): { file: string; included: string[]; missing: string[] } {
+export function buildReport(resultsDir: string): { file: string; included: string[]; missing: string[]; figures: number } {
   const entries: ReportEntry[] = experiments.map((experiment) => {
     const run = latestFinished(resultsDir, experiment.name);
     return { experiment, ...(run ? { run } : {}) };
@@ -197,17 +200,18 @@ export function buildReport(resultsDir: string): { file: string; included: strin
   const gates = g?.summary ? { runId: g.runId, results: (g.summary.gates as GateResult[]) ?? [] } : undefined;
   const file = join(resultsDir, 'index.html');
   writeFileSync(file, renderReport(entries, resultsDir, gates));
-  return { file, included: entries.filter((e) => e.run).map((e) => e.experiment.name), missing: entries.filter((e) => !e.run).map((e) => e.experiment.name) };
+  const figures = entries.filter((e) => e.run).length + entries.filter((e) => (e.run?.summary as { figure?: { metrics?: unknown } } | undefined)?.figure?.metrics).length;
+  return { file, included: entries.filter((e) => e.run).map((e) => e.experiment.name), missing: entries.filter((e) => !e.run).map((e) => e.experiment.name), figures };
 }
 
 /** The files every figure links to. */
 export const FIGURE_LINKS = ['samples.jsonl', 'metadata.json', 'summary.json'] as const;
 
 /** Checks a built report in Chromium, the overview's screenshot written as <dir>/overview.png. */
-export function checkBuiltReport(report: { file: string; included: string[] }, resultsDir: string, executablePath?: string): Promise<ReportCheck> {
+export function checkBuiltReport(report: { file: string; included: string[]; figures?: number }, resultsDir: string, executablePath?: string): Promise<ReportCheck> {
   return checkReport(report.file, {
     ...(executablePath ? { executablePath } : {}),
-    figures: report.included.length,
+    figures: report.figures ?? report.included.length,
     figureLinks: FIGURE_LINKS,
     screenshot: { file: join(resultsDir, 'overview.png'), until: 'overview' },
   });

@@ -23,7 +23,7 @@ const HELP = () => `usage: lispwg lab <verb> ...
                              bring a topology up (progress on stderr); Ctrl-C removes it again.
                              Every lispwg daemon serves Prometheus metrics on its control address,
                              port 9464; --scrape: each Map-Server reads its own and its sites' every
-                             interval (default 1s) into DIR/metrics-<ms>.jsonl until lab down
+                             interval (default 1s) into DIR/metrics-<lab>-<ms>.jsonl until lab down
   down NAME                  remove everything of a lab (also after a crash)
   inspect NAME [--json]      nodes, daemon status, interfaces, addresses, processes, WireGuard peers
   exec NAME NODE -- CMD...   run a command in a node, print its output, exit with its code

@@ -3,7 +3,7 @@
  * address, port METRICS_PORT (lab/kinds: `metrics-listen`), which its Map-Server reaches through
  * the control tunnel, as an operator's Prometheus would on a management network. `startScrape`
  * runs one scraper (lab/scrape.ts) in each Map-Server's namespace, for itself and the sites that
- * ask it first, writing `<dir>/metrics-<ms>.jsonl`: one line per target and scrape, its counters
+ * ask it first, writing `<dir>/metrics-<lab>-<ms>.jsonl`: one line per target and scrape, its counters
  * and gauges by series (histogram buckets left out: their _sum and _count stay), so that a run
  * keeps its daemons' counters over time beside its samples, without Prometheus installed.
  */
@@ -64,8 +64,8 @@ export async function startScrape(lab: Lab, opts: ScrapeOptions): Promise<{ file
   const procs: LabProcess[] = [];
   const files: string[] = [];
   for (const [ms, list] of targets) {
-    const file = join(opts.dir, `metrics-${ms}.jsonl`);
-    procs.push(await lab.spawn(ms, 'scrape', [process.execPath, scraper(), '--out', file, '--interval', String(intervalMs), '--max-bytes', String(opts.maxBytes ?? 256 << 20), '--targets', JSON.stringify(list)]));
+    const file = join(opts.dir, `metrics-${lab.name}-${ms}.jsonl`);
+    procs.push(await lab.spawn(ms, 'scrape', [process.execPath, scraper(), '--out', file, '--lab', lab.name, '--interval', String(intervalMs), '--max-bytes', String(opts.maxBytes ?? 256 << 20), '--targets', JSON.stringify(list)]));
     files.push(file);
   }
   return {

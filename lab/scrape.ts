@@ -1,8 +1,8 @@
 /**
  * A lab's metrics scraper (lab/metrics.ts starts it in a Map-Server's namespace):
- * `node scrape.js --out FILE --interval MS --max-bytes N --targets '[{"node","url"}]'`.
+ * `node scrape.js --out FILE --lab NAME --interval MS --max-bytes N --targets '[{"node","url"}]'`.
  * Every interval it reads each target's /metrics (a timeout of one interval) and appends one JSON
- * line per target: `{"t": epoch ms, "node", "ms": scrape time, "series": {"name{labels}": value}}`,
+ * line per target: `{"t": epoch ms, "lab", "node", "ms": scrape time, "series": {"name{labels}": value}}`,
  * or `{"t", "node", "error"}`. Histogram buckets are left out (their _sum and _count stay). It
  * stops at SIGTERM, or once the file holds `max-bytes`, saying so in a last line.
  */
@@ -27,8 +27,9 @@ export function parseExposition(text: string): Record<string, number> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { out: { type: 'string' }, interval: { type: 'string' }, 'max-bytes': { type: 'string' }, targets: { type: 'string' } } });
+  const { values } = parseArgs({ options: { out: { type: 'string' }, lab: { type: 'string' }, interval: { type: 'string' }, 'max-bytes': { type: 'string' }, targets: { type: 'string' } } });
   const out = values.out!;
+  const lab = values.lab ?? '';
   const intervalMs = Number(values.interval ?? 1000);
   const maxBytes = Number(values['max-bytes'] ?? 256 << 20);
   const targets = JSON.parse(values.targets ?? '[]') as Array<{ node: string; url: string }>;
@@ -52,9 +53,9 @@ async function main(): Promise<void> {
           const r = await fetch(url, { signal: AbortSignal.timeout(intervalMs) });
           if (!r.ok) throw new Error(`HTTP ${r.status}`);
           const series = parseExposition(await r.text());
-          write({ t, node, ms: Math.round((performance.now() - t0) * 100) / 100, series });
+          write({ t, lab, node, ms: Math.round((performance.now() - t0) * 100) / 100, series });
         } catch (e) {
-          write({ t, node, error: (e as Error).message });
+          write({ t, lab, node, error: (e as Error).message });
         }
       }),
     );

@@ -3,6 +3,7 @@
  * resumed), the experiment's own run with teardown guaranteed (failure, Ctrl-C), then the
  * summary (ours beside the paper's) and the figure, both computed from the saved samples.
  */
+import { scrapePoints, scrapeSpec } from './scrape-figure.js';
 import { join } from 'node:path';
 import { LispwgError } from '../../src/util/errors.js';
 import type { Experiment, ExperimentSummary, Mode, RunContext, Sample } from './experiment.js';
@@ -58,11 +59,14 @@ export async function analyseAndPlot<S extends Sample, P extends object>(
   dir: string,
   samples: readonly S[],
   params: P,
-): Promise<{ summary: ExperimentSummary; figure: { svg: string; png: string; spec: string } }> {
+): Promise<{ summary: ExperimentSummary; figure: { svg: string; png: string; spec: string; metrics?: { svg: string; png: string; spec: string } } }> {
   const summary = exp.analyse(samples, params);
   const paths = await writeFigure(dir, FIGURE_BASENAME, exp.figure(samples, params));
   const rel = (p: string): string => p.slice(dir.length + 1);
-  return { summary, figure: { svg: rel(paths.svg), png: rel(paths.png), spec: rel(paths.spec) } };
+  // the lab's metrics scrape, when the run kept one
+  const scraped = scrapePoints(dir);
+  const m = scraped.length ? await writeFigure(dir, 'metrics', scrapeSpec(scraped)) : undefined;
+  return { summary, figure: { svg: rel(paths.svg), png: rel(paths.png), spec: rel(paths.spec), ...(m ? { metrics: { svg: rel(m.svg), png: rel(m.png), spec: rel(m.spec) } } : {}) } };
 }
 
 /** Prints ours beside the paper's, and the same-run ratios. */
