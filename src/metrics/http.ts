@@ -13,6 +13,7 @@
  */
 import http from 'node:http';
 import { isIP, type Socket } from 'node:net';
+import { z } from 'zod';
 import { LispwgError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { CONTENT_TYPE, MetricsWriter } from './prometheus.js';
@@ -188,3 +189,14 @@ function writeProcessMetrics(w: MetricsWriter): void {
   w.gauge('process_resident_memory_bytes', 'Resident memory of the process', process.memoryUsage.rss());
   w.gauge('process_start_time_seconds', 'When the process started (Unix time)', Math.round((Date.now() / 1000 - process.uptime()) * 1000) / 1000);
 }
+
+/** The `metrics-listen: ADDR:PORT` field of a daemon's configuration (zod): its problem named as the loader reports it. */
+export const listenAddressField = () =>
+  z.string().transform((v, ctx) => {
+    try {
+      return parseListenAddress(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  });

@@ -74,7 +74,7 @@ import { MappingDatabase } from '../mapping/database.js';
 import { readSecretFile } from '../util/secret-file.js';
 import type { RateLimitConfig } from './rate-limit.js';
 import type { StoreConfig } from './store.js';
-import { parseListenAddress, type ListenAddress } from '../metrics/http.js';
+import { listenAddressField, type ListenAddress } from '../metrics/http.js';
 
 export type PushOrder = 'push-then-reply' | 'reply-then-push' | 'parallel' | 'off';
 export const PUSH_ORDERS: readonly PushOrder[] = ['push-then-reply', 'reply-then-push', 'parallel', 'off'];
@@ -256,16 +256,7 @@ const fileSchema = z.strictObject({
   'replay-window': durationField({ positive: true, max: 3_600_000 }).default(60_000),
   port: uint(65535).default(4342),
   'admin-socket': z.string().optional(),
-  'metrics-listen': z
-    .string()
-    .transform((v, ctx) => {
-      try {
-        return parseListenAddress(v);
-      } catch (e) {
-        return custom(ctx, (e as Error).message);
-      }
-    })
-    .optional(),
+  'metrics-listen': listenAddressField().optional(),
   // seconds
   'registration-ttl': durationField({ positive: true })
     .transform((ms) => ms / 1000)

@@ -81,7 +81,7 @@ import { checkConfig, duration, readConfigText, type ConfigWarning, type Depreca
 import { parseKey } from '../wg/keys.js';
 import { KeyId } from '../lisp/types.js';
 import { readSecretFile } from '../util/secret-file.js';
-import { parseListenAddress, type ListenAddress } from '../metrics/http.js';
+import { listenAddressField, type ListenAddress } from '../metrics/http.js';
 
 export type Mode = 'xtr' | 'mn';
 export type MissPolicy = 'buffer' | 'drop';
@@ -396,17 +396,7 @@ const schema = z
     'admin-socket': z.string().optional(),
     'state-dir': z.string().default('/run/lispwg'),
     'event-log': z.string().optional(),
-    'metrics-listen': z
-      .string()
-      .transform((v, ctx) => {
-        try {
-          return parseListenAddress(v);
-        } catch (e) {
-          ctx.addIssue({ code: 'custom', message: (e as Error).message });
-          return z.NEVER;
-        }
-      })
-      .optional(),
+    'metrics-listen': listenAddressField().optional(),
   })
   .strict();
 
