@@ -59,6 +59,10 @@ export interface MsFailoverParams {
   variants: string[];
   /** how long the traffic runs after the failure (s) */
   windowS: number;
+  /** the lab's metrics scrape interval (ms; 0: none) */
+  scrapeMs: number;
+  /** keep the daemons' logs of every run (else only of a run that lost packets) */
+  logs: boolean;
 }
 
 export const SCENARIOS = ['ms-replica', 'etcd-member', 'etcd-leader', 'lone-restart'] as const;
@@ -96,7 +100,7 @@ export const msFailover: Experiment<MsFailoverSample, MsFailoverParams> = {
     noLisp: 'every scenario fails a part of the LISP+WG control plane',
     noPaper: 'it proposes replicated Map-Servers and measures none',
   },
-  options: ['--reps=N          failures per scenario', `--variants=a,b    of ${SCENARIOS.join(', ')}`, '--window=S        traffic after each failure (s)'],
+  options: ['--reps=N          failures per scenario', `--variants=a,b    of ${SCENARIOS.join(', ')}`, '--window=S        traffic after each failure (s)', '--scrape=MS       the daemons\' metrics read every MS into the run directory (0: not)', '--logs=yes        keep the daemons\' logs of every run (else of those that lost packets)'],
   params(mode: Mode, o: Record<string, string>): MsFailoverParams {
     const runs = Number(o.reps ?? (mode === 'full' ? 10 : 1));
     if (!Number.isInteger(runs) || runs < 1) throw new LispwgError('EXP_OPTIONS', `--reps must be a positive integer, not '${o.reps}'`);
@@ -104,7 +108,9 @@ export const msFailover: Experiment<MsFailoverSample, MsFailoverParams> = {
     if (!(windowS >= 1)) throw new LispwgError('EXP_OPTIONS', `--window wants seconds >= 1, not '${o.window}'`);
     const variants = (o.variants ?? SCENARIOS.join(',')).split(',');
     for (const v of variants) if (!(SCENARIOS as readonly string[]).includes(v)) throw new LispwgError('EXP_VARIANT', `ms-failover has no scenario '${v}' (known: ${SCENARIOS.join(', ')})`);
-    return { runs, variants, windowS };
+    const scrapeMs = Number(o.scrape ?? 1000);
+    if (!(scrapeMs === 0 || scrapeMs >= 50)) throw new LispwgError('EXP_OPTIONS', `--scrape wants ms >= 50 (or 0), not '${o.scrape}'`);
+    return { runs, variants, windowS, scrapeMs, logs: o.logs === 'yes' };
   },
   run: runMsFailover,
   analyse(samples) {
@@ -247,16 +253,17 @@ async function oneFailure(lab: Lab, scenario: Scenario, run: number, p: MsFailov
   const stoppedAt = Date.now();
   await ping.stop('SIGINT');
   const { sent, lost, outages } = echoLoss(await ping.output(), killedAt, stoppedAt);
-  const logs = outages.length ? await keepLogs(lab, ctxDir, `${scenario}-${run + 1}`) : undefined;
   const alive = scenario === 'ms-replica' ? servers.filter((s) => s !== 'ms1') : servers;
   const held = scenario === 'lone-restart' ? [heldAtRestart!] : await Promise.all(alive.map((s) => sitesHeld(lab, s).then((n) => n ?? 0)));
   const subscriberMs = await subscriberSees(lab, counter.moves++);
+  const logs = outages.length || p.logs ? await keepLogs(lab, ctxDir, `${scenario}-${run + 1}`) : undefined;
   if (scenario !== 'lone-restart') await lab.restart(victim.node, victim.process);
   return {
     registrationsLost: SITES.length - Math.min(...held),
     packetsLost: lost,
     packetsSent: sent,
-    ...(outages.length ? { outages, logs } : {}),
+    ...(outages.length ? { outages } : {}),
+    ...(logs ? { logs } : {}),
     ...(coldStartMs !== undefined ? { coldStartMs } : { error: `no cold start succeeded within ${COLD_START_TIMEOUT_MS / 1000} s` }),
     ...(subscriberMs !== undefined ? { subscriberMs } : {}),
     ...(restartServedMs !== undefined ? { restartServedMs } : {}),
@@ -297,7 +304,7 @@ async function runMsFailover(ctx: RunContext<MsFailoverSample, MsFailoverParams>
     const which = v === 'lone-restart' ? 'lone' : 'ha';
     if (labs[which]) continue;
     // the daemons' counters every second, in the run directory (lab/metrics.ts)
-    labs[which] = await upLab(ctx, which === 'ha' ? 'paper-lan-ha' : await loneModel(), `msf-${which}-`, { scrapeMs: 1000 });
+    labs[which] = await upLab(ctx, which === 'ha' ? 'paper-lan-ha' : await loneModel(), `msf-${which}-`, { scrapeMs: ctx.params.scrapeMs });
     await agentsReady(ctx.run, labs[which]!, SITES);
   }
   await alternateVariants(ctx, ctx.params.variants, ctx.params.runs, 'run', async (v, run) => {

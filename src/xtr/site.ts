@@ -76,34 +76,51 @@ export async function openControlTunnel(config: AgentConfig, plan: Plan, private
  * session, and WireGuard drops what we send under the old one until our own rekey timer
  * (10 + 5 s of one-way traffic); a control message left unanswered is the sign.
  *
- * Only a session older than that message (sent at `sentAt`, epoch ms) is renewed. With none yet,
- * wireguard-go is still handshaking; with one completed after it, the message went under that new
- * session. Removing the peer then would only drop what wireguard-go had queued (the very message
- * whose silence brought us here), again at every retransmission. 'renewed' means what was queued is
- * gone: the caller sends it again.
+ * Renewed unless a handshake completed in the last RENEW_AFTER_MS (the message then went, or goes,
+ * under that new session: removing the peer would only drop it from wireguard-go's queue, and the
+ * Map-Server refuses a second handshake within about 20 ms). So also a session that completed after
+ * the message (sent at `sentAt`, epoch ms) but long enough ago that it should have been answered,
+ * and a handshake that never completed: two initiations that crossed (ours and the Map-Server's,
+ * as when it retries to an endpoint of ours that comes back) leave both ends responders until
+ * WireGuard's own 5-s retry. 'renewed' means what was queued is gone: the caller sends it again.
  */
-export async function renewMapServerSession(control: WgDevice, config: AgentConfig, controlAddress: string, sentAt: number): Promise<'renewed' | 'no-session' | 'newer-session' | 'unknown'> {
+export async function renewMapServerSession(control: WgDevice, config: AgentConfig, controlAddress: string, sentAt: number): Promise<'renewed' | 'newer-session' | 'fresh-session' | 'unknown'> {
   const m = mapServers(config).find((x) => x.controlAddress === controlAddress);
   if (!m) return 'unknown';
   const key = Buffer.from(m.publicKey, 'base64');
   const status = (await control.peers()).find((p) => Buffer.from(p.publicKey).equals(key));
-  if (status && !status.lastHandshake) return 'no-session';
-  if (status?.lastHandshake && status.lastHandshake.getTime() >= sentAt) return 'newer-session';
+  const last = status?.lastHandshake?.getTime();
+  if (last !== undefined && Date.now() - last < RENEW_AFTER_MS) return last >= sentAt ? 'newer-session' : 'fresh-session';
   await control.removePeer(key);
   await control.setPeer({ publicKey: key, endpoint: { address: m.address, port: m.port }, allowedIps: [`${m.controlAddress}/${m.controlAddress.includes(':') ? 128 : 32}`], persistentKeepalive: config.control.persistentKeepaliveS });
   return 'renewed';
 }
 
+/** A session younger than this is not renewed: wireguard-go refuses a handshake within about 20 ms of the one before. */
+const RENEW_AFTER_MS = 100;
+
 /** The Map-Server and its replicas. */
 const mapServers = (config: AgentConfig) => [config.mapServer, ...config.mapServer.replicas];
 
 /**
- * Gives the Map-Servers' peers their endpoints again after our RLOC changed: wireguard-go pins the
- * source address it last sent from and keeps using it after that address is gone.
+ * After our RLOC changed, a fresh session to each Map-Server from the new address (the peer set
+ * again: the Map-Register that follows waits for its handshake, one round trip). Giving the peer
+ * its endpoint again is needed anyway (wireguard-go pins the source address it last sent from and
+ * keeps using it after that address is gone), but the old session may be dead too: a Map-Server
+ * that restarted since it last heard us, with our old endpoint in its endpoints file, could not
+ * reach us to handshake, and we would learn so only when a Map-Register goes unanswered (780 ms in
+ * ms-failover's lone-restart). A session younger than RENEW_AFTER_MS is kept.
  */
 export async function repointMapServer(control: WgDevice, config: AgentConfig): Promise<void> {
-  for (const m of mapServers(config)) await control.setPeer({ publicKey: Buffer.from(m.publicKey, 'base64'), endpoint: { address: m.address, port: m.port }, allowedIps: [] });
+  const peers = await control.peers();
+  for (const m of mapServers(config)) {
+    const key = Buffer.from(m.publicKey, 'base64');
+    const last = peers.find((p) => Buffer.from(p.publicKey).equals(key))?.lastHandshake?.getTime();
+    if (last === undefined || Date.now() - last >= RENEW_AFTER_MS) await control.removePeer(key);
+    await control.setPeer({ publicKey: key, endpoint: { address: m.address, port: m.port }, allowedIps: [`${m.controlAddress}/${m.controlAddress.includes(':') ? 128 : 32}`], persistentKeepalive: config.control.persistentKeepaliveS });
+  }
 }
+
 
 /**
  * The TUN that holds the route for the EID space (the plan's routes after the control one):
