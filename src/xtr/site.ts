@@ -103,24 +103,16 @@ const RENEW_AFTER_MS = 100;
 const mapServers = (config: AgentConfig) => [config.mapServer, ...config.mapServer.replicas];
 
 /**
- * After our RLOC changed, a fresh session to each Map-Server from the new address (the peer set
- * again: the Map-Register that follows waits for its handshake, one round trip). Giving the peer
- * its endpoint again is needed anyway (wireguard-go pins the source address it last sent from and
- * keeps using it after that address is gone), but the old session may be dead too: a Map-Server
- * that restarted since it last heard us, with our old endpoint in its endpoints file, could not
- * reach us to handshake, and we would learn so only when a Map-Register goes unanswered (780 ms in
- * ms-failover's lone-restart). A session younger than RENEW_AFTER_MS is kept.
+ * Gives the Map-Servers' peers their endpoints again after our RLOC changed: wireguard-go pins the
+ * source address it last sent from and keeps using it after that address is gone. The session is
+ * kept: a fresh one here would start its handshake before the new network's route exists, and
+ * wireguard-go retries a lost initiation only after 5 s (the Map-Register goes again when the
+ * route appears: hurryRegistration). Measured and dropped for that reason; a session that a
+ * restarted Map-Server no longer has is renewed when a Map-Register goes unanswered (above).
  */
 export async function repointMapServer(control: WgDevice, config: AgentConfig): Promise<void> {
-  const peers = await control.peers();
-  for (const m of mapServers(config)) {
-    const key = Buffer.from(m.publicKey, 'base64');
-    const last = peers.find((p) => Buffer.from(p.publicKey).equals(key))?.lastHandshake?.getTime();
-    if (last === undefined || Date.now() - last >= RENEW_AFTER_MS) await control.removePeer(key);
-    await control.setPeer({ publicKey: key, endpoint: { address: m.address, port: m.port }, allowedIps: [`${m.controlAddress}/${m.controlAddress.includes(':') ? 128 : 32}`], persistentKeepalive: config.control.persistentKeepaliveS });
-  }
+  for (const m of mapServers(config)) await control.setPeer({ publicKey: Buffer.from(m.publicKey, 'base64'), endpoint: { address: m.address, port: m.port }, allowedIps: [] });
 }
-
 
 /**
  * The TUN that holds the route for the EID space (the plan's routes after the control one):
