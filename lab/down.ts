@@ -4,8 +4,7 @@
  * containers labelled lispwg.lab=<lab>, processes inside those namespaces, WireGuard UAPI sockets
  * `lw<lab hash>*`. Works when the lab is half up, already half down, or gone.
  */
-import { existsSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LispwgError } from '../src/util/errors.js';
 import { DockerBackend } from './backend/docker.js';
@@ -28,17 +27,6 @@ export interface DownReport {
 }
 
 const WG_SOCKETS = '/var/run/wireguard';
-
-const OOR_IPC = '/tmp/oor-ipc';
-
-/** Whether a process of this command name (comm) runs on the host, in any namespace. */
-async function anyProcessNamed(name: string): Promise<boolean> {
-  for (const pid of await readdir('/proc').catch(() => [] as string[])) {
-    if (!/^\d+$/.test(pid)) continue;
-    if ((await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim() === name) return true;
-  }
-  return false;
-}
 
 export async function destroyLab(name: string): Promise<DownReport> {
   if (!LAB_NAME.test(name)) throw new LispwgError('LAB_BAD_NAME', `'${name}' is not a lab name (1-24 lowercase letters, digits or -)`);
@@ -74,11 +62,6 @@ export async function destroyLab(name: string): Promise<DownReport> {
     report.sockets = ours;
   } catch {
     /* no socket directory */
-  }
-  // OOR binds its API socket at one fixed path for every instance (oor_api.h): gone with the last OOR
-  if (state?.processes.some((p) => p.name === 'oor') && existsSync(OOR_IPC) && !(await anyProcessNamed('oor'))) {
-    await rm(OOR_IPC, { force: true });
-    report.sockets.push(OOR_IPC);
   }
 
   try {
