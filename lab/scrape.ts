@@ -7,6 +7,8 @@
  * stops at SIGTERM, or once the file holds `max-bytes`, saying so in a last line.
  */
 import { appendFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 /** The samples of a text exposition (0.0.4): series -> value, buckets left out. */
@@ -67,7 +69,8 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
+// run as a program (lab/metrics.ts), not imported (its test)
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   main().catch((e: unknown) => {
     process.stderr.write(`scrape: ${(e as Error).message}\n`);
     process.exit(1);

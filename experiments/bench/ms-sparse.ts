@@ -110,14 +110,20 @@ async function echoTarget(): Promise<Target> {
 
 class Client {
   private readonly sock = dgram.createSocket('udp4');
-  private waiting: ((t: number) => void) | undefined;
+  private waiting: { nonce: bigint; k: number; resolve: (t: number) => void } | undefined;
   private readonly req: Buffer[] = [];
   private readonly at: Array<{ nonceOffset: number; checksumOffset: number }> = [];
   private seq = 0;
 
   async open(n: number): Promise<void> {
     await new Promise<void>((r) => this.sock.bind(0, '127.0.0.1', () => r()));
-    this.sock.on('message', () => this.waiting?.(performance.now()));
+    // only the answer to the query in flight (a late one, after its 500-ms time-out, is not the next's)
+    this.sock.on('message', (buf) => {
+      const w = this.waiting;
+      if (!w || buf.length < 12) return;
+      const echoed = buf.length === this.req[w.k]!.length && buf.readBigUInt64BE(this.at[w.k]!.nonceOffset) === w.nonce;
+      if (echoed || buf.readBigUInt64BE(4) === w.nonce) w.resolve(performance.now()); // the echo, or a Map-Reply
+    });
     const port = this.sock.address().port;
     for (let k = 0; k < 64; k++) {
       const i = (k * 2654435761) % n;
@@ -134,9 +140,10 @@ class Client {
   /** One query; its RTT in us (NaN: no answer within 500 ms). */
   async query(port: number): Promise<number> {
     const k = this.seq++ % this.req.length;
-    rewriteEcmNonce(this.req[k]!, this.at[k]!, BigInt(this.seq));
+    const nonce = BigInt(this.seq);
+    rewriteEcmNonce(this.req[k]!, this.at[k]!, nonce);
     const got = new Promise<number>((resolve) => {
-      this.waiting = resolve;
+      this.waiting = { nonce, k, resolve };
       setTimeout(() => resolve(NaN), 500).unref();
     });
     const t0 = performance.now();
